@@ -1,0 +1,115 @@
+"""Zero-Shot Studio: the web app. `python app.py --help` lists the flags."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import re
+import sys
+from collections.abc import Sequence
+
+import gradio as gr
+
+from engines import __version__
+from engines.capabilities import select
+from engines.errors import InputError
+from engines.studio import Studio, on_zero_gpu
+from tabs import about, system
+
+HEADER = f"""\
+# Zero-Shot Studio
+Zero-shot generative methods from recent papers, one tab each, on public models.
+Nothing is fine-tuned on your data; outputs come with the measurements taken on them and a
+recipe that reproduces them (`zsstudio run recipe.json`). Version {__version__}.
+"""
+
+CSS = """
+.zss-header h1 { margin-bottom: 0.2em; }
+"""
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="violet")
+MAX_UPLOAD = "200mb"
+QUEUE_SIZE = 16
+
+
+def build_demo(
+    tabs: Sequence[str] | None = None,
+    device: str | None = None,
+    models: str | None = None,
+    studio: Studio | None = None,
+) -> gr.Blocks:
+    """The app: a header, one tab per built capability, About, and the System panel."""
+    capabilities = select(list(tabs) if tabs else None)
+    studio = studio or Studio(device=device, models=models)
+    if on_zero_gpu():
+        studio.preload([cap.key for cap in capabilities])
+
+    with gr.Blocks(title="Zero-Shot Studio", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(HEADER, elem_classes="zss-header")
+        with gr.Tabs():
+            for capability in capabilities:
+                with gr.Tab(capability.title, id=capability.key):
+                    importlib.import_module(capability.tab_module).build(studio)
+            with gr.Tab("About", id="about"):
+                about.build(capabilities, studio.registry)
+        system.build(studio)
+    demo.queue(max_size=QUEUE_SIZE)
+    demo.studio = studio
+    return demo
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    match = re.fullmatch(r"([^:]+):(.+)", value)
+    if not match:
+        raise InputError("--auth must be USER:PASS (both non-empty).")
+    return match.group(1), match.group(2)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Serve Zero-Shot Studio.")
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to bind (default 127.0.0.1; Spaces sets GRADIO_SERVER_NAME)",
+    )
+    parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860)")
+    parser.add_argument("--share", action="store_true", help="make a public share link")
+    parser.add_argument("--auth", default=None, metavar="USER:PASS", help="require a login")
+    parser.add_argument("--device", default=None, help="auto, cuda, cuda:N, mps or cpu")
+    parser.add_argument(
+        "--tabs", default=None, help="comma-separated capabilities to show (default: all built)"
+    )
+    parser.add_argument("--models", default=None, metavar="PATH", help="an alternate models.toml")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        auth = parse_auth(args.auth)
+        tabs = [t.strip() for t in args.tabs.split(",") if t.strip()] if args.tabs else None
+        if args.device and args.device != "auto":
+            from engines.device import choose_device
+
+            choose_device(args.device)
+        demo = build_demo(tabs=tabs, device=args.device, models=args.models)
+    except InputError as err:
+        print(f"app.py: error: {err}", file=sys.stderr)
+        return 2
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        auth=auth,
+        max_file_size=MAX_UPLOAD,
+        theme=THEME,
+        css=CSS,
+        ssr_mode=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The capabilities the studio offers, what each owes its paper, and which exist yet."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Capability:
+    key: str
+    title: str
+    engine_class: str  # "module:Class"
+    tab_module: str
+    paper: str
+    paper_url: str
+    papers_part: str
+    ours: str
+
+    @property
+    def engine_module(self) -> str:
+        return self.engine_class.split(":", 1)[0]
+
+    def exists(self) -> bool:
+        """A capability is offered once both its engine and its tab are in the tree."""
+        return _module_exists(self.engine_module) and _module_exists(self.tab_module)
+
+    def load_engine_class(self):
+        module_name, class_name = self.engine_class.split(":", 1)
+        return getattr(importlib.import_module(module_name), class_name)
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability(
+        key="layout",
+        title="Layout to image",
+        engine_class="engines.layout:LayoutEngine",
+        tab_module="tabs.layout",
+        paper="Boundary Attention Constrained Zero-Shot Layout-To-Image Generation (BACON)",
+        paper_url="https://arxiv.org/abs/2411.10495",
+        papers_part="Guiding Stable Diffusion's cross-attention, aggregated through "
+        "self-attention, into user boxes with boundary-constrained losses and latent "
+        "optimisation in the early denoising steps; no fine-tuning.",
+        ours="The paper released no code: loss weights, layers and schedules are ours, set "
+        "after the open relatives (BoxDiff, layout guidance, R&B). Layout score by Grounding DINO.",
+    ),
+    Capability(
+        key="video",
+        title="Subject video",
+        engine_class="engines.video:SubjectVideoEngine",
+        tab_module="tabs.video",
+        paper="DreamVideo-2: Zero-Shot Subject-Driven Video Customization with Precise Motion",
+        paper_url="https://arxiv.org/abs/2410.13830",
+        papers_part="A subject from one image, moved along a box trajectory, without tuning.",
+        ours="A zero-shot approximation on AnimateDiff + IP-Adapter with box-guided attention.",
+    ),
+    Capability(
+        key="speech",
+        title="Speech",
+        engine_class="engines.speech:SpeechEngine",
+        tab_module="tabs.speech",
+        paper="StyleTTS-ZS and StableVC (timbre and style from different speakers)",
+        paper_url="https://arxiv.org/abs/2409.10058",
+        papers_part="Zero-shot TTS from a short reference; voice conversion that takes timbre "
+        "and speaking style from two different speakers.",
+        ours="Neither paper released code, so the same capabilities are composed from released "
+        "parts: Pocket TTS for cloning, kNN-VC (WavLM-Large + HiFi-GAN) for timbre, and pitch, "
+        "rate and loudness statistics moved toward the style clip.",
+    ),
+    Capability(
+        key="gan",
+        title="GAN adaptation",
+        engine_class="engines.gan:GanAdaptEngine",
+        tab_module="tabs.gan",
+        paper="Improving Diversity in Zero-Shot GAN Adaptation with Semantic Variations (ICCV 2023)",
+        paper_url="https://arxiv.org/abs/2308.10554",
+        papers_part="Semantic variations of the target text and a directional moment loss, "
+        "with EWC and relation consistency, on top of StyleGAN-NADA.",
+        ours="No code was released: our implementation on a pure-PyTorch StyleGAN2 and "
+        "open_clip CLIP; normalisations the paper leaves open are our choice.",
+    ),
+    Capability(
+        key="nerf",
+        title="NeRF editing",
+        engine_class="engines.nerf:NerfEditEngine",
+        tab_module="tabs.nerf",
+        paper="ED-NeRF: Efficient Text-Guided Editing of 3D Scene using Latent Space NeRF",
+        paper_url="https://arxiv.org/abs/2310.02712",
+        papers_part="A NeRF rendering Stable Diffusion latents, edited with Delta Denoising Score.",
+        ours="Our implementation on the Stable Diffusion 1.5 VAE and UNet.",
+    ),
+    Capability(
+        key="compression",
+        title="Image compression",
+        engine_class="engines.compression:CompressionEngine",
+        tab_module="tabs.compression",
+        paper="Extreme Image Compression using Fine-tuned VQGANs (DCC 2024)",
+        paper_url="https://arxiv.org/abs/2307.08265",
+        papers_part="VQGAN tokens at under 0.05 bpp, variable rate by K-means-reduced "
+        "codebooks, and a transformer that restores lost tokens.",
+        ours="The paper's weights are not public: we use the aMUSEd VQGAN without fine-tuning, "
+        "its masked transformer as entropy model (range coding) and for restoration.",
+    ),
+)
+
+BY_KEY = {cap.key: cap for cap in CAPABILITIES}
+
+
+def available() -> list[Capability]:
+    return [cap for cap in CAPABILITIES if cap.exists()]
+
+
+def select(keys: list[str] | None) -> list[Capability]:
+    """The offered capabilities named in `keys` (all offered ones for None)."""
+    from .errors import InputError
+
+    offered = available()
+    if not keys:
+        return offered
+    unknown = [k for k in keys if k not in BY_KEY]
+    if unknown:
+        raise InputError(
+            f"Unknown capability {', '.join(unknown)}; choose from {', '.join(BY_KEY)}."
+        )
+    missing = [k for k in keys if not BY_KEY[k].exists()]
+    if missing:
+        have = ", ".join(c.key for c in offered) or "none"
+        raise InputError(f"Capability {', '.join(missing)} is not built yet; available: {have}.")
+    return [BY_KEY[k] for k in keys]

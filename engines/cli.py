@@ -1,0 +1,157 @@
+"""`zsstudio`: the command line for every engine, the registry and recipes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .base import Progress
+from .capabilities import CAPABILITIES, _module_exists
+from .errors import InputError, StudioError
+
+
+def tqdm_progress(description: str) -> tuple[Progress, Callable[[], None]]:
+    """A Progress callback drawing a tqdm bar on stderr, and a function that closes it."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=1000, desc=description, unit="‰", leave=False)
+
+    def update(fraction: float, what: str = "") -> None:
+        bar.n = int(max(0.0, min(1.0, fraction)) * 1000)
+        if what:
+            bar.set_postfix_str(what, refresh=False)
+        bar.refresh()
+
+    return update, bar.close
+
+
+def _studio(args: argparse.Namespace):
+    from .studio import Studio
+
+    return Studio(device=args.device, models=args.models)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .registry import Registry, override_variable
+
+    registry = Registry.load(args.models)
+    rows = []
+    for engine in registry.engines():
+        for spec in registry.components(engine):
+            try:
+                registry.resolve(engine, spec.name, download=False)
+                here = "yes"
+            except StudioError:
+                here = "no"
+            rows.append(
+                {
+                    "component": spec.key,
+                    "source": spec.source,
+                    "license": spec.license,
+                    "downloaded": here,
+                    "override": override_variable(engine, spec.name),
+                }
+            )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(
+            f"{row['component']:<22} {row['downloaded']:<4} {row['source']}\n"
+            f"{'':<27}licence: {row['license']}; override: {row['override']}"
+        )
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from .registry import Registry
+
+    registry = Registry.load(args.models)
+    targets = registry.engines() if args.capability == "all" else [args.capability]
+    unknown = [t for t in targets if t not in registry.engines()]
+    if unknown:
+        raise InputError(
+            f"Unknown capability {unknown[0]!r}; choose from all, {', '.join(registry.engines())}."
+        )
+    failed = 0
+    for engine in targets:
+        for spec in registry.components(engine):
+            try:
+                resolved = registry.resolve(engine, spec.name, download=True)
+                print(f"{spec.key}: {resolved.path}")
+            except StudioError as err:
+                failed += 1
+                print(f"{spec.key}: FAILED: {err}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .base import Recipe
+
+    recipe = Recipe.load(args.recipe)
+    if recipe.version != __version__:
+        print(
+            f"note: recipe made with version {recipe.version}, running {__version__}",
+            file=sys.stderr,
+        )
+    engine = _studio(args).engine(recipe.engine)
+    progress, close = tqdm_progress(recipe.engine)
+    try:
+        result = engine.run_recipe(recipe, progress)
+    finally:
+        close()
+    for path in result.save(args.output):
+        print(path)
+    print(json.dumps(result.metrics, indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zsstudio", description="Zero-Shot Studio engines from the command line."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N, mps or cpu")
+    parser.add_argument("--models", default=None, help="an alternate models.toml")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    models = commands.add_parser("models", help="list the model registry")
+    models.add_argument("--json", action="store_true", help="print JSON")
+    models.set_defaults(handler=cmd_models)
+
+    download = commands.add_parser("download", help="pre-fetch weights from the Hub")
+    download.add_argument("capability", help="a capability key, or all")
+    download.set_defaults(handler=cmd_download)
+
+    run = commands.add_parser("run", help="re-run a recipe.json saved with a result")
+    run.add_argument("recipe", type=Path)
+    run.add_argument("-o", "--output", type=Path, default=Path("outputs"), help="output folder")
+    run.set_defaults(handler=cmd_run)
+
+    for capability in CAPABILITIES:
+        module_name = f"{capability.engine_module}.cli"
+        if _module_exists(capability.engine_module) and _module_exists(module_name):
+            importlib.import_module(module_name).add_commands(commands, _studio)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except StudioError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The model manager: loads an engine's components on first use, keeps one engine resident."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from .device import DeviceSpec, choose_device
+from .errors import InputError, OutOfMemory
+from .registry import Registry, ResolvedModel
+
+
+@dataclass
+class LoadedModels:
+    """An engine's loaded components, and the exact models they came from (for recipes)."""
+
+    components: dict[str, Any]
+    sources: dict[str, dict] = field(default_factory=dict)
+    loaded_at: float = field(default_factory=time.time)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.components[name]
+
+    def parameter_bytes(self) -> int:
+        """Bytes held by the torch parameters and buffers of every component."""
+        seen: set[int] = set()
+        total = 0
+        for module in _torch_modules(self.components.values()):
+            for tensor in list(module.parameters()) + list(module.buffers()):
+                if id(tensor) not in seen:
+                    seen.add(id(tensor))
+                    total += tensor.numel() * tensor.element_size()
+        return total
+
+
+def _torch_modules(objects) -> Iterator[Any]:
+    import torch
+
+    for obj in objects:
+        if isinstance(obj, torch.nn.Module):
+            yield obj
+        elif hasattr(obj, "components") and isinstance(obj.components, dict):  # diffusers
+            yield from _torch_modules(obj.components.values())
+        elif isinstance(obj, dict):
+            yield from _torch_modules(obj.values())
+        elif isinstance(obj, (list, tuple)):
+            yield from _torch_modules(obj)
+
+
+class LoadContext:
+    """What a loader gets: the device and a resolver that records what it resolved."""
+
+    def __init__(self, registry: Registry, device: DeviceSpec, engine: str):
+        self.registry = registry
+        self.device = device
+        self.engine = engine
+        self.sources: dict[str, dict] = {}
+
+    def resolve(self, component: str, engine: str | None = None) -> ResolvedModel:
+        resolved = self.registry.resolve(engine or self.engine, component)
+        self.sources[component] = resolved.recipe_entry()
+        return resolved
+
+
+Loader = Callable[[LoadContext], dict[str, Any]]
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    import torch
+
+    return isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+class ModelManager:
+    """Loads engines lazily and keeps at most `max_resident` of them (None: no limit).
+
+    Thread-safe: `use()` holds a re-entrant lock while an engine runs, so two requests never
+    load or run models at the same time.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        device: DeviceSpec | str | None = None,
+        max_resident: int | None = 1,
+    ):
+        self.registry = registry
+        self._device = device if isinstance(device, DeviceSpec) else None
+        self._device_request = None if isinstance(device, DeviceSpec) else device
+        self.max_resident = max_resident
+        self._loaders: dict[str, Loader] = {}
+        self._loaded: dict[str, LoadedModels] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def device(self) -> DeviceSpec:
+        if self._device is None:
+            self._device = choose_device(self._device_request)
+        return self._device
+
+    def register(self, engine: str, loader: Loader) -> None:
+        self._loaders[engine] = loader
+
+    def is_loaded(self, engine: str) -> bool:
+        return engine in self._loaded
+
+    def load(self, engine: str) -> LoadedModels:
+        """Load an engine's components (if needed), releasing others beyond the limit first."""
+        with self._lock:
+            if engine in self._loaded:
+                return self._loaded[engine]
+            if engine not in self._loaders:
+                raise InputError(f"Unknown engine {engine!r}; known: {sorted(self._loaders)}.")
+            if self.max_resident is not None:
+                for other in list(self._loaded)[
+                    : max(0, len(self._loaded) - self.max_resident + 1)
+                ]:
+                    self._free(other)
+            context = LoadContext(self.registry, self.device, engine)
+            components = self._loaders[engine](context)
+            self._loaded[engine] = LoadedModels(components, context.sources)
+            return self._loaded[engine]
+
+    @contextmanager
+    def use(self, engine: str) -> Iterator[LoadedModels]:
+        """Hold the lock, with the engine loaded, while the caller runs it."""
+        with self._lock:
+            models = self.load(engine)
+            try:
+                yield models
+            except Exception as err:
+                if not is_out_of_memory(err):
+                    raise
+                self._free(engine)
+                raise OutOfMemory(
+                    f"The {self.device.device} device ran out of memory running {engine}; "
+                    "its models were released. Try a smaller size or fewer steps."
+                ) from err
+
+    def release(self, engine: str | None = None) -> list[str]:
+        """Free one engine (or all with None); returns the names released."""
+        with self._lock:
+            if engine is not None and engine not in self._loaded:
+                raise InputError(
+                    f"Engine {engine!r} is not loaded; loaded: {sorted(self._loaded) or 'none'}."
+                )
+            names = [engine] if engine else list(self._loaded)
+            for name in names:
+                self._free(name)
+            return names
+
+    def _free(self, engine: str) -> None:
+        self._loaded.pop(engine, None)
+        gc.collect()
+        if self._device is not None and self._device.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def status(self) -> dict:
+        """What is loaded, how much memory its weights hold, and the device's own figures."""
+        with self._lock:
+            engines = {
+                name: {
+                    "weights_mb": round(models.parameter_bytes() / 2**20, 1),
+                    "components": sorted(models.components),
+                    "loaded_for_s": round(time.time() - models.loaded_at, 1),
+                }
+                for name, models in self._loaded.items()
+            }
+        status = {"device": self.device.describe(), "loaded": engines}
+        status.update(_device_memory(self.device))
+        return status
+
+
+def _device_memory(device: DeviceSpec) -> dict:
+    import torch
+
+    if device.device.startswith("cuda"):
+        index = torch.device(device.device).index or 0
+        free, total = torch.cuda.mem_get_info(index)
+        return {
+            "gpu_allocated_mb": round(torch.cuda.memory_allocated(index) / 2**20, 1),
+            "gpu_free_mb": round(free / 2**20, 1),
+            "gpu_total_mb": round(total / 2**20, 1),
+        }
+    try:
+        import resource
+
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return {"process_peak_rss_mb": round(rss_mb, 1)}
+    except ImportError:  # pragma: no cover - Windows
+        return {}

@@ -1,0 +1,66 @@
+"""The studio: one registry, one model manager, and the engines created on first use."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from . import __version__
+from .base import Engine
+from .capabilities import BY_KEY, available
+from .errors import InputError
+from .manager import ModelManager
+from .registry import Registry
+
+
+def on_zero_gpu() -> bool:
+    """True on a Hugging Face ZeroGPU Space (the `spaces` package and SPACES_ZERO_GPU)."""
+    if not os.environ.get("SPACES_ZERO_GPU"):
+        return False
+    try:
+        import spaces  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Studio:
+    """What the app, the CLI and Python users share: registry, manager, engines."""
+
+    def __init__(
+        self,
+        device: str | None = None,
+        models: str | os.PathLike | None = None,
+        registry: Registry | None = None,
+    ):
+        self.registry = registry or Registry.load(models)
+        zero_gpu = on_zero_gpu()
+        self.manager = ModelManager(
+            self.registry,
+            device or ("cuda" if zero_gpu else "auto"),
+            max_resident=None if zero_gpu else 1,
+        )
+        self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+
+    def engine(self, key: str) -> Engine:
+        """The engine of one capability, created (not loaded) on first call."""
+        with self._lock:
+            if key not in self._engines:
+                capability = BY_KEY.get(key)
+                if capability is None or not capability.exists():
+                    have = ", ".join(c.key for c in available()) or "none"
+                    raise InputError(f"No engine {key!r}; available: {have}.")
+                self._engines[key] = capability.load_engine_class()(self.manager)
+            return self._engines[key]
+
+    def preload(self, keys: list[str]) -> None:
+        """Load the named engines now (ZeroGPU Spaces want models loaded at import)."""
+        for key in keys:
+            self.manager.load(self.engine(key).name)
+
+    def status(self) -> dict:
+        status = {"version": __version__}
+        status.update(self.manager.status())
+        status["engines_created"] = sorted(self._engines)
+        return status
