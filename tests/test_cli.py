@@ -1,0 +1,50 @@
+"""`zsstudio`: registry listing, downloads, recipes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engines.base import Recipe
+from engines.cli import main
+
+
+def test_models_lists_every_component_with_override(capsys):
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    keys = {row["component"] for row in rows}
+    assert "layout.sd15" in keys
+    sd15 = next(row for row in rows if row["component"] == "layout.sd15")
+    assert sd15["override"] == "ZSS_MODEL_LAYOUT_SD15"
+    assert sd15["downloaded"] in ("yes", "no")
+
+
+def test_download_unknown_capability_exits_2(capsys):
+    assert main(["download", "teleport"]) == 2
+    assert "Unknown capability 'teleport'" in capsys.readouterr().err
+
+
+def test_download_offline_fails_cleanly(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    assert main(["download", "layout"]) == 1
+    assert "FAILED" in capsys.readouterr().err
+
+
+def test_run_missing_recipe_exits_2(capsys, tmp_path):
+    assert main(["run", str(tmp_path / "none.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_run_recipe_for_unknown_engine_exits_2(capsys, tmp_path):
+    path = Recipe(engine="teleport", params={}).save(tmp_path / "r.json")
+    assert main(["--device", "cpu", "run", str(path)]) == 2
+    assert "No engine 'teleport'" in capsys.readouterr().err
+
+
+def test_recipe_round_trip(tmp_path):
+    recipe = Recipe(engine="layout", params={"prompt": "a cat", "steps": 2}, seed=3)
+    loaded = Recipe.load(recipe.save(tmp_path / "r.json"))
+    assert loaded == recipe
+    with pytest.raises(Exception, match="at least `engine` and `params`"):
+        Recipe.from_dict({"params": {}})

@@ -1,0 +1,61 @@
+"""What every tab shares: error mapping, progress adapter, recipe files, metric rows."""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+import pytest
+
+from engines.base import Recipe, Result
+from engines.errors import InputError, ModelUnavailable
+from tabs.common import engine_handler, gradio_progress, metrics_rows, recipe_file
+
+
+def test_engine_errors_become_gradio_errors_with_the_same_message():
+    @engine_handler
+    def handler(kind):
+        if kind == "input":
+            raise InputError("Draw at least one box.")
+        raise ModelUnavailable("layout.sd15", "org/repo@main", "Run `zsstudio download layout`.")
+
+    with pytest.raises(gr.Error, match="Draw at least one box."):
+        handler("input")
+    with pytest.raises(gr.Error, match="zsstudio download layout"):
+        handler("model")
+
+
+def test_other_errors_pass_through():
+    @engine_handler
+    def handler():
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError):
+        handler()
+
+
+def test_recipe_file_is_the_results_recipe(tmp_path):
+    result = Result(recipe=Recipe(engine="layout", params={"prompt": "a cat"}, seed=7))
+    with open(recipe_file(result)) as handle:
+        data = json.load(handle)
+    assert data["engine"] == "layout" and data["seed"] == 7 and data["params"]["prompt"] == "a cat"
+
+
+def test_metrics_rows_round_floats():
+    assert metrics_rows({"psnr_db": 31.123456, "bytes": 412}) == [
+        ["psnr_db", 31.1235],
+        ["bytes", 412],
+    ]
+
+
+def test_gradio_progress_adapter_forwards_fraction_and_text():
+    calls = []
+
+    class FakeProgress:
+        def __call__(self, fraction, desc=None):
+            calls.append((fraction, desc))
+
+    update = gradio_progress(FakeProgress())
+    update(0.5, "denoising")
+    update(1.0)
+    assert calls == [(0.5, "denoising"), (1.0, None)]
