@@ -52,7 +52,7 @@ def build_demo(
                     importlib.import_module(capability.tab_module).build(studio)
             with gr.Tab("About", id="about"):
                 about.build(capabilities, studio.registry)
-        system.build(studio)
+        system.build(studio, demo)
     demo.queue(max_size=QUEUE_SIZE)
     demo.studio = studio
     return demo

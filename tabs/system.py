@@ -9,7 +9,7 @@ from engines.studio import Studio
 from .common import engine_handler
 
 
-def build(studio: Studio) -> None:
+def build(studio: Studio, demo: gr.Blocks) -> None:
     with gr.Accordion("System", open=False):
         status = gr.JSON(label="Device, loaded engines and memory")
         with gr.Row():
@@ -30,4 +30,5 @@ def build(studio: Studio) -> None:
         return studio.status()
 
     refresh.click(system_status, outputs=status, api_name="system_status")
+    demo.load(system_status, outputs=status, api_visibility="private", show_progress="hidden")
     release.click(release_engine, inputs=engine_name, outputs=status, api_name="release_engine")

@@ -46,7 +46,7 @@ def page():
     with served(demo) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(url, wait_until="networkidle")
+        page.goto(url, wait_until="load")
         yield page
         browser.close()
 
@@ -54,13 +54,14 @@ def page():
 def test_every_tab_renders_and_is_clickable(page):
     ARTIFACTS.mkdir(exist_ok=True)
     page.get_by_text("Zero-Shot Studio", exact=False).first.wait_for()
-    titles = [cap.title for cap in available()] + ["About"]
-    for index, title in enumerate(titles):
-        tab = page.get_by_role("tab", name=title)
+    tabs = [(cap.key, cap.title) for cap in available()] + [("about", "About")]
+    for index, (key, title) in enumerate(tabs):
+        tab = page.locator(f'button[role="tab"][data-tab-id="{key}"]')
+        assert tab.inner_text().strip() == title
         tab.click()
         assert tab.get_attribute("aria-selected") == "true", title
-        page.wait_for_timeout(300)
-        page.screenshot(path=str(ARTIFACTS / f"tab-{index}-{title.lower().replace(' ', '-')}.png"))
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / f"tab-{index}-{key}.png"), full_page=True)
     page.get_by_text("our own implementation", exact=False).first.wait_for()
     for cap in available():
         page.get_by_text(cap.paper, exact=False).first.wait_for()
