@@ -51,12 +51,21 @@ def test_parse_auth():
         app.parse_auth(":x")
 
 
+def top_level_tabs(demo) -> dict[str, str]:
+    """id -> label of the app's top-level tabs (sub-tabs inside a capability have no id)."""
+    config = demo.get_config_file()
+    return {
+        c["props"]["id"]: c["props"]["label"]
+        for c in config["components"]
+        if c["type"] == "tabitem" and c["props"].get("id")
+    }
+
+
 def test_build_demo_has_about_and_system_and_no_placeholder_tabs():
     demo = app.build_demo(device="cpu")
     config = demo.get_config_file()
-    labels = {c["props"].get("label") for c in config["components"] if c["type"] == "tabitem"}
-    assert "About" in labels
-    assert labels - {"About"} == {cap.title for cap in available()}
+    expected = {cap.key: cap.title for cap in available()} | {"about": "About"}
+    assert top_level_tabs(demo) == expected
     api_names = {dep.get("api_name") for dep in config["dependencies"]}
     assert {"system_status", "release_engine"} <= api_names
 
@@ -64,9 +73,7 @@ def test_build_demo_has_about_and_system_and_no_placeholder_tabs():
 def test_build_demo_subset_of_tabs():
     built = available()
     demo = app.build_demo(tabs=[c.key for c in built[:1]], device="cpu")
-    config = demo.get_config_file()
-    labels = {c["props"].get("label") for c in config["components"] if c["type"] == "tabitem"}
-    assert labels == {"About"} | {c.title for c in built[:1]}
+    assert top_level_tabs(demo) == {"about": "About"} | {c.key: c.title for c in built[:1]}
 
 
 def test_build_demo_loads_no_weights():
