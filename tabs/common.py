@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,14 +20,26 @@ GPU_EVENT: dict[str, Any] = {"concurrency_id": "gpu", "concurrency_limit": 1}
 
 
 def engine_handler(fn: Callable) -> Callable:
-    """Wrap an event handler: engine errors become gr.Error, and on ZeroGPU it gets a GPU."""
+    """Wrap an event handler (plain or streaming generator): engine errors become gr.Error,
+    and on ZeroGPU it gets a GPU."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except StudioError as err:
-            raise gr.Error(str(err), print_exception=False) from err
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except StudioError as err:
+                raise gr.Error(str(err), print_exception=False) from err
+
+    else:
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except StudioError as err:
+                raise gr.Error(str(err), print_exception=False) from err
 
     if on_zero_gpu():
         import spaces

@@ -59,3 +59,15 @@ def test_gradio_progress_adapter_forwards_fraction_and_text():
     update(0.5, "denoising")
     update(1.0)
     assert calls == [(0.5, "denoising"), (1.0, None)]
+
+
+def test_streaming_handlers_map_errors_mid_stream():
+    @engine_handler
+    def stream():
+        yield 1
+        raise InputError("Iterations must be 1 to 2000.")
+
+    updates = stream()
+    assert next(updates) == 1
+    with pytest.raises(gr.Error, match="Iterations must be 1 to 2000."):
+        next(updates)
