@@ -69,11 +69,14 @@ CAPABILITIES: tuple[Capability, ...] = (
         tab_module="tabs.speech",
         paper="StyleTTS-ZS and StableVC (timbre and style from different speakers)",
         paper_url="https://arxiv.org/abs/2409.10058",
-        papers_part="Zero-shot TTS from a short reference; voice conversion that takes timbre "
-        "and speaking style from two different speakers.",
-        ours="Neither paper released code, so the same capabilities are composed from released "
-        "parts: Pocket TTS for cloning, kNN-VC (WavLM-Large + HiFi-GAN) for timbre, and pitch, "
-        "rate and loudness statistics moved toward the style clip.",
+        papers_part="Zero-shot TTS from a short reference (StyleTTS-ZS); voice conversion that "
+        "takes timbre and speaking style from two different speakers (StableVC, "
+        "arXiv:2412.04724). We offer these tasks, not the papers' models.",
+        ours="Neither paper released code or weights, so the same capabilities are composed from "
+        "released parts: Pocket TTS (transformers) clones the voice; kNN-VC (WavLM-Large layer 6, "
+        "k=4 cosine neighbours, its prematched HiFi-GAN) moves speech to the timbre clip; pitch "
+        "median and range, speaking rate and loudness are measured (pYIN, syllable nuclei) and "
+        "moved toward the style clip with Praat's PSOLA. Output is labelled synthetic.",
     ),
     Capability(
         key="gan",
@@ -84,8 +87,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         paper_url="https://arxiv.org/abs/2308.10554",
         papers_part="Semantic variations of the target text and a directional moment loss, "
         "with EWC and relation consistency, on top of StyleGAN-NADA.",
-        ours="No code was released: our implementation on a pure-PyTorch StyleGAN2 and "
-        "open_clip CLIP; normalisations the paper leaves open are our choice.",
+        ours="No code was released: our implementation on a pure-PyTorch StyleGAN2 (loads the "
+        "published rosinality checkpoints) and open_clip CLIP ViT-B/32. Normalisations the "
+        "paper leaves open are our choice: unit directions, covariances over the row count, "
+        "their Frobenius distance divided by the feature size, an empirical Fisher from one "
+        "batch, relation rows without self-similarity. StyleGAN-NADA is offered alongside.",
     ),
     Capability(
         key="nerf",

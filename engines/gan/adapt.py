@@ -1,0 +1,271 @@
+"""The adaptation loop: a frozen source generator, a trainable copy fed the same W (and the same
+noise), and CLIP losses (NADA or SVL). `Adaptation.run()` is a generator of progress updates;
+stopping it early leaves `Adaptation.target` as a valid, partly adapted generator."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from . import nada, svl
+from .clip_guide import ClipGuide
+from .stylegan2 import Generator, truncate
+
+METHODS = ("svl", "nada")
+
+
+@dataclass
+class AdaptSettings:
+    """The hyperparameters of one adaptation (defaults: the methods file's)."""
+
+    method: str
+    source: str
+    target: str
+    iterations: int = 300
+    batch: int = 4
+    lr: float = 0.002
+    beta2: float = 0.99
+    seed: int = 0
+    train_truncation: float = 0.7
+    preview_every: int = 25
+    # NADA: adaptive layer selection (0 keeps every synthesis layer trainable)
+    layer_k: int = 0
+    layer_probe_steps: int = 1
+    # SVL stage 1
+    variations: int = 6
+    lambda_div: float = 1.0
+    stage1_iterations: int = 2000
+    stage1_lr: float = 0.01
+    # SVL stage 2
+    lambda_cov: float = 1e3
+    lambda_ewc: float = 1e7
+    lambda_rel: float = 1e2
+
+
+@dataclass
+class AdaptUpdate:
+    """What the loop reports: the stage, the iteration, the last losses, maybe a preview."""
+
+    stage: str  # "variations", "fisher", "adapt", "done"
+    iteration: int
+    total: int
+    losses: dict[str, float] = field(default_factory=dict)
+    preview: Any = None
+    message: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def fraction(self) -> float:
+        return self.iteration / self.total if self.total else 0.0
+
+
+PreviewFn = Callable[[Generator], Any]
+
+
+class Adaptation:
+    """One run of NADA or SVL on a copy of `source`."""
+
+    def __init__(
+        self,
+        source: Generator,
+        mean_w: torch.Tensor,
+        clips: list[ClipGuide],
+        settings: AdaptSettings,
+        preview: PreviewFn | None = None,
+    ):
+        if settings.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}")
+        self.source = source.requires_grad_(False).eval()
+        self.target = copy.deepcopy(self.source)
+        self.target.requires_grad_(False)
+        for layer in self.target.synthesis_layers():
+            layer.requires_grad_(True)
+        self.parameters = [p for p in self.target.parameters() if p.requires_grad]
+        self.mean_w = mean_w
+        self.clips = clips
+        self.settings = settings
+        self.preview = preview
+        self.device = source.input.input.device
+        self.history: list[dict[str, float]] = []
+        self.iterations_done = 0
+        self.variations: list[svl.Variations] = []
+        self.layer_counts: list[int] = []
+        self.step_seconds: list[float] = []
+        self.timings: dict[str, float] = {}
+        self.directions: list[torch.Tensor] = []  # per CLIP model: NADA (D,), SVL (K+1, D)
+        self.fisher: list[torch.Tensor] | None = None
+        self.anchors: list[torch.Tensor] = []
+        self._rng = torch.Generator().manual_seed(settings.seed)
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def _text_setup(self) -> Iterator[AdaptUpdate]:
+        s = self.settings
+        if s.method == "nada":
+            self.directions = [nada.text_direction(c, s.source, s.target) for c in self.clips]
+            return
+        total = s.stage1_iterations
+        yield AdaptUpdate("variations", 0, total, message="Stage 1: semantic variations")
+        self.directions = []
+        for index, clip in enumerate(self.clips):
+            target = clip.text_feature(s.target)
+            found = svl.semantic_variations(
+                target, s.variations, s.lambda_div, s.stage1_iterations, s.stage1_lr, s.seed + index
+            )
+            self.variations.append(found)
+            self.directions.append(
+                svl.text_directions(found.vectors, clip.text_feature(s.source), target)
+            )
+        yield AdaptUpdate(
+            "variations",
+            total,
+            total,
+            {
+                "variation_target_cos": self.variations[0].target_cosine,
+                "variation_pairwise_abs_cos": self.variations[0].pairwise_abs_cosine,
+            },
+            message="Stage 1 done",
+        )
+
+    def _fisher_setup(self) -> None:
+        """EWC anchors and Fisher weights, once, from the source-domain CLIP score."""
+        if self.settings.method != "svl" or self.settings.lambda_ewc == 0:
+            return
+        self.anchors = [p.detach().clone() for p in self.parameters]
+        w, noise = self._sample_batch()
+        images = self.target(w, noise)
+        score = sum(
+            (
+                c.image_features(images) @ F.normalize(c.text_feature(self.settings.source), dim=0)
+            ).mean()
+            for c in self.clips
+        )
+        self.fisher = svl.fisher_information(score, self.parameters)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _sample_batch(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        s = self.settings
+        z = torch.randn(s.batch, self.source.config.style_dim, generator=self._rng)
+        noise = self.source.make_noise(s.batch, self._rng)
+        with torch.no_grad():
+            w = truncate(self.source.mapping(z.to(self.device)), self.mean_w, s.train_truncation)
+        return w, noise
+
+    def _losses(
+        self, source_images: torch.Tensor, target_images: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        s = self.settings
+        terms: dict[str, torch.Tensor] = {}
+
+        def add(name: str, value: torch.Tensor) -> None:
+            terms[name] = terms[name] + value if name in terms else value
+
+        for clip, direction in zip(self.clips, self.directions, strict=True):
+            with torch.no_grad():
+                source_features = clip.image_features(source_images)
+            target_features = clip.image_features(target_images)
+            if s.method == "nada":
+                add(
+                    "directional",
+                    nada.directional_loss(source_features, target_features, direction),
+                )
+                continue
+            image_dirs = nada.image_directions(source_features, target_features)
+            mean_term, cov_term = svl.directional_moment_loss(image_dirs, direction, s.lambda_cov)
+            add("moment_mean", mean_term)
+            add("moment_cov", cov_term)
+            if s.lambda_rel:
+                relation = svl.relation_consistency(source_features, target_features)
+                add("relation", s.lambda_rel * relation)
+        if s.method == "svl":
+            terms["directional_moment"] = terms["moment_mean"] + terms["moment_cov"]
+            if self.fisher is not None:
+                penalty = svl.ewc_penalty(self.parameters, self.anchors, self.fisher)
+                terms["ewc"] = s.lambda_ewc * penalty
+        parts = (
+            ("directional",) if s.method == "nada" else ("directional_moment", "ewc", "relation")
+        )
+        terms["total"] = sum(terms[name] for name in parts if name in terms)
+        return terms
+
+    def _select_layers(self, w: torch.Tensor, noise: list[torch.Tensor]) -> None:
+        s = self.settings
+        if s.method != "nada" or s.layer_k <= 0:
+            return
+        chosen = nada.select_layers(
+            self.target, w, self.clips, s.target, s.layer_k, s.layer_probe_steps, noise=noise
+        )
+        self.target.requires_grad_(False)
+        for layer in self.target.layers_for_latents(chosen):
+            layer.requires_grad_(True)
+        self.layer_counts.append(len(chosen))
+
+    def step(self, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+        w, noise = self._sample_batch()
+        with torch.no_grad():
+            source_images = self.source(w, noise)
+        self._select_layers(w, noise)
+        terms = self._losses(source_images, self.target(w, noise))
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        optimizer.step()
+        return {name: float(value.detach()) for name, value in terms.items()}
+
+    def run(self, stop: threading.Event | None = None) -> Iterator[AdaptUpdate]:
+        """Set up, then train, yielding an update (with a preview) every `preview_every`
+        iterations and at the end. Setting `stop` ends the loop after the current iteration."""
+        s = self.settings
+        started = time.perf_counter()
+        yield from self._text_setup()
+        if stop is not None and stop.is_set():
+            return
+        if s.method == "svl":
+            yield AdaptUpdate("fisher", 0, s.iterations, message="Fisher information for EWC")
+        self._fisher_setup()
+        self.timings["setup_seconds"] = time.perf_counter() - started
+        optimizer = torch.optim.Adam(self.parameters, lr=s.lr, betas=(0.0, s.beta2))
+        first = self._preview()
+        yield AdaptUpdate("adapt", 0, s.iterations, preview=first, message="Adapting")
+        loop_started = time.perf_counter()
+        for iteration in range(1, s.iterations + 1):
+            if stop is not None and stop.is_set():
+                break
+            step_started = time.perf_counter()
+            losses = self.step(optimizer)  # reading the losses waits for the device
+            self.step_seconds.append(time.perf_counter() - step_started)
+            self.iterations_done = iteration
+            self.history.append({"iteration": iteration, **losses})
+            self.timings["adapt_seconds"] = time.perf_counter() - loop_started
+            if iteration % s.preview_every == 0 or iteration == s.iterations:
+                yield AdaptUpdate(
+                    "adapt",
+                    iteration,
+                    s.iterations,
+                    losses,
+                    self._preview(),
+                    "Adapting",
+                    list(self.history),
+                )
+        self.target.requires_grad_(False)
+        yield AdaptUpdate(
+            "done",
+            self.iterations_done,
+            s.iterations,
+            self.history[-1] if self.history else {},
+            message="Stopped" if self.iterations_done < s.iterations else "Done",
+            history=list(self.history),
+        )
+
+    def _preview(self) -> Any:
+        if self.preview is None:
+            return None
+        with torch.no_grad():
+            return self.preview(self.target)

@@ -1,0 +1,112 @@
+"""What the GAN engine returns: the adapted generator with its before/after grid, loss curves and
+metrics; or a batch of samples."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from ..base import Result
+from .checkpoint import build_generator, save_generator
+from .stylegan2 import Generator
+
+LOSS_LABELS = {
+    "total": "total",
+    "directional": "directional (NADA)",
+    "directional_moment": "directional moment",
+    "moment_mean": "mean direction",
+    "moment_cov": "covariance x lambda_cov",
+    "ewc": "EWC x lambda_ewc",
+    "relation": "relation x lambda_rel",
+}
+
+
+@dataclass
+class GanAdaptResult(Result):
+    before_after: Image.Image | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    generator_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    latent_avg: torch.Tensor | None = None
+    iterations_done: int = 0
+    cancelled: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def generator(self) -> Generator:
+        """The adapted generator, rebuilt from its state dict (strict)."""
+        return build_generator(self.generator_state, "adapted generator")
+
+    def loss_rows(self) -> list[dict[str, Any]]:
+        return loss_rows(self.history)
+
+    def save_generator(self, path: str | Path) -> Path:
+        return save_generator(self.generator(), path, self.latent_avg)
+
+    def output_summary(self) -> dict[str, Any]:
+        return {
+            "iterations_done": self.iterations_done,
+            "cancelled": self.cancelled,
+            "grid_size": list(self.before_after.size) if self.before_after else None,
+            "generator_tensors": len(self.generator_state),
+        }
+
+    def save(self, folder: str | Path) -> list[Path]:
+        folder = Path(folder)
+        written = super().save(folder)
+        written.append(self.save_generator(folder / "adapted.pt"))
+        if self.before_after is not None:
+            self.before_after.save(folder / "before_after.png")
+            written.append(folder / "before_after.png")
+        written.append(write_history(self.history, folder / "losses.csv"))
+        metrics = folder / "metrics.json"
+        metrics.write_text(json.dumps(self.metrics, indent=2, default=str) + "\n", "utf-8")
+        written.append(metrics)
+        return written
+
+
+def loss_rows(history: list[dict[str, float]]) -> list[dict[str, Any]]:
+    """Long-format rows (iteration, loss, value) for plotting the weighted loss terms."""
+    return [
+        {"iteration": row["iteration"], "loss": LOSS_LABELS.get(name, name), "value": value}
+        for row in history
+        for name, value in row.items()
+        if name != "iteration"
+    ]
+
+
+def write_history(history: list[dict[str, float]], path: Path) -> Path:
+    names = sorted({name for row in history for name in row} - {"iteration"})
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["iteration", *names])
+        writer.writeheader()
+        writer.writerows(history)
+    return path
+
+
+@dataclass
+class GanSampleResult(Result):
+    images: list[Image.Image] = field(default_factory=list)
+    grid: Image.Image | None = None
+
+    def output_summary(self) -> dict[str, Any]:
+        return {
+            "images": len(self.images),
+            "size": list(self.images[0].size) if self.images else None,
+        }
+
+    def save(self, folder: str | Path) -> list[Path]:
+        folder = Path(folder)
+        written = super().save(folder)
+        for index, image in enumerate(self.images):
+            path = folder / f"sample_{index:03d}.png"
+            image.save(path)
+            written.append(path)
+        if self.grid is not None:
+            self.grid.save(folder / "samples.png")
+            written.append(folder / "samples.png")
+        return written

@@ -1,0 +1,108 @@
+"""The GAN tab: its wiring, and the launched app end to end through gradio_client."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from app_server import served
+from tiny_gan import one_thread, save_tiny_generator, save_tiny_open_clip  # noqa: F401
+
+from app import build_demo
+from engines.gan.checkpoint import load_generator
+from engines.studio import Studio
+
+ADAPT_ARGS = dict(
+    model="cat256",
+    source="photo",
+    target="pencil sketch",
+    method="svl",
+    iterations=10,
+    seed=0,
+    batch=3,
+    lr=0.002,
+    preview_every=5,
+    truncation=0.7,
+    train_truncation=0.7,
+    grid_size=2,
+    eval_samples=4,
+    second_clip=False,
+    layer_k=0,
+    variations=3,
+    lambda_div=1.0,
+    stage1_iterations=0,
+    lambda_cov=1e3,
+    lambda_ewc=1e7,
+    lambda_rel=1e2,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-gan-tab")
+    return save_tiny_generator(folder / "cat.pt", size=32), save_tiny_open_clip(folder / "clip")
+
+
+@pytest.fixture
+def demo(tiny_files, local_model):
+    generator, clip = tiny_files
+    local_model("gan", "cat256", generator)
+    local_model("gan", "clip", clip)
+    return build_demo(tabs=["gan"], studio=Studio(device="cpu"))
+
+
+def test_tab_wiring(demo):
+    events = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
+    assert {"adapt_gan", "sample_gan", "stop_gan"} <= set(events)
+    assert events["adapt_gan"].concurrency_id == "gpu"
+    assert events["sample_gan"].concurrency_id == "gpu"
+    assert events["stop_gan"].concurrency_id != "gpu"  # must run while adapting
+    assert len(events["adapt_gan"].inputs) == len(ADAPT_ARGS)
+    assert not demo.studio.manager.is_loaded("gan")  # nothing loads at build time
+
+
+@pytest.mark.e2e
+def test_adapt_then_sample_through_the_api(demo):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    with served(demo) as url:
+        client = Client(url, verbose=False)
+        outputs = client.predict(**ADAPT_ARGS, api_name="/adapt_gan")
+        status, _preview, grid, _losses, metrics, weights, recipe, *_ = outputs
+        assert "done: 10/10" in status
+        assert grid and recipe
+        assert any(row[0] == "clip_target_score_after" for row in metrics["data"])
+        generator, _ = load_generator(weights)
+        assert generator.config.size == 32
+
+        gallery, sample_metrics, _ = client.predict(
+            handle_file(weights), 3, 1, 0.7, "pencil sketch", api_name="/sample_gan"
+        )
+        assert len(gallery) == 3
+        assert any(row[0] == "clip_target_score" for row in sample_metrics["data"])
+
+        with pytest.raises(AppError, match="target text"):
+            client.predict(**{**ADAPT_ARGS, "target": ""}, api_name="/adapt_gan")
+
+
+@pytest.mark.e2e
+def test_stop_keeps_the_result_so_far(demo):
+    from gradio_client import Client
+
+    with served(demo) as url:
+        client = Client(url, verbose=False)
+        job = client.submit(
+            **{**ADAPT_ARGS, "iterations": 2000, "preview_every": 1}, api_name="/adapt_gan"
+        )
+        deadline = time.time() + 60
+        while "Iteration" not in str(job.outputs()[-1:]) and time.time() < deadline:
+            time.sleep(0.2)
+        assert "stopping" in client.predict(api_name="/stop_gan").lower()
+        status, *_rest = job.result(timeout=120)
+        assert "stopped early" in status
+        weights = _rest[4]
+        generator, _ = load_generator(weights)
+        w = generator.mapping(torch.randn(1, 32))
+        assert torch.isfinite(generator(w)).all()
