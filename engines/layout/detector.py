@@ -1,0 +1,86 @@
+"""The open-vocabulary detector behind the layout score (Grounding DINO by default), loaded on
+first use from the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ..device import DeviceSpec
+from ..registry import Registry
+from .scoring import Detection
+
+BOX_THRESHOLD = 0.3
+TEXT_THRESHOLD = 0.25
+
+
+class GroundingDetector:
+    """Detects one phrase at a time, so every detection belongs to the phrase it was asked."""
+
+    def __init__(self, folder, device: DeviceSpec):
+        from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
+
+        self.device = device.torch_device
+        self.processor = AutoProcessor.from_pretrained(folder)
+        # float32 whatever the pipeline's dtype: the detector is small, its box decoding is not
+        # robust in half precision.
+        self.model = AutoModelForZeroShotObjectDetection.from_pretrained(
+            folder, dtype=torch.float32
+        )
+        self.model.to(self.device).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def detect(self, image, phrase: str, threshold: float = BOX_THRESHOLD) -> list[Detection]:
+        text = phrase.strip().lower().rstrip(".") + "."
+        inputs = self.processor(images=image, text=text, return_tensors="pt").to(self.device)
+        outputs = self.model(**inputs)
+        (found,) = self.processor.post_process_grounded_object_detection(
+            outputs,
+            inputs["input_ids"],
+            threshold=threshold,
+            text_threshold=TEXT_THRESHOLD,
+            target_sizes=[(image.height, image.width)],
+        )
+        # Predicted boxes may overhang the image; only the visible part can match a layout box.
+        limits = torch.tensor([image.width, image.height] * 2, dtype=torch.float32)
+        boxes = torch.minimum(found["boxes"].float().cpu().clamp(min=0), limits)
+        return [
+            Detection(tuple(float(c) for c in box), float(score))
+            for box, score in zip(boxes, found["scores"].cpu(), strict=True)
+        ]
+
+    def detect_phrases(self, image, phrases: Sequence[str]) -> dict[str, list[Detection]]:
+        return {phrase: self.detect(image, phrase) for phrase in dict.fromkeys(phrases)}
+
+
+class DetectorSlot:
+    """The detector as a component the model manager holds: resolved and loaded only when a
+    score is asked for, released with the engine."""
+
+    def __init__(self, registry: Registry, engine: str, device: DeviceSpec):
+        self.registry = registry
+        self.engine = engine
+        self.device = device
+        self.detector: GroundingDetector | None = None
+        self.source: dict | None = None
+        self._folder = None
+
+    def resolve(self) -> dict:
+        """Find the weights (raises ModelUnavailable before anything is generated)."""
+        if self._folder is None:
+            resolved = self.registry.resolve(self.engine, "detector")
+            self._folder, self.source = resolved.folder, resolved.recipe_entry()
+        return self.source
+
+    def get(self) -> GroundingDetector:
+        if self.detector is None:
+            self.resolve()
+            self.detector = GroundingDetector(self._folder, self.device)
+        return self.detector
+
+    @property
+    def components(self) -> dict[str, Any]:
+        """For the manager's memory accounting (it walks `.components` like a pipeline's)."""
+        return {"detector": self.detector.model} if self.detector else {}

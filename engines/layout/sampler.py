@@ -1,0 +1,86 @@
+"""The denoising loop: diffusers' StableDiffusionPipeline loop, step for step, with layout
+guidance of the latent before each of the first guided steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..base import Progress, no_progress
+from .guidance import LayoutGuidance
+
+
+@dataclass
+class Sample:
+    image: np.ndarray  # (height, width, 3) float32 in [0, 1], as the pipeline's output_type="np"
+    nsfw: bool
+
+
+def sample(
+    pipe,
+    prompt: str,
+    negative_prompt: str,
+    height: int,
+    width: int,
+    steps: int,
+    guidance_scale: float,
+    generator: torch.Generator,
+    guidance: LayoutGuidance | None = None,
+    guided_steps: int = 0,
+    progress: Progress = no_progress,
+) -> Sample:
+    """Generate one image. With `guidance` None this performs exactly the operations of
+    `pipe(prompt, ...)` with the same generator, so the output is identical to the stock
+    pipeline's."""
+    device = pipe._execution_device
+    unet, scheduler = pipe.unet, pipe.scheduler
+    do_cfg = guidance_scale > 1 and unet.config.time_cond_proj_dim is None
+    with torch.no_grad():
+        prompt_embeds, negative_embeds = pipe.encode_prompt(
+            prompt, device, 1, do_cfg, negative_prompt or None
+        )
+    embeds = torch.cat([negative_embeds, prompt_embeds]) if do_cfg else prompt_embeds
+
+    scheduler.set_timesteps(steps, device=device)
+    latents = pipe.prepare_latents(
+        1, unet.config.in_channels, height, width, embeds.dtype, device, generator
+    )
+    extra_step_kwargs = pipe.prepare_extra_step_kwargs(generator, 0.0)
+
+    timesteps = scheduler.timesteps
+    for i, t in enumerate(timesteps):
+        if guidance is not None and i < guided_steps:
+            progress(i / len(timesteps), f"step {i + 1}/{len(timesteps)}: layout guidance")
+            latents = guidance.guide(latents, t, prompt_embeds, i)
+        with torch.no_grad():
+            model_input = torch.cat([latents] * 2) if do_cfg else latents
+            model_input = scheduler.scale_model_input(model_input, t)
+            noise_pred = unet(
+                model_input,
+                t,
+                encoder_hidden_states=embeds,
+                timestep_cond=None,
+                cross_attention_kwargs=None,
+                added_cond_kwargs=None,
+                return_dict=False,
+            )[0]
+            if do_cfg:
+                noise_uncond, noise_text = noise_pred.chunk(2)
+                noise_pred = noise_uncond + guidance_scale * (noise_text - noise_uncond)
+            latents = scheduler.step(
+                noise_pred, t, latents, **extra_step_kwargs, return_dict=False
+            )[0]
+        progress((i + 1) / len(timesteps), f"step {i + 1}/{len(timesteps)}")
+
+    with torch.no_grad():
+        decoded = pipe.vae.decode(
+            latents / pipe.vae.config.scaling_factor, return_dict=False, generator=generator
+        )[0]
+        decoded, flagged = pipe.run_safety_checker(decoded, device, embeds.dtype)
+        denormalize = [True] if flagged is None else [not f for f in flagged]
+        image = pipe.image_processor.postprocess(
+            decoded, output_type="np", do_denormalize=denormalize
+        )
+    return Sample(image=image[0], nsfw=bool(flagged and flagged[0]))

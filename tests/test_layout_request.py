@@ -1,0 +1,91 @@
+"""LayoutRequest validation: every bad input is an InputError that names the problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from engines.errors import InputError
+from engines.layout.cli import parse_box
+from engines.layout.request import LayoutRequest, PhraseBox
+
+
+def request(**overrides) -> LayoutRequest:
+    params = {
+        "prompt": "a cat and a dog on a sofa",
+        "boxes": [("a cat", 16, 64, 240, 480), ("dog", 256, 64, 496, 480)],
+        "width": 512,
+        "height": 512,
+    }
+    params.update(overrides)
+    return LayoutRequest(**params)
+
+
+def test_a_good_request_validates_and_converts_normalised_boxes():
+    request().validate()
+    normalised = request(boxes=[("a cat.", 0.1, 0.5, 0.45, 0.9)], box_units="normalized")
+    normalised.validate()
+    (box,) = normalised.pixel_boxes()
+    assert box == PhraseBox("a cat", 51.2, 256.0, 230.4, 460.8)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"prompt": "   "}, "prompt is empty"),
+        ({"boxes": [("a horse", 0, 0, 100, 100)]}, "'a horse' of box 1 is not in the prompt"),
+        ({"boxes": [("cat", -4, 0, 100, 100)]}, "outside the 512x512 image"),
+        ({"boxes": [("cat", 400, 400, 520, 500)]}, "outside the 512x512 image"),
+        ({"boxes": [("cat", 10, 10, 17, 100)]}, "at least 8 px"),
+        ({"boxes": [("cat", 100, 10, 50, 100)]}, "x0 >= x1"),
+        ({"boxes": [("", 10, 10, 100, 100)]}, "has no phrase"),
+        ({"boxes": [("cat", 8 * i, 0, 8 * i + 16, 16) for i in range(9)]}, "at most 8"),
+        ({"steps": 0}, "steps is 0"),
+        ({"steps": 151}, "steps is 151"),
+        ({"steps": 2.5}, "steps must be a whole number"),
+        ({"guidance_scale": 31.0}, "guidance_scale is 31.0"),
+        ({"guidance_scale": float("nan")}, "guidance_scale is nan"),
+        ({"width": 500}, "Width 500 is not a multiple of 8"),
+        ({"height": 516}, "Height 516 is not a multiple of 8"),
+        ({"width": 32}, "width is 32"),
+        ({"guided_fraction": 1.5}, "guided_fraction is 1.5"),
+        ({"iterations": 0}, "iterations is 0"),
+        ({"strength": -1.0}, "strength is -1.0"),
+        ({"seed": -3}, "seed is -3"),
+        ({"backbone": "sdxl"}, "Unknown backbone 'sdxl'"),
+        ({"box_units": "inches"}, "box_units must be"),
+        ({"weight_inside": 0, "weight_outside": 0, "weight_boundary": 0}, "All loss weights"),
+    ],
+)
+def test_bad_input_is_an_input_error(overrides, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        request(**overrides).validate()
+
+
+@pytest.mark.parametrize(
+    "value", [("cat", 1, 2, 3), {"phrase": "cat", "x0": 1}, ("cat", "a", 0, 1, 1), 7]
+)
+def test_malformed_boxes_are_input_errors(value):
+    with pytest.raises(InputError, match="A box is a phrase and four numbers"):
+        request(boxes=[value])
+
+
+def test_guided_steps_follow_the_fraction():
+    assert request(steps=50, guided_fraction=0.2).guided_steps == 10
+    assert request(steps=3, guided_fraction=0.2).guided_steps == 1
+    assert not request(guided_fraction=0.0).guided
+    assert not request(strength=0.0).guided
+    assert not request(boxes=[]).guided
+
+
+def test_requests_round_trip_through_recipe_params():
+    original = request(box_units="pixels", seed=7)
+    again = LayoutRequest.from_params(original.to_params())
+    assert again == original
+
+
+def test_cli_box_parsing():
+    assert parse_box("a cat:0.1,0.5,0.45,0.9") == PhraseBox("a cat", 0.1, 0.5, 0.45, 0.9)
+    assert parse_box("time: 12:0,0,1,1").phrase == "time: 12"
+    for bad in ("a cat", "a cat:0.1,0.5,0.45", ":0,0,1,1", "cat:a,b,c,d"):
+        with pytest.raises(InputError, match="--box"):
+            parse_box(bad)
