@@ -1,0 +1,191 @@
+"""Zero-shot voice-cloning TTS on transformers-native models: Pocket TTS today.
+
+A backend turns a reference waveform into a voice once (`encode_voice`), then speaks one
+sentence at a time in that voice (`speak`). Another transformers cloning model (CSM, Dia) plugs
+in as one more backend chosen by its config's `model_type`, without touching the engine or tab.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ..errors import ModelUnavailable
+from ..registry import ResolvedModel
+
+
+class VoiceCloner(Protocol):
+    sample_rate: int
+    description: str
+
+    def encode_voice(self, samples: np.ndarray) -> Any: ...
+
+    def speak(self, text: str, voice: Any, temperature: float) -> np.ndarray: ...
+
+
+class PocketTTS:
+    """Pocket TTS (Kyutai) as ported to transformers: a causal transformer over voice latents,
+    text and audio latents, a flow head sampling one latent per 80 ms, and its codec."""
+
+    description = "Pocket TTS"
+
+    def __init__(self, processor, model):
+        self.processor = processor
+        self.model = model
+        self.sample_rate = int(processor.feature_extractor.sampling_rate)
+        self._check_prompt_layout()
+
+    @classmethod
+    def load(cls, tts: ResolvedModel, codec: ResolvedModel, device: torch.device) -> PocketTTS:
+        from transformers import (
+            AutoTokenizer,
+            PocketTTSAudioTokenizerModel,
+            PocketTTSFeatureExtractor,
+            PocketTTSForConditionalGeneration,
+            PocketTTSProcessor,
+        )
+
+        try:
+            audio_tokenizer = PocketTTSAudioTokenizerModel.from_pretrained(
+                codec.folder, dtype=torch.float32
+            )
+        except (OSError, ValueError) as err:
+            raise ModelUnavailable(
+                codec.spec.key, codec.spec.source, codec.spec.fix(), f"cannot load: {err}"
+            ) from err
+        folder = tts.folder
+        try:
+            # The processor is assembled here rather than by from_pretrained, which would
+            # fetch the codec by the Hub id written in processor_config.json: the codec is
+            # a registry component of its own, so an offline copy of both is enough.
+            settings = _processor_settings(folder)
+            processor = PocketTTSProcessor(
+                PocketTTSFeatureExtractor.from_pretrained(folder),
+                AutoTokenizer.from_pretrained(folder),
+                audio_tokenizer=audio_tokenizer.to(device).eval(),
+                chat_template=_chat_template(folder),
+                **settings,
+            )
+            model = PocketTTSForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+        except (OSError, ValueError, KeyError) as err:
+            raise ModelUnavailable(
+                tts.spec.key, tts.spec.source, tts.spec.fix(), f"cannot load Pocket TTS: {err}"
+            ) from err
+        return cls(processor, model.to(device).eval())
+
+    @property
+    def components(self) -> dict:
+        """The torch modules, for the model manager's memory accounting."""
+        return {"model": self.model, "codec": self.processor.audio_tokenizer}
+
+    def _conversation(self, text: str) -> list[dict]:
+        return [
+            {
+                "role": "user",
+                "content": [{"type": "audio", "audio": "voice"}, {"type": "text", "text": text}],
+            }
+        ]
+
+    def _prompt(self, text: str) -> str:
+        return self.processor.apply_chat_template(
+            self._conversation(text), tokenize=False, add_generation_prompt=True
+        )
+
+    def _check_prompt_layout(self) -> None:
+        """Fail at load, not mid-request, if the chat template lays the prompt out otherwise."""
+        prompt = self._prompt("Hello.")
+        audio_token, audio_bos = self.processor.audio_token, self.processor.audio_bos_token
+        if prompt.count(audio_token) != 1 or not prompt.endswith(audio_bos):
+            raise ModelUnavailable(
+                "speech.tts",
+                str(getattr(self.model, "name_or_path", "") or "the TTS checkpoint"),
+                "Use a Pocket TTS checkpoint converted for transformers (eustlb/pocket-tts).",
+                f"its chat template does not render one voice followed by the text and {audio_bos}",
+            )
+
+    @torch.inference_mode()
+    def encode_voice(self, samples: np.ndarray) -> torch.Tensor:
+        """(frames, latent_dim) codec latents of a 24 kHz voice prompt."""
+        inputs = self.processor(
+            text=self._prompt("Hello."),
+            audio=[samples],
+            sampling_rate=self.sample_rate,
+            return_tensors="pt",
+        )
+        mask = inputs["audio_prompt_latents_mask"][0].bool()
+        return inputs["audio_prompt_latents"][0][mask]
+
+    @torch.inference_mode()
+    def speak(self, text: str, voice: torch.Tensor, temperature: float) -> np.ndarray:
+        inputs = self.processor(
+            text=self._prompt(text), audio_prompt_latents=[voice], return_tensors="pt"
+        ).to(self.model.device)
+        # temperature is the variance of the flow sampler's noise; 0 samples deterministically
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {}
+        generated = self.model.generate(
+            **inputs, **(sampling or {"do_sample": False}), return_dict_in_generate=True
+        )
+        waveform = self.processor.decode(generated.audio_latents, generated.audio_latents_mask)[0]
+        return waveform.numpy().astype(np.float32)
+
+
+def _processor_settings(folder: Path) -> dict:
+    """The processor's own settings from processor_config.json (not its sub-processors)."""
+    path = folder / "processor_config.json"
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    keys = (
+        "short_text_max_words",
+        "frames_after_eos_short_text",
+        "frames_after_eos",
+        "fade_in_duration",
+    )
+    return {key: data[key] for key in keys if key in data}
+
+
+def _chat_template(folder: Path) -> str | None:
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    for name in ("processor_config.json", "chat_template.json", "tokenizer_config.json"):
+        path = folder / name
+        if path.is_file():
+            template = json.loads(path.read_text(encoding="utf-8")).get("chat_template")
+            if template:
+                return template
+    return None
+
+
+Loader = Callable[[ResolvedModel, Callable[[str], ResolvedModel], torch.device], VoiceCloner]
+
+
+def _load_pocket(tts: ResolvedModel, resolve, device: torch.device) -> VoiceCloner:
+    return PocketTTS.load(tts, resolve("codec"), device)
+
+
+BACKENDS: dict[str, Loader] = {"pocket_tts": _load_pocket}
+
+
+def load_voice_cloner(
+    tts: ResolvedModel, resolve: Callable[[str], ResolvedModel], device: torch.device
+) -> VoiceCloner:
+    """The backend for the checkpoint's `model_type`; `resolve` fetches further components."""
+    config = tts.folder / "config.json"
+    try:
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelUnavailable(
+            tts.spec.key, tts.spec.source, tts.spec.fix(), f"no readable {config.name}"
+        ) from err
+    if model_type not in BACKENDS:
+        raise ModelUnavailable(
+            tts.spec.key,
+            tts.spec.source,
+            f"Use one of the supported TTS model types: {', '.join(sorted(BACKENDS))}.",
+            f"model type {model_type!r} has no backend here",
+        )
+    return BACKENDS[model_type](tts, resolve, device)
