@@ -6,17 +6,19 @@ import argparse
 import importlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
-from .base import Progress
+from .base import Progress, Result
 from .capabilities import CAPABILITIES, _module_exists
 from .errors import InputError, StudioError
 
 
-def tqdm_progress(description: str) -> tuple[Progress, Callable[[], None]]:
-    """A Progress callback drawing a tqdm bar on stderr, and a function that closes it."""
+@contextmanager
+def progress_bar(description: str) -> Iterator[Progress]:
+    """A Progress callback drawing a tqdm bar on stderr while the block runs."""
     from tqdm.auto import tqdm
 
     bar = tqdm(total=1000, desc=description, unit="‰", leave=False)
@@ -27,7 +29,18 @@ def tqdm_progress(description: str) -> tuple[Progress, Callable[[], None]]:
             bar.set_postfix_str(what, refresh=False)
         bar.refresh()
 
-    return update, bar.close
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def save_and_report(result: Result, folder: Path) -> int:
+    """Write a result's files into `folder`, print their paths and the metrics as JSON."""
+    for path in result.save(folder):
+        print(path)
+    print(json.dumps(result.metrics, indent=2, default=str))
+    return 0
 
 
 def _studio(args: argparse.Namespace):
@@ -100,15 +113,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     engine = _studio(args).engine(recipe.engine)
-    progress, close = tqdm_progress(recipe.engine)
-    try:
+    with progress_bar(recipe.engine) as progress:
         result = engine.run_recipe(recipe, progress)
-    finally:
-        close()
-    for path in result.save(args.output):
-        print(path)
-    print(json.dumps(result.metrics, indent=2, default=str))
-    return 0
+    return save_and_report(result, args.output)
 
 
 def build_parser() -> argparse.ArgumentParser:

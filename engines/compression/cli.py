@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..cli import tqdm_progress
+from ..cli import progress_bar
 from .codec import CODERS
 from .images import png_bytes
 from .restoration import DEFAULT_STEPS
@@ -55,11 +55,8 @@ def add_commands(subparsers, make_studio: Callable) -> None:
 
 def _run(args, make_studio, description: str, call):
     engine = make_studio(args).engine("compression")
-    progress, close = tqdm_progress(description)
-    try:
+    with progress_bar(description) as progress:
         return call(engine, progress)
-    finally:
-        close()
 
 
 def _compress(args: argparse.Namespace, make_studio) -> int:

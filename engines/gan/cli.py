@@ -49,7 +49,7 @@ def add_commands(commands, make_studio) -> None:
 
 
 def _adapt(args: argparse.Namespace, make_studio) -> int:
-    from ..cli import tqdm_progress
+    from ..cli import progress_bar
 
     request = AdaptRequest(
         source=args.source,
@@ -71,11 +71,8 @@ def _adapt(args: argparse.Namespace, make_studio) -> int:
     )
     request.validate()
     engine = make_studio(args).engine("gan")
-    progress, close = tqdm_progress("gan-adapt")
-    try:
+    with progress_bar("gan-adapt") as progress:
         result = engine.run(request, progress)
-    finally:
-        close()
     output: Path = args.output
     stem = output.with_suffix("")
     print(result.save_generator(output))
@@ -92,7 +89,7 @@ def _adapt(args: argparse.Namespace, make_studio) -> int:
 
 
 def _sample(args: argparse.Namespace, make_studio) -> int:
-    from ..cli import tqdm_progress
+    from ..cli import progress_bar, save_and_report
 
     request = SampleRequest(
         checkpoint=str(args.checkpoint),
@@ -103,12 +100,6 @@ def _sample(args: argparse.Namespace, make_studio) -> int:
     )
     request.validate()
     engine = make_studio(args).engine("gan")
-    progress, close = tqdm_progress("gan-sample")
-    try:
+    with progress_bar("gan-sample") as progress:
         result = engine.sample(request, progress)
-    finally:
-        close()
-    for path in result.save(args.output):
-        print(path)
-    print(json.dumps(result.metrics, indent=2))
-    return 0
+    return save_and_report(result, args.output)

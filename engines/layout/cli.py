@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 from ..errors import InputError
@@ -97,19 +96,13 @@ def add_commands(subparsers, make_studio) -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("outputs/layout"))
 
     def run(args: argparse.Namespace) -> int:
-        from ..cli import tqdm_progress
+        from ..cli import progress_bar, save_and_report
 
         request = request_from_args(args)
         request.validate()
         engine = make_studio(args).engine("layout")
-        progress, close = tqdm_progress("layout")
-        try:
+        with progress_bar("layout") as progress:
             result = engine.run(request, progress)
-        finally:
-            close()
-        for path in result.save(args.output):
-            print(path)
-        print(json.dumps(result.metrics, indent=2, default=str))
-        return 0
+        return save_and_report(result, args.output)
 
     parser.set_defaults(handler=run)

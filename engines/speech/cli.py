@@ -84,15 +84,12 @@ def _run_vc(args: argparse.Namespace, make_studio) -> int:
 
 
 def _run(studio, request, output: Path, what: str) -> int:
-    from ..cli import tqdm_progress
+    from ..cli import progress_bar
 
     if output.suffix.lower() != ".wav":
         raise InputError(f"The output must be a .wav file; got {output}.")
-    progress, close = tqdm_progress(what)
-    try:
+    with progress_bar(what) as progress:
         result: SpeechResult = studio.engine("speech").run(request, progress)
-    finally:
-        close()
     result.write_wav(output)
     recipe = result.recipe.save(output.with_suffix(".recipe.json"))
     print(output)
