@@ -114,6 +114,9 @@ class Engine(ABC):
 
     name: ClassVar[str]
     request_type: ClassVar[type[Request]] = Request
+    request_types: ClassVar[dict[str, type[Request]]] = {}
+    """For engines with several tasks: task name -> request type; a recipe's params carry the
+    task under "task" (the first entry is the default)."""
 
     def __init__(self, manager: ModelManager):
         self.manager = manager
@@ -130,7 +133,15 @@ class Engine(ABC):
     def run_recipe(self, recipe: Recipe, progress: Progress | None = None) -> Result:
         if recipe.engine != self.name:
             raise InputError(f"This recipe is for {recipe.engine!r}, not {self.name!r}.")
-        return self.run(self.request_type.from_params(recipe.params), progress)
+        params = dict(recipe.params)
+        request_type = self.request_type
+        if self.request_types:
+            task = params.pop("task", next(iter(self.request_types)))
+            if task not in self.request_types:
+                known = ", ".join(self.request_types)
+                raise InputError(f"Unknown {self.name} task {task!r}; known: {known}.")
+            request_type = self.request_types[task]
+        return self.run(request_type.from_params(params), progress)
 
     def recipe(self, request: Request, sources: dict[str, dict], seed: int | None) -> Recipe:
         return Recipe(engine=self.name, params=request.to_params(), models=sources, seed=seed)

@@ -48,3 +48,40 @@ def test_recipe_round_trip(tmp_path):
     assert loaded == recipe
     with pytest.raises(Exception, match="at least `engine` and `params`"):
         Recipe.from_dict({"params": {}})
+
+
+def test_multi_task_engines_dispatch_recipes_by_task():
+    from dataclasses import dataclass
+
+    from engines.base import Engine, Request, Result
+    from engines.errors import InputError
+    from engines.manager import ModelManager
+    from engines.registry import Registry
+
+    @dataclass
+    class Shout(Request):
+        text: str = ""
+
+    @dataclass
+    class Whisper(Request):
+        text: str = ""
+
+    class Echo(Engine):
+        name = "echo"
+        request_types = {"shout": Shout, "whisper": Whisper}
+
+        def load(self, context):
+            return {}
+
+        def run(self, request, progress=None):
+            return Result(recipe=Recipe(engine=self.name, params={"got": type(request).__name__}))
+
+    engine = Echo(ModelManager(Registry.load(), "cpu"))
+    ran = engine.run_recipe(Recipe(engine="echo", params={"task": "whisper", "text": "hi"}))
+    assert ran.recipe.params == {"got": "Whisper"}
+    default = engine.run_recipe(Recipe(engine="echo", params={"text": "hi"}))
+    assert default.recipe.params == {"got": "Shout"}
+    with pytest.raises(InputError, match="Unknown echo task 'sing'; known: shout, whisper"):
+        engine.run_recipe(Recipe(engine="echo", params={"task": "sing"}))
+    with pytest.raises(InputError, match="This recipe is for 'layout'"):
+        engine.run_recipe(Recipe(engine="layout", params={}))

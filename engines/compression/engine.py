@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..base import Engine, Progress, Recipe, Request, Result, no_progress
+from ..base import Engine, Progress, Request, Result, no_progress
 from ..errors import InputError
 from ..manager import LoadContext
 from . import baselines as classical
@@ -228,6 +228,7 @@ class CompressionEngine(Engine):
 
     name = "compression"
     request_type = CompressRequest
+    request_types = TASKS
     codebook_sizes = CODEBOOK_SIZES
     coders = CODERS
 
@@ -243,15 +244,6 @@ class CompressionEngine(Engine):
         if isinstance(request, RestoreRequest):
             return self._restore(request, progress or no_progress)
         raise InputError(f"The compression engine cannot run a {type(request).__name__}.")
-
-    def run_recipe(self, recipe: Recipe, progress: Progress | None = None) -> Result:
-        if recipe.engine != self.name:
-            raise InputError(f"This recipe is for {recipe.engine!r}, not {self.name!r}.")
-        params = dict(recipe.params)
-        task = params.pop("task", "compress")
-        if task not in TASKS:
-            raise InputError(f"Unknown compression task {task!r}; known: {', '.join(TASKS)}.")
-        return self.run(TASKS[task].from_params(params), progress)
 
     # the public API, one method per task
     def compress(

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..base import Engine, Progress, Recipe, Request, Result, no_progress
+from ..base import Engine, Progress, Recipe, Request, no_progress
 from ..errors import InputError
 from ..manager import LoadContext, LoadedModels
 from .audio import Clip, at_rate, join_with_pauses, load_clip, normalise_loudness, resample
@@ -48,6 +48,7 @@ class SpeechEngine(Engine):
 
     name = "speech"
     request_type = TTSRequest
+    request_types = REQUESTS
 
     def load(self, context: LoadContext) -> dict[str, Any]:
         return {"speaker": load_speaker(context)}
@@ -64,15 +65,6 @@ class SpeechEngine(Engine):
     def recipe(self, request: Request, sources: dict[str, dict], seed: int | None) -> Recipe:
         params = {"task": request.task, **request.to_params()}
         return Recipe(engine=self.name, params=params, models=sources, seed=seed)
-
-    def run_recipe(self, recipe: Recipe, progress: Progress | None = None) -> Result:
-        if recipe.engine != self.name:
-            raise InputError(f"This recipe is for {recipe.engine!r}, not {self.name!r}.")
-        params = dict(recipe.params)
-        task = params.pop("task", "tts")
-        if task not in REQUESTS:
-            raise InputError(f"Unknown speech task {task!r}; choose tts or vc.")
-        return self.run(REQUESTS[task].from_params(params), progress)
 
     def run(self, request: Request, progress: Progress | None = None) -> SpeechResult:
         progress = progress or no_progress
