@@ -9,9 +9,10 @@ import gradio as gr
 import pandas as pd
 
 from engines.errors import InputError
-from engines.gan import AdaptRequest, SampleRequest
-from engines.gan.engine import describe
-from engines.gan.results import loss_rows
+from engines.gan.catalog import generator_choices
+from engines.gan.history import loss_rows
+from engines.gan.requests import AdaptRequest, SampleRequest
+from engines.gan.settings import describe
 from engines.studio import Studio
 
 from .common import GPU_EVENT, engine_handler, gradio_progress, metrics_rows, recipe_file
@@ -43,8 +44,7 @@ def loss_frame(history: list[dict]) -> pd.DataFrame:
 
 
 def build(studio: Studio) -> None:
-    engine = studio.engine("gan")
-    choices = engine.generator_choices()
+    choices = generator_choices(studio.registry)  # the engine (and torch) load on first use
     gr.Markdown(INTRO)
     run_id = gr.State("")
     with gr.Row():
@@ -167,7 +167,7 @@ def build(studio: Studio) -> None:
             lambda_ewc=number("lambda_ewc", lambda_ewc),
             lambda_rel=number("lambda_rel", lambda_rel),
         )
-        run = engine.start(request)
+        run = studio.engine("gan").start(request)
         skip = gr.skip()
         try:
             for update in run:
@@ -208,7 +208,7 @@ def build(studio: Studio) -> None:
 
     @engine_handler
     def stop_gan(current: str) -> str:
-        if current and engine.cancel(current):
+        if current and studio.engine("gan").cancel(current):
             return "**Stopping after this iteration; the result so far will be kept.**"
         return "Nothing is adapting."
 
@@ -229,7 +229,7 @@ def build(studio: Studio) -> None:
             truncation=float(truncation),
             target=target or "",
         )
-        result = engine.sample(request, gradio_progress(progress))
+        result = studio.engine("gan").sample(request, gradio_progress(progress))
         return result.images, metrics_rows(result.metrics), recipe_file(result)
 
     adapt_button.click(

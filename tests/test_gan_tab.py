@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +16,7 @@ from app import build_demo
 from engines.gan.checkpoint import load_generator
 from engines.studio import Studio
 
+ROOT = Path(__file__).resolve().parents[1]
 ADAPT_ARGS = dict(
     model="cat256",
     source="photo",
@@ -60,6 +64,15 @@ def test_tab_wiring(demo):
     assert events["stop_gan"].concurrency_id != "gpu"  # must run while adapting
     assert len(events["adapt_gan"].inputs) == len(ADAPT_ARGS)
     assert not demo.studio.manager.is_loaded("gan")  # nothing loads at build time
+
+
+def test_building_the_tab_imports_no_torch():
+    """House rule: nothing heavy at app start; the engine (and torch) load on first use."""
+    code = "import sys, app; app.build_demo(tabs=['gan']); assert 'torch' not in sys.modules"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.e2e

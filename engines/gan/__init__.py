@@ -1,10 +1,12 @@
-"""Zero-shot GAN adaptation: StyleGAN2 (pure PyTorch) steered by CLIP with SVL or StyleGAN-NADA."""
+"""Zero-shot GAN adaptation: StyleGAN2 (pure PyTorch) steered by CLIP with SVL or StyleGAN-NADA.
 
-from .adapt import AdaptSettings, AdaptUpdate
-from .engine import GanAdaptEngine
+The engine and result modules (and torch with them) are imported on first use, so the app
+starts light.
+"""
+
 from .requests import AdaptRequest, SampleRequest
-from .results import GanAdaptResult, GanSampleResult
 from .runs import AdaptationRun
+from .settings import AdaptSettings, AdaptUpdate
 
 __all__ = [
     "AdaptRequest",
@@ -16,3 +18,15 @@ __all__ = [
     "GanSampleResult",
     "SampleRequest",
 ]
+
+
+def __getattr__(name: str):
+    if name == "GanAdaptEngine":
+        from . import engine
+
+        return engine.GanAdaptEngine
+    if name in ("GanAdaptResult", "GanSampleResult"):
+        from . import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from .adapt import METHODS
 from .requests import DEFAULT_BATCH, AdaptRequest, SampleRequest
+from .settings import METHODS
 
 
 def add_commands(commands, make_studio) -> None:
@@ -77,7 +77,7 @@ def _adapt(args: argparse.Namespace, make_studio) -> int:
     stem = output.with_suffix("")
     print(result.save_generator(output))
     result.before_after.save(stem.with_suffix(".png"))
-    from .results import write_history
+    from .history import write_history
 
     write_history(result.history, Path(f"{stem}-losses.csv"))
     Path(f"{stem}-metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n", "utf-8")

@@ -13,15 +13,17 @@ from ..base import Engine, Progress, Recipe, no_progress
 from ..errors import InputError
 from ..manager import LoadContext, LoadedModels
 from . import metrics as gan_metrics
-from .adapt import Adaptation, AdaptUpdate
+from .adapt import Adaptation
+from .catalog import generator_choices
 from .checkpoint import build_generator, generator_state, read_checkpoint
 from .clip_guide import ClipGuide
 from .images import grid, to_pil
-from .loading import CLIP_COMPONENTS, GanModels
+from .loading import GanModels
 from .nada import text_direction
 from .requests import AdaptRequest, SampleRequest
 from .results import GanAdaptResult, GanSampleResult
 from .runs import AdaptationRun
+from .settings import AdaptUpdate, describe  # noqa: F401 (also importable here)
 from .stylegan2 import Generator, truncate
 
 TILE = 256  # grid tiles are shown at most this wide
@@ -45,11 +47,7 @@ class GanAdaptEngine(Engine):
 
     def generator_choices(self) -> dict[str, str]:
         """Registry generators: component name -> description."""
-        return {
-            spec.name: spec.description
-            for spec in self.manager.registry.components(self.name)
-            if spec.name not in CLIP_COMPONENTS
-        }
+        return generator_choices(self.manager.registry, self.name)
 
     def _check_model(self, model: str) -> None:
         choices = self.generator_choices()
@@ -287,10 +285,3 @@ def fixed_latents(
     with torch.no_grad():
         w = truncate(generator.mapping(z.to(mean_w.device)), mean_w, psi)
     return w, noise
-
-
-def describe(update: AdaptUpdate) -> str:
-    """One line for a progress bar or status box."""
-    if update.stage == "adapt" and update.losses:
-        return f"Iteration {update.iteration}/{update.total} · loss {update.losses['total']:.4f}"
-    return update.message

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 import torch
 
 from ..manager import LoadContext
+from .catalog import CLIP_COMPONENTS  # noqa: F401 (also importable here)
 from .checkpoint import load_generator
 from .clip_guide import ClipGuide
 from .stylegan2 import Generator
-
-CLIP_COMPONENTS = ("clip", "clip_b16")
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..base import Request
 from ..errors import InputError
-from .adapt import METHODS, AdaptSettings
+from .settings import METHODS, AdaptSettings
 
 MAX_ITERATIONS = 5000
 DEFAULT_BATCH = {"svl": 4, "nada": 2}

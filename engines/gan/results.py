@@ -3,7 +3,6 @@ metrics; or a batch of samples."""
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,17 +13,8 @@ from PIL import Image
 
 from ..base import Result
 from .checkpoint import build_generator, save_generator
+from .history import LOSS_LABELS, loss_rows, write_history  # noqa: F401 (also importable here)
 from .stylegan2 import Generator
-
-LOSS_LABELS = {
-    "total": "total",
-    "directional": "directional (NADA)",
-    "directional_moment": "directional moment",
-    "moment_mean": "mean direction",
-    "moment_cov": "covariance x lambda_cov",
-    "ewc": "EWC x lambda_ewc",
-    "relation": "relation x lambda_rel",
-}
 
 
 @dataclass
@@ -67,25 +57,6 @@ class GanAdaptResult(Result):
         metrics.write_text(json.dumps(self.metrics, indent=2, default=str) + "\n", "utf-8")
         written.append(metrics)
         return written
-
-
-def loss_rows(history: list[dict[str, float]]) -> list[dict[str, Any]]:
-    """Long-format rows (iteration, loss, value) for plotting the weighted loss terms."""
-    return [
-        {"iteration": row["iteration"], "loss": LOSS_LABELS.get(name, name), "value": value}
-        for row in history
-        for name, value in row.items()
-        if name != "iteration"
-    ]
-
-
-def write_history(history: list[dict[str, float]], path: Path) -> Path:
-    names = sorted({name for row in history for name in row} - {"iteration"})
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["iteration", *names])
-        writer.writeheader()
-        writer.writerows(history)
-    return path
 
 
 @dataclass

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .adapt import AdaptUpdate
+from .settings import AdaptUpdate
 
 _FINISHED = object()
 
