@@ -106,3 +106,12 @@ def test_readme_is_a_space_and_shows_the_two_commands_first():
     first_screen = body[:1500]
     assert "make run" in first_screen and "make test" in first_screen
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_building_the_whole_app_imports_no_torch():
+    """Nothing heavy at start-up: models and torch load on a tab's first request."""
+    code = "import sys, app; app.build_demo(); assert 'torch' not in sys.modules, 'torch'"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
