@@ -74,14 +74,9 @@ def _adapt(args: argparse.Namespace, make_studio) -> int:
     with progress_bar("gan-adapt") as progress:
         result = engine.run(request, progress)
     output: Path = args.output
-    stem = output.with_suffix("")
-    print(result.save_generator(output))
-    result.before_after.save(stem.with_suffix(".png"))
-    from .history import write_history
-
-    write_history(result.history, Path(f"{stem}-losses.csv"))
-    Path(f"{stem}-metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n", "utf-8")
-    result.recipe.save(Path(f"{stem}-recipe.json"))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    print(output)
+    result.save_as(output, output.with_suffix(".png"), output.parent, f"{output.stem}-")
     if result.cancelled:
         print(f"stopped after {result.iterations_done} iterations", file=sys.stderr)
     print(json.dumps(result.metrics, indent=2))

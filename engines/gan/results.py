@@ -47,15 +47,21 @@ class GanAdaptResult(Result):
 
     def save(self, folder: str | Path) -> list[Path]:
         folder = Path(folder)
-        written = super().save(folder)
-        written.append(self.save_generator(folder / "adapted.pt"))
+        folder.mkdir(parents=True, exist_ok=True)
+        return self.save_as(folder / "adapted.pt", folder / "before_after.png", folder)
+
+    def save_as(self, generator: Path, grid: Path, folder: Path, prefix: str = "") -> list[Path]:
+        """Write the generator, the before/after grid, and `<prefix>losses.csv`,
+        `<prefix>metrics.json`, `<prefix>recipe.json` in `folder`."""
+        written = [self.save_generator(generator)]
         if self.before_after is not None:
-            self.before_after.save(folder / "before_after.png")
-            written.append(folder / "before_after.png")
-        written.append(write_history(self.history, folder / "losses.csv"))
-        metrics = folder / "metrics.json"
+            self.before_after.save(grid)
+            written.append(grid)
+        written.append(write_history(self.history, folder / f"{prefix}losses.csv"))
+        metrics = folder / f"{prefix}metrics.json"
         metrics.write_text(json.dumps(self.metrics, indent=2, default=str) + "\n", "utf-8")
         written.append(metrics)
+        written.append(self.recipe.save(folder / f"{prefix}recipe.json"))
         return written
 
 
