@@ -12,7 +12,9 @@ from typing import Any, ClassVar
 
 from . import __version__
 from .errors import InputError
+from .fields import declared_fields
 from .manager import LoadContext, ModelManager
+from .outputs import write_bytes
 
 Progress = Callable[[float, str], None]
 """progress(fraction in [0, 1], what is happening now)."""
@@ -39,9 +41,7 @@ class Recipe:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.to_json() + "\n", encoding="utf-8")
-        return path
+        return write_bytes(Path(path), (self.to_json() + "\n").encode("utf-8"))
 
     @classmethod
     def from_dict(cls, data: dict) -> Recipe:
@@ -63,26 +63,51 @@ class Recipe:
 
 @dataclass
 class Request:
-    """Base for an engine's request: a dataclass validated in one place, `validate()`."""
+    """Base for an engine's request: a dataclass whose fields are declared with
+    `engines.fields` (default, range, help), validated in one place, `validate()`."""
+
+    task: ClassVar[str] = ""
+    """For engines with several tasks: this request's task name (recipes carry it)."""
+    renamed: ClassVar[dict[str, str]] = {}
+    """Old parameter names still read from recipes: old name -> field name."""
 
     def validate(self) -> None:
-        """Raise InputError with an actionable message when the request cannot run."""
+        """Check and convert every declared field, then the rules between fields (`check`).
+        Raises InputError with a message a user can act on."""
+        for declared, spec in declared_fields(type(self)):
+            setattr(self, declared.name, spec.check(getattr(self, declared.name)))
+        self.check()
+
+    def check(self) -> None:
+        """Rules that involve several fields, or the engine's own value types; subclasses."""
 
     def to_params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]):
+        if not isinstance(params, dict):
+            raise InputError(f"A recipe's params must be a JSON object, got {params!r}.")
+        params = {cls.renamed.get(name, name): value for name, value in params.items()}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(params) - names
         if unknown:
             raise InputError(f"Unknown parameters for this engine: {sorted(unknown)}.")
         return cls(**params)
 
+    @classmethod
+    def accepts(cls, params: dict[str, Any]) -> bool:
+        """Whether every parameter name is one of this request's (old names included)."""
+        names = {f.name for f in dataclasses.fields(cls)} | set(cls.renamed)
+        return set(params) <= names
+
 
 @dataclass
 class Result:
-    """Base for an engine's result: outputs (in subclasses), metrics and the recipe."""
+    """Base for an engine's result: outputs (in subclasses), metrics and the recipe.
+
+    Saved, every result is one folder: its output files (`files()`), `metrics.json` with the
+    metrics measured on them, and `recipe.json` that reproduces it (`zsstudio run`)."""
 
     recipe: Recipe
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -102,21 +127,34 @@ class Result:
         """A JSON-able description of the outputs (sizes, durations); subclasses extend it."""
         return {}
 
+    def files(self) -> dict[str, bytes]:
+        """The output files by name, as bytes; subclasses."""
+        return {}
+
     def save(self, folder: str | Path) -> list[Path]:
-        """Write the outputs and `recipe.json` into `folder`; returns the files written."""
+        """Write the outputs, `metrics.json` and `recipe.json` into `folder`; returns the paths."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        return [self.recipe.save(folder / "recipe.json")]
+        contents = dict(self.files())
+        contents["metrics.json"] = metrics_json(self.metrics).encode("utf-8")
+        contents["recipe.json"] = (self.recipe.to_json() + "\n").encode("utf-8")
+        return [write_bytes(folder / name, data) for name, data in contents.items()]
+
+
+def metrics_json(metrics: dict[str, Any]) -> str:
+    return json.dumps(metrics, indent=2, default=str) + "\n"
 
 
 class Engine(ABC):
-    """An engine: `load()` builds its components; `run(request, progress)` returns a Result."""
+    """An engine: `load()` builds its components; `run(request, progress)` returns a Result.
+
+    An engine with one task sets `request_type` and implements `run`. An engine with several
+    sets `tasks` (request type -> the name of its method taking (request, progress)); `run`
+    then dispatches on the request's type and recipes carry the task's name."""
 
     name: ClassVar[str]
     request_type: ClassVar[type[Request]] = Request
-    request_types: ClassVar[dict[str, type[Request]]] = {}
-    """For engines with several tasks: task name -> request type; a recipe's params carry the
-    task under "task" (the first entry is the default)."""
+    tasks: ClassVar[dict[type[Request], str]] = {}
 
     def __init__(self, manager: ModelManager):
         self.manager = manager
@@ -126,22 +164,42 @@ class Engine(ABC):
     def load(self, context: LoadContext) -> dict[str, Any]:
         """Resolve and load this engine's components onto `context.device`."""
 
-    @abstractmethod
     def run(self, request: Request, progress: Progress | None = None) -> Result:
         """Validate the request, run it on the loaded models, and measure the outputs."""
+        for request_type, method in self.tasks.items():
+            if isinstance(request, request_type):
+                return getattr(self, method)(request, progress or no_progress)
+        takes = ", ".join(t.__name__ for t in self.tasks) or self.request_type.__name__
+        raise InputError(f"The {self.name} engine takes {takes}, not {type(request).__name__}.")
 
-    def run_recipe(self, recipe: Recipe, progress: Progress | None = None) -> Result:
+    def request_types(self) -> list[type[Request]]:
+        return list(self.tasks) or [self.request_type]
+
+    def request_from_recipe(self, recipe: Recipe) -> Request:
         if recipe.engine != self.name:
             raise InputError(f"This recipe is for {recipe.engine!r}, not {self.name!r}.")
-        params = dict(recipe.params)
-        request_type = self.request_type
-        if self.request_types:
-            task = params.pop("task", next(iter(self.request_types)))
-            if task not in self.request_types:
-                known = ", ".join(self.request_types)
-                raise InputError(f"Unknown {self.name} task {task!r}; known: {known}.")
-            request_type = self.request_types[task]
-        return self.run(request_type.from_params(params), progress)
+        params = recipe.params
+        if not isinstance(params, dict):
+            raise InputError(f"A recipe's params must be a JSON object, got {params!r}.")
+        if not self.tasks:
+            return self.request_type.from_params(params)
+        params = dict(params)
+        by_task = {t.task: t for t in self.tasks}
+        task = params.pop("task", None)
+        if task is None:  # recipes written before tasks were recorded: the task that fits
+            fitting = [t for t in self.tasks if t.accepts(params)]
+            request_type = fitting[0] if fitting else next(iter(self.tasks))
+        elif task in by_task:
+            request_type = by_task[task]
+        else:
+            raise InputError(f"Unknown {self.name} task {task!r}; known: {', '.join(by_task)}.")
+        return request_type.from_params(params)
+
+    def run_recipe(self, recipe: Recipe, progress: Progress | None = None) -> Result:
+        return self.run(self.request_from_recipe(recipe), progress)
 
     def recipe(self, request: Request, sources: dict[str, dict], seed: int | None) -> Recipe:
-        return Recipe(engine=self.name, params=request.to_params(), models=sources, seed=seed)
+        params = request.to_params()
+        if self.tasks:
+            params = {"task": request.task, **params}
+        return Recipe(engine=self.name, params=params, models=sources, seed=seed)

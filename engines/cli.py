@@ -1,4 +1,5 @@
-"""`zsstudio`: the command line for every engine, the registry and recipes."""
+"""`zsstudio`: the command line: the registry, recipes, and each engine's commands (from its
+`cli` module)."""
 
 from __future__ import annotations
 
@@ -6,41 +7,13 @@ import argparse
 import importlib
 import json
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .base import Progress, Result
 from .capabilities import CAPABILITIES, _module_exists
+from .commands import progress_bar, save_and_report
 from .errors import InputError, StudioError
-
-
-@contextmanager
-def progress_bar(description: str) -> Iterator[Progress]:
-    """A Progress callback drawing a tqdm bar on stderr while the block runs."""
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=1000, desc=description, unit="‰", leave=False)
-
-    def update(fraction: float, what: str = "") -> None:
-        bar.n = int(max(0.0, min(1.0, fraction)) * 1000)
-        if what:
-            bar.set_postfix_str(what, refresh=False)
-        bar.refresh()
-
-    try:
-        yield update
-    finally:
-        bar.close()
-
-
-def save_and_report(result: Result, folder: Path) -> int:
-    """Write a result's files into `folder`, print their paths and the metrics as JSON."""
-    for path in result.save(folder):
-        print(path)
-    print(json.dumps(result.metrics, indent=2, default=str))
-    return 0
 
 
 def _studio(args: argparse.Namespace):

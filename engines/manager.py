@@ -66,8 +66,64 @@ class LoadContext:
         self.sources[component] = resolved.recipe_entry()
         return resolved
 
+    def lazy(self, loaders: dict[str, PartLoader]) -> LazyComponents:
+        """A holder that loads each named part on first use (see LazyComponents)."""
+        return LazyComponents(self, loaders)
+
+
+class LazyComponents:
+    """An engine's parts, each loaded on first `get(name)` by its loader, which resolves the
+    registry components it needs through the context (so they are recorded for recipes).
+
+    A part is often one registry component of the same name; it may be a group ("knn_vc" is
+    WavLM plus the vocoder). `release(name)` drops one part (another backbone is picked);
+    `components` is what is loaded now, for the manager's memory accounting."""
+
+    def __init__(self, context: LoadContext, loaders: dict[str, PartLoader]):
+        self.context = context
+        self.loaders = dict(loaders)
+        self._loaded: dict[str, Any] = {}
+        self._sources: dict[str, dict[str, dict]] = {}
+        self._lock = threading.RLock()
+
+    def get(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._loaded:
+                if name not in self.loaders:
+                    raise KeyError(f"{self.context.engine} has no part {name!r}")
+                before = dict(self.context.sources)
+                self._loaded[name] = self.loaders[name](self.context)
+                self._sources[name] = {
+                    key: entry
+                    for key, entry in self.context.sources.items()
+                    if before.get(key) is not entry
+                }
+            return self._loaded[name]
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded
+
+    def sources(self, *names: str) -> dict[str, dict]:
+        """The registry entries the named parts were loaded from, for a recipe."""
+        found: dict[str, dict] = {}
+        for name in names:
+            found.update(self._sources.get(name, {}))
+        return found
+
+    def release(self, name: str) -> None:
+        with self._lock:
+            self._loaded.pop(name, None)
+            self._sources.pop(name, None)
+
+    @property
+    def components(self) -> dict[str, Any]:
+        return dict(self._loaded)
+
 
 Loader = Callable[[LoadContext], dict[str, Any]]
+"""Loads an engine: its components by name."""
+PartLoader = Callable[[LoadContext], Any]
+"""Loads one part of an engine, resolving the registry components it needs."""
 
 
 def is_out_of_memory(err: BaseException) -> bool:

@@ -1,10 +1,10 @@
-"""What every tab shares: engine error mapping, GPU event settings, recipe files, tables."""
+"""What every tab shares: engine error mapping, GPU event settings, recipe files, tables.
+(Controls from field declarations and handlers by name are in `forms`.)"""
 
 from __future__ import annotations
 
 import functools
 import inspect
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,9 +57,8 @@ def gradio_progress(progress: gr.Progress) -> Progress:
     return update
 
 
-def recipe_file(result: Result) -> str:
-    """Write the result's recipe to a temp file the UI offers for download."""
-    folder = Path(tempfile.mkdtemp(prefix="zss-recipe-"))
+def recipe_file(result: Result, folder: Path) -> str:
+    """Write the result's recipe into a run's folder, for the UI to offer for download."""
     return str(result.recipe.save(folder / f"{result.recipe.engine}-recipe.json"))
 
 

@@ -36,7 +36,7 @@ def test_other_errors_pass_through():
 
 def test_recipe_file_is_the_results_recipe(tmp_path):
     result = Result(recipe=Recipe(engine="layout", params={"prompt": "a cat"}, seed=7))
-    with open(recipe_file(result)) as handle:
+    with open(recipe_file(result, tmp_path)) as handle:
         data = json.load(handle)
     assert data["engine"] == "layout" and data["seed"] == 7 and data["params"]["prompt"] == "a cat"
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import registry
 from ..device import DeviceSpec
 from ..errors import ModelUnavailable
+from ..hashing import remembered_file_sha256
 from ..registry import ResolvedModel
 
 WEIGHT_NAMES = (
@@ -124,36 +123,8 @@ def model_fingerprint(root: Path) -> bytes:
         files += [folder / w for w in WEIGHT_NAMES if (folder / w).is_file()][:1]
         for path in files:
             if path.is_file():
-                digest.update(f"{name}/{path.name}:{_file_sha256(path)}\n".encode())
+                digest.update(f"{name}/{path.name}:{remembered_file_sha256(path)}\n".encode())
     scheduler = root / "scheduler" / "scheduler_config.json"
     if scheduler.is_file():
         digest.update(b"mask:" + str(json.loads(scheduler.read_text())["mask_token_id"]).encode())
     return digest.digest()[:8]
-
-
-def _file_sha256(path: Path) -> str:
-    """A file's SHA-256, cached by (real path, size, mtime) so big weights hash once."""
-    real = path.resolve()
-    stat = real.stat()
-    key = f"{real}|{stat.st_size}|{stat.st_mtime_ns}"
-    cache_file = registry.CACHE_DIR / "compression" / "file-hashes.json"
-    try:
-        cache = json.loads(cache_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cache = {}
-    if key in cache:
-        return cache[key]
-    digest = hashlib.sha256()
-    with open(real, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    cache[key] = digest.hexdigest()
-    if stat.st_size > 1 << 24:  # only big files are worth remembering
-        try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(cache), encoding="utf-8")
-            tmp.replace(cache_file)
-        except OSError:
-            pass
-    return cache[key]

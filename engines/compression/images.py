@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 from typing import Any
@@ -88,10 +87,6 @@ def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
     if not pad_h and not pad_w:
         return image
     return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-
-
-def image_sha256(image: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
 
 
 def png_bytes(image: np.ndarray) -> bytes:

@@ -2,7 +2,8 @@
 speaking style taken from different speakers on request."""
 
 from .engine import SpeechEngine
-from .requests import OUTPUT_RATE, SpeechResult, TTSRequest, VCRequest
+from .requests import OUTPUT_RATE, TTSRequest, VCRequest
+from .results import SpeechResult
 from .text import MAX_TEXT_CHARS
 
 __all__ = [

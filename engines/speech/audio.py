@@ -3,14 +3,15 @@ write WAVs labelled as synthetic."""
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..outputs import write_bytes
 
 AudioSource = str | os.PathLike | tuple[int, np.ndarray]
 """A clip: a file path, or (sample_rate, samples) as gr.Audio(type="numpy") gives it."""
@@ -223,24 +224,23 @@ def join_with_pauses(pieces: list[np.ndarray], rate: int, pause_seconds: float) 
     return np.concatenate(joined)
 
 
-def write_synthetic_wav(path: str | os.PathLike, samples: np.ndarray, rate: int, what: str) -> Path:
-    """Write 16-bit PCM WAV with title/comment tags saying it is synthetic; atomically."""
+def synthetic_wav_bytes(samples: np.ndarray, rate: int, what: str) -> bytes:
+    """16-bit PCM WAV bytes with title/comment tags saying the speech is synthetic."""
     import soundfile as sf
 
     from .. import __version__
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(suffix=".wav", dir=path.parent)
-    os.close(handle)
-    try:
-        with sf.SoundFile(tmp, "w", samplerate=rate, channels=1, subtype="PCM_16") as out:
-            out.title = SYNTHETIC_TITLE
-            out.comment = SYNTHETIC_COMMENT.format(what=what)
-            out.software = f"Zero-Shot Studio {__version__}"
-            out.write(np.clip(samples, -1.0, 1.0).astype(np.float32))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    buffer = io.BytesIO()
+    with sf.SoundFile(
+        buffer, "w", samplerate=rate, channels=1, subtype="PCM_16", format="WAV"
+    ) as out:
+        out.title = SYNTHETIC_TITLE
+        out.comment = SYNTHETIC_COMMENT.format(what=what)
+        out.software = f"Zero-Shot Studio {__version__}"
+        out.write(np.clip(samples, -1.0, 1.0).astype(np.float32))
+    return buffer.getvalue()
+
+
+def write_synthetic_wav(path: str | os.PathLike, samples: np.ndarray, rate: int, what: str) -> Path:
+    """Write `synthetic_wav_bytes` to `path`, atomically."""
+    return write_bytes(Path(path), synthetic_wav_bytes(samples, rate, what))

@@ -8,9 +8,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ..commands import add_request_arguments, progress_bar, request_from_args
 from ..errors import InputError
-from .knn import DEFAULT_K
-from .requests import SpeechResult, TTSRequest, VCRequest
+from .requests import TTSRequest, VCRequest
+from .results import SpeechResult
 from .text import MAX_TEXT_CHARS
 
 
@@ -26,10 +27,7 @@ def add_commands(commands, make_studio: Callable[[argparse.Namespace], object]) 
     text.add_argument("--text-file", type=Path, help="read the text from a UTF-8 file")
     tts.add_argument("--voice", required=True, type=Path, help="voice (timbre) reference clip")
     tts.add_argument("--style", type=Path, help="speaking-style reference clip (optional)")
-    tts.add_argument("--temperature", type=float, default=0.7, help="sampling noise (0-1.5)")
-    tts.add_argument("--pause", type=float, default=0.25, help="seconds between sentences")
-    tts.add_argument("--seed", type=int, default=0)
-    tts.add_argument("--wer", action="store_true", help="transcribe with Whisper, report WER")
+    add_request_arguments(tts, TTSRequest)
     tts.add_argument("-o", "--output", type=Path, default=Path("tts.wav"), help="output WAV")
     tts.set_defaults(handler=lambda args: _run_tts(args, make_studio))
 
@@ -42,8 +40,7 @@ def add_commands(commands, make_studio: Callable[[argparse.Namespace], object]) 
     vc.add_argument("source", type=Path, help="the recording to convert")
     vc.add_argument("--voice", required=True, type=Path, help="target voice (timbre) clip")
     vc.add_argument("--style", type=Path, help="speaking-style reference clip (optional)")
-    vc.add_argument("--k", type=int, default=DEFAULT_K, help="neighbours averaged per frame")
-    vc.add_argument("--wer", action="store_true", help="transcribe with Whisper, report WER")
+    add_request_arguments(vc, VCRequest)
     vc.add_argument("-o", "--output", type=Path, default=Path("vc.wav"), help="output WAV")
     vc.set_defaults(handler=lambda args: _run_vc(args, make_studio))
 
@@ -57,35 +54,23 @@ def _read_text(args: argparse.Namespace) -> str:
         raise InputError(f"Cannot read the text file {args.text_file}: {err}.") from err
 
 
+def _clips(args: argparse.Namespace, *roles: str) -> dict[str, str | None]:
+    return {role: str(getattr(args, role)) if getattr(args, role) else None for role in roles}
+
+
 def _run_tts(args: argparse.Namespace, make_studio) -> int:
-    request = TTSRequest(
-        text=_read_text(args),
-        voice=str(args.voice),
-        style=str(args.style) if args.style else None,
-        temperature=args.temperature,
-        pause_seconds=args.pause,
-        seed=args.seed,
-        wer=args.wer,
+    request = request_from_args(
+        TTSRequest, args, text=_read_text(args), **_clips(args, "voice", "style")
     )
-    request.validate()  # before any model loads
     return _run(make_studio(args), request, args.output, "tts")
 
 
 def _run_vc(args: argparse.Namespace, make_studio) -> int:
-    request = VCRequest(
-        source=str(args.source),
-        voice=str(args.voice),
-        style=str(args.style) if args.style else None,
-        k=args.k,
-        wer=args.wer,
-    )
-    request.validate()
+    request = request_from_args(VCRequest, args, **_clips(args, "source", "voice", "style"))
     return _run(make_studio(args), request, args.output, "vc")
 
 
 def _run(studio, request, output: Path, what: str) -> int:
-    from ..cli import progress_bar
-
     if output.suffix.lower() != ".wav":
         raise InputError(f"The output must be a .wav file; got {output}.")
     with progress_bar(what) as progress:

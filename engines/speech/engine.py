@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from ..base import Engine, Progress, Recipe, Request, no_progress
+from ..base import Engine, Progress, no_progress
 from ..errors import InputError
-from ..manager import LoadContext, LoadedModels
+from ..manager import LazyComponents, LoadContext, LoadedModels
 from .audio import Clip, at_rate, join_with_pauses, load_clip, normalise_loudness, resample
 from .features import WAVLM_RATE
 from .knn import DEFAULT_K
-from .loading import PARTS, load_speaker
+from .loading import PARTS
 from .metrics import (
     SPEAKER_RATE,
     basic_normalise,
@@ -29,13 +29,12 @@ from .requests import (
     MATCHING_MAX_SECONDS,
     OUTPUT_RATE,
     PROMPT_SECONDS,
-    REQUESTS,
     SOURCE_MAX_SECONDS,
     STYLE_MAX_SECONDS,
-    SpeechResult,
     TTSRequest,
     VCRequest,
 )
+from .results import SpeechResult
 from .text import split_sentences
 
 
@@ -47,32 +46,18 @@ class SpeechEngine(Engine):
     """
 
     name = "speech"
-    request_type = TTSRequest
-    request_types = REQUESTS
+    tasks = {TTSRequest: "synthesise", VCRequest: "convert"}
 
     def load(self, context: LoadContext) -> dict[str, Any]:
-        return {"speaker": load_speaker(context)}
+        parts = context.lazy(PARTS)
+        parts.get("speaker")  # every request measures speaker similarity
+        return {"parts": parts}
 
     def part(self, models: LoadedModels, part: str) -> Any:
         """A component group ("tts", "knn_vc", "asr", "speaker") of the loaded `models`, loading
         it on first use; call inside `manager.use(engine.name)`."""
-        if part not in models.components:
-            context = LoadContext(self.manager.registry, self.manager.device, self.name)
-            models.components[part] = PARTS[part](context)
-            models.sources.update(context.sources)
-        return models.components[part]
-
-    def recipe(self, request: Request, sources: dict[str, dict], seed: int | None) -> Recipe:
-        params = {"task": request.task, **request.to_params()}
-        return Recipe(engine=self.name, params=params, models=sources, seed=seed)
-
-    def run(self, request: Request, progress: Progress | None = None) -> SpeechResult:
-        progress = progress or no_progress
-        if isinstance(request, TTSRequest):
-            return self.synthesise(request, progress)
-        if isinstance(request, VCRequest):
-            return self.convert(request, progress)
-        raise InputError(f"The speech engine takes a TTSRequest or VCRequest, not {request!r}.")
+        parts: LazyComponents = models["parts"]
+        return parts.get(part)
 
     # -- text to speech -------------------------------------------------------------------
 
@@ -94,7 +79,7 @@ class SpeechEngine(Engine):
             if prompt.sample_rate != cloner.sample_rate:
                 prompt = at_rate(prompt, cloner.sample_rate)
             knn_vc = self.part(models, "knn_vc") if request.style is not None else None
-            used = ["speaker", "tts", "codec"] + (["wavlm", "vocoder"] if knn_vc else [])
+            used = ["speaker", "tts"] + (["knn_vc"] if knn_vc else [])
 
             started = time.perf_counter()
             _seed(request.seed)
@@ -129,7 +114,7 @@ class SpeechEngine(Engine):
             if request.wer:
                 used.append("asr")
                 metrics.update(self._wer_against_text(models, audio, request.text))
-            sources = {key: models.sources[key] for key in used if key in models.sources}
+            sources = models["parts"].sources(*used)
         notes = []
         if prompt.duration < PROMPT_SECONDS[0]:
             notes.append(
@@ -166,7 +151,7 @@ class SpeechEngine(Engine):
         with self.manager.use(self.name) as models:
             progress(0.0, "Loading WavLM and the vocoder")
             knn_vc = self.part(models, "knn_vc")
-            used = ["speaker", "wavlm", "vocoder"]
+            used = ["speaker", "knn_vc"]
 
             timings = Timings()
             started = time.perf_counter()
@@ -203,7 +188,7 @@ class SpeechEngine(Engine):
             if request.wer:
                 used.append("asr")
                 metrics.update(self._wer_against_source(models, audio, source))
-            sources = {key: models.sources[key] for key in used if key in models.sources}
+            sources = models["parts"].sources(*used)
         notes = []
         if voice.duration < MATCHING_GOOD_SECONDS:
             notes.append(
@@ -226,7 +211,7 @@ class SpeechEngine(Engine):
         self, models: LoadedModels, audio: np.ndarray, voice: Clip, contrast: dict[str, Clip]
     ) -> dict[str, float]:
         """Cosine of x-vectors: output vs. the voice clip, and each contrast clip vs. the voice."""
-        speaker = models["speaker"]
+        speaker = self.part(models, "speaker")
 
         def embed(samples: np.ndarray):
             return speaker_embedding(speaker["model"], speaker["processor"], samples)

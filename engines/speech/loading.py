@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ModelUnavailable
+from ..hashing import file_sha256
+from ..loading import pretrained, pretrained_files
 from ..manager import LoadContext
 from ..registry import ResolvedModel
 
@@ -19,12 +18,8 @@ def _pretrained(resolved: ResolvedModel, model_class, processor_class) -> dict[s
     become ModelUnavailable naming the component."""
     import torch
 
-    try:
-        model = model_class.from_pretrained(resolved.folder, dtype=torch.float32)
-        processor = processor_class.from_pretrained(resolved.folder)
-    except (OSError, ValueError) as err:
-        spec = resolved.spec
-        raise ModelUnavailable(spec.key, spec.source, spec.fix(), str(err).splitlines()[0]) from err
+    model = pretrained(resolved, model_class, dtype=torch.float32)
+    processor = pretrained_files(resolved, processor_class)
     return {"model": model.eval(), "processor": processor}
 
 
@@ -59,14 +54,6 @@ def load_knn_vc(context: LoadContext) -> KnnVC:
     # the vocoder has no published checksum: record the one of the file actually used
     context.sources["vocoder"]["sha256"] = file_sha256(vocoder.path)
     return knn_vc
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 PARTS = {"speaker": load_speaker, "asr": load_asr, "tts": load_tts, "knn_vc": load_knn_vc}

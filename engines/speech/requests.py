@@ -1,20 +1,18 @@
-"""What the speech engine is asked (TTSRequest, VCRequest) and what it returns (SpeechResult)."""
+"""What the speech engine is asked: say a text (TTSRequest) or convert a recording (VCRequest)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
-
-from ..base import Request, Result
+from ..base import Request
 from ..errors import InputError
-from .audio import AudioSource, write_synthetic_wav
+from ..fields import flag, integer, number, seed, text, value
+from .audio import AudioSource
 from .knn import DEFAULT_K
-from .text import split_sentences
+from .text import MAX_TEXT_CHARS, split_sentences
 
 OUTPUT_RATE = 24000
 PROMPT_SECONDS = (3.0, 15.0)  # a voice prompt's useful length: shorter clones worse
@@ -41,29 +39,50 @@ def _check_clip_given(source: AudioSource | None, role: str) -> None:
         )
 
 
+def _optional_clip(source: AudioSource | None) -> AudioSource | None:
+    """An empty upload (None or "") means no clip."""
+    return None if isinstance(source, str) and not source.strip() else source
+
+
 @dataclass
 class TTSRequest(Request):
     """Say `text` in the voice of `voice`; with `style`, in the speaking style of `style`."""
 
-    text: str = ""
-    voice: AudioSource | None = None
-    style: AudioSource | None = None
-    temperature: float = 0.7
-    pause_seconds: float = 0.25
-    seed: int = 0
-    wer: bool = False
-
     task: ClassVar[str] = "tts"
 
-    def validate(self) -> None:
+    text: str = text(
+        "",
+        "what to say; spoken sentence by sentence",
+        label=f"text (at most {MAX_TEXT_CHARS} characters)",
+        max_length=MAX_TEXT_CHARS,
+        cli=None,
+    )
+    voice: AudioSource | None = value(help="voice (timbre) reference clip")
+    style: AudioSource | None = value(help="speaking-style reference clip (optional)")
+    temperature: float = number(
+        0.7, 0.0, 1.5, "sampling noise; 0.7 is the model's default", step=0.05
+    )
+    pause_seconds: float = number(
+        0.25,
+        0.0,
+        2.0,
+        "silence between sentences",
+        label="pause",
+        unit="s",
+        step=0.05,
+        cli=("--pause",),
+    )
+    seed: int = seed()
+    wer: bool = flag(
+        False, "transcribe with Whisper and report the word error rate", label="word error rate"
+    )
+
+    def check(self) -> None:
         split_sentences(self.text)  # raises on empty or too long text
         _check_clip_given(self.voice, "voice")
+        self.style = _optional_clip(self.style)
         if self.style is not None:
             _check_clip_given(self.style, "style")
-        if not 0.0 <= self.temperature <= 1.5:
-            raise InputError("temperature must be between 0 and 1.5 (0.7 is the model's default).")
-        if not 0.0 <= self.pause_seconds <= 2.0:
-            raise InputError("pause_seconds must be between 0 and 2.")
 
     def to_params(self) -> dict[str, Any]:
         params = dataclasses.asdict(self)
@@ -75,21 +94,22 @@ class TTSRequest(Request):
 class VCRequest(Request):
     """Say what `source` says in the voice of `voice`; with `style`, in `style`'s manner."""
 
-    source: AudioSource | None = None
-    voice: AudioSource | None = None
-    style: AudioSource | None = None
-    k: int = DEFAULT_K
-    wer: bool = False
-
     task: ClassVar[str] = "vc"
 
-    def validate(self) -> None:
+    source: AudioSource | None = value(help="the recording to convert")
+    voice: AudioSource | None = value(help="target voice (timbre) clip")
+    style: AudioSource | None = value(help="speaking-style reference clip (optional)")
+    k: int = integer(DEFAULT_K, 1, 32, "neighbours averaged per frame; kNN-VC uses 4")
+    wer: bool = flag(
+        False, "transcribe with Whisper and report the word error rate", label="word error rate"
+    )
+
+    def check(self) -> None:
         _check_clip_given(self.source, "source")
         _check_clip_given(self.voice, "voice")
+        self.style = _optional_clip(self.style)
         if self.style is not None:
             _check_clip_given(self.style, "style")
-        if not 1 <= int(self.k) <= 32:
-            raise InputError("k must be between 1 and 32 (kNN-VC uses 4).")
 
     def to_params(self) -> dict[str, Any]:
         params = dataclasses.asdict(self)
@@ -99,40 +119,3 @@ class VCRequest(Request):
             style=_clip_param(self.style),
         )
         return params
-
-
-REQUESTS: dict[str, type[Request]] = {"tts": TTSRequest, "vc": VCRequest}
-
-
-@dataclass
-class SpeechResult(Result):
-    """24 kHz synthetic speech, its measurements, and notes on what limited it."""
-
-    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
-    sample_rate: int = OUTPUT_RATE
-    task: str = "tts"
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def duration(self) -> float:
-        return len(self.audio) / self.sample_rate
-
-    def output_summary(self) -> dict[str, Any]:
-        return {
-            "task": self.task,
-            "duration_s": round(self.duration, 3),
-            "sample_rate": self.sample_rate,
-            "synthetic": True,
-            "notes": self.notes,
-        }
-
-    def write_wav(self, path: str | os.PathLike) -> Path:
-        what = "text to speech" if self.task == "tts" else "voice conversion"
-        return write_synthetic_wav(path, self.audio, self.sample_rate, what)
-
-    def save(self, folder: str | Path) -> list[Path]:
-        folder = Path(folder)
-        wav = self.write_wav(folder / f"{self.task}.wav")
-        metrics = folder / "metrics.json"
-        metrics.write_text(self.to_json() + "\n", encoding="utf-8")
-        return [wav, metrics, self.recipe.save(folder / "recipe.json")]

@@ -1,0 +1,105 @@
+"""What every engine's `zsstudio` commands share: arguments derived from the request's field
+declarations, a progress bar, and writing a result's files."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .base import Progress, Request, Result
+from .fields import BOOL, CHOICE, FLOAT, INT, FieldSpec, declared_fields, field_default
+
+
+def flags_of(name: str, spec: FieldSpec) -> tuple[str, ...]:
+    return spec.cli or (f"--{name.replace('_', '-')}",)
+
+
+def help_of(spec: FieldSpec, default: Any) -> str:
+    parts = [spec.help] if spec.help else []
+    if spec.kind in (INT, FLOAT) and spec.range_text():
+        parts.append(spec.range_text())
+    if default not in (None, "") and spec.kind != BOOL:
+        parts.append(f"default {default}")
+    return "; ".join(parts)
+
+
+def add_request_arguments(
+    parser: argparse.ArgumentParser,
+    request_type: type[Request],
+    skip: Iterable[str] = (),
+) -> None:
+    """One option per declared field of `request_type` (unless its declaration keeps it off
+    the CLI, or it is in `skip`): flag, type, default, choices and help from the declaration.
+    Ranges are checked by the request, so the message is the same as in the app."""
+    skipped = set(skip)
+    for field, spec in declared_fields(request_type):
+        if spec.cli is None or field.name in skipped:
+            continue
+        default = field_default(field)
+        options: dict[str, Any] = {
+            "dest": field.name,
+            "default": default,
+            "help": help_of(spec, default),
+        }
+        if spec.kind == BOOL:
+            options["action"] = argparse.BooleanOptionalAction
+        elif spec.kind == CHOICE:
+            options["choices"] = spec.choices
+            options["type"] = type(spec.choices[0])
+        elif spec.kind == INT:
+            options["type"] = int
+            options["metavar"] = "N"
+        elif spec.kind == FLOAT:
+            options["type"] = float
+            options["metavar"] = "X"
+        parser.add_argument(*flags_of(field.name, spec), **options)
+    parser.set_defaults(request_type=request_type)
+
+
+def request_from_args(request_type: type[Request], args: argparse.Namespace, **values) -> Request:
+    """The request from parsed arguments (the declared ones) plus `values` given by the
+    command itself (files, boxes); validated before any model loads."""
+    names = {f.name for f in dataclasses.fields(request_type)}
+    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    request = request_type(**{**given, **values})
+    request.validate()
+    return request
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Progress]:
+    """A Progress callback drawing a tqdm bar on stderr while the block runs."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=1000, desc=description, unit="‰", leave=False)
+
+    def update(fraction: float, what: str = "") -> None:
+        bar.n = int(max(0.0, min(1.0, fraction)) * 1000)
+        if what:
+            bar.set_postfix_str(what, refresh=False)
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def save_and_report(result: Result, folder: Path) -> int:
+    """Write a result's files into `folder`, print their paths and the metrics as JSON."""
+    for path in result.save(folder):
+        print(path)
+    print(json.dumps(result.metrics, indent=2, default=str))
+    return 0
+
+
+def run_and_save(make_studio, args: argparse.Namespace, engine: str, request: Request) -> int:
+    """The usual engine command: run the request with a progress bar, save into -o."""
+    with progress_bar(engine) as progress:
+        result = make_studio(args).engine(engine).run(request, progress)
+    return save_and_report(result, args.output)

@@ -1,0 +1,59 @@
+"""SHA-256 fingerprints of files, bytes and arrays (recipes, caches, downloads)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+CHUNK = 1 << 20
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def bytes_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def array_sha256(array: Any) -> str:
+    """Of a numpy array's bytes in C order (its shape and dtype are not included)."""
+    import numpy as np
+
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def remembered_file_sha256(path: str | os.PathLike) -> str:
+    """A file's SHA-256, remembered by (real path, size, mtime) so big weights hash once."""
+    import json
+    from pathlib import Path
+
+    from .registry import CACHE_DIR
+
+    real = Path(path).resolve()
+    stat = real.stat()
+    key = f"{real}|{stat.st_size}|{stat.st_mtime_ns}"
+    memo = CACHE_DIR / "file-hashes.json"
+    try:
+        known = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if isinstance(known.get(key), str):
+        return known[key]
+    known[key] = file_sha256(real)
+    if stat.st_size > 1 << 24:  # only big files are worth remembering
+        try:
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(known), encoding="utf-8")
+            tmp.replace(memo)
+        except OSError:
+            pass
+    return known[key]

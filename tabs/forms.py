@@ -1,0 +1,184 @@
+"""Controls made from a request's field declarations, and handlers that take and return
+components by name.
+
+    form = Form(TTSRequest)
+    temperature = form("temperature")          # slider: range, default, label, help from the field
+    form.add("voice", gr.Audio(...))           # a value the declaration leaves to the tab
+    connect(button.click, speak, form.inputs, {"audio": audio}, api_name="tts")
+
+`speak(values, call)` gets the widget values by name and returns (or yields) a dict of output
+values by name; the API lists the parameters under the same names.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from engines.base import Progress, Request
+from engines.fields import BOOL, CHOICE, FLOAT, INT, TEXT, FieldSpec, declaration
+
+from .common import GPU_EVENT, engine_handler, gradio_progress
+from .outputs import OUTPUTS
+
+SLIDER_SPAN = {INT: 10_000, FLOAT: 1_000}  # wider ranges get a number box
+
+
+def elem_id(request_type: type[Request], name: str) -> str:
+    return f"{request_type.__name__}-{name}"
+
+
+def control(request_type: type[Request], name: str, **overrides) -> gr.components.Component:
+    """The widget for one declared field: its range, default, label and help."""
+    spec, default = declaration(request_type, name)
+    options: dict[str, Any] = {
+        "label": spec.label[:1].upper() + spec.label[1:],
+        "elem_id": elem_id(request_type, name),
+    }
+    if spec.help:
+        options["info"] = spec.help
+    options.update(overrides)
+    if spec.kind in (INT, FLOAT):
+        return _numeric(spec, default, options)
+    if spec.kind == BOOL:
+        return gr.Checkbox(value=default, **options)
+    if spec.kind == CHOICE:
+        choices = (
+            list(zip(spec.choice_labels, spec.choices, strict=True))
+            if spec.choice_labels
+            else list(spec.choices)
+        )
+        widget = gr.Radio if spec.choice_labels or len(spec.choices) <= 4 else gr.Dropdown
+        return widget(choices=choices, value=default, **options)
+    if spec.kind == TEXT:
+        options.setdefault("max_lines", 1)
+        if spec.max_length:
+            options.setdefault("max_length", spec.max_length)
+        return gr.Textbox(value=default, **options)
+    raise TypeError(f"{request_type.__name__}.{name} has no control of its own; use Form.add")
+
+
+def _numeric(spec: FieldSpec, default: Any, options: dict[str, Any]) -> gr.components.Component:
+    unit = f" ({spec.unit})" if spec.unit else ""
+    options["label"] = options["label"] + unit
+    bounded = spec.low is not None and spec.high is not None
+    widget = spec.widget or (
+        "slider" if bounded and spec.high - spec.low <= SLIDER_SPAN[spec.kind] else "number"
+    )
+    if widget == "slider":
+        step = spec.step or (1 if spec.kind == INT else (spec.high - spec.low) / 100)
+        return gr.Slider(spec.low, spec.high, value=default, step=step, **options)
+    return gr.Number(
+        value=default,
+        minimum=spec.low,
+        maximum=spec.high,
+        precision=0 if spec.kind == INT else None,
+        **options,
+    )
+
+
+class Form:
+    """The inputs of one request, by name: declared fields become controls (`form(name)`),
+    anything else is added as it is (`form.add(name, component)`)."""
+
+    def __init__(self, request_type: type[Request]):
+        self.request_type = request_type
+        self.inputs: dict[str, gr.components.Component] = {}
+
+    def __call__(self, name: str, **overrides) -> gr.components.Component:
+        return self.add(name, control(self.request_type, name, **overrides))
+
+    def add(self, name: str, component: gr.components.Component) -> gr.components.Component:
+        self.inputs[name] = component
+        return component
+
+
+@dataclass
+class Call:
+    """What a handler gets besides the values: progress, and where to write its files."""
+
+    progress: Progress
+    session: str
+
+    def folder(self) -> Path:
+        """A new folder for this run's files, removed with the session's outputs."""
+        return OUTPUTS.new(self.session)
+
+
+Handler = Callable[[dict[str, Any], Call], Any]
+
+
+def named(
+    fn: Handler,
+    inputs: dict[str, gr.components.Component],
+    outputs: dict[str, gr.components.Component],
+) -> Callable:
+    """A Gradio event function whose parameters are the names of `inputs` (so the API uses
+    them too), calling `fn(values, call)` and turning its output dicts (names -> values) into
+    component updates. Outputs left out of a dict are left as they are."""
+    names = list(inputs)
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    parameters = [inspect.Parameter(name, positional) for name in names]
+    parameters.append(inspect.Parameter("request", positional, annotation=gr.Request))
+    parameters.append(inspect.Parameter("progress", positional, default=gr.Progress()))
+
+    def split(args: tuple) -> tuple[dict[str, Any], Call]:
+        values = dict(zip(names, args[: len(names)], strict=True))
+        request, progress = args[len(names)], args[len(names) + 1]
+        session = getattr(request, "session_hash", None) or "no-session"
+        return values, Call(gradio_progress(progress), session)
+
+    def by_component(result: Any) -> Any:
+        if not isinstance(result, dict):
+            return result
+        unknown = set(result) - set(outputs)
+        if unknown:
+            raise KeyError(f"{fn.__name__} returned unknown outputs {sorted(unknown)}")
+        return {outputs[name]: value for name, value in result.items()}
+
+    if inspect.isgeneratorfunction(fn):
+
+        def wrapper(*args):
+            values, call = split(args)
+            for result in fn(values, call):
+                yield by_component(result)
+
+    else:
+
+        def wrapper(*args):
+            values, call = split(args)
+            return by_component(fn(values, call))
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__signature__ = inspect.Signature(parameters)
+    wrapper.__annotations__ = {"request": gr.Request}
+    return wrapper
+
+
+def connect(
+    trigger: Callable,
+    fn: Handler,
+    inputs: dict[str, gr.components.Component],
+    outputs: dict[str, gr.components.Component],
+    *,
+    api_name: str,
+    gpu: bool = True,
+    **options,
+):
+    """Wire `fn` to an event (`button.click`): inputs and outputs by name, engine errors shown
+    as messages, and one model run at a time across tabs when `gpu`."""
+    handler = engine_handler(named(fn, inputs, outputs))
+    settings = {**(GPU_EVENT if gpu else {}), **options}
+    return trigger(
+        handler,
+        inputs=list(inputs.values()),
+        outputs=list(outputs.values()),
+        api_name=api_name,
+        **settings,
+    )
