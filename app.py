@@ -16,6 +16,7 @@ from engines.capabilities import select
 from engines.errors import InputError
 from engines.studio import Studio, on_zero_gpu
 from tabs import about, system
+from tabs.outputs import DELETE_CACHE, OUTPUTS
 
 HEADER = f"""\
 # Zero-Shot Studio
@@ -44,7 +45,7 @@ def build_demo(
     if on_zero_gpu():
         studio.preload([cap.key for cap in capabilities])
 
-    with gr.Blocks(title="Zero-Shot Studio", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="Zero-Shot Studio", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER, elem_classes="zss-header")
         with gr.Tabs():
             for capability in capabilities:
@@ -53,9 +54,15 @@ def build_demo(
             with gr.Tab("About", id="about"):
                 about.build(capabilities, studio.registry)
         system.build(studio, demo)
+        demo.unload(drop_session_outputs)
     demo.queue(max_size=QUEUE_SIZE)
     demo.studio = studio
     return demo
+
+
+def drop_session_outputs(request: gr.Request) -> None:
+    """The browser tab closed: the files made for it go (others age out on DELETE_CACHE)."""
+    OUTPUTS.drop_session(request.session_hash or "")
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

@@ -47,7 +47,7 @@ def engine(studio):
 
 @pytest.fixture(scope="module")
 def pipe(engine):
-    return engine.manager.load("layout")["backbones"].get("sd15")
+    return engine.manager.load("layout")["parts"].get("sd15")
 
 
 def guidance_for(pipe, size: int, settings: GuidanceSettings | None = None) -> LayoutGuidance:
@@ -214,7 +214,7 @@ def test_score_off_never_loads_the_detector(engine, monkeypatch):
     )
     result = engine.run(request)
     assert result.scores == [] and result.metrics["layout_score"] == "off"
-    assert engine.manager.load("layout")["detector"].detector is None
+    assert not engine.manager.load("layout")["parts"].is_loaded("detector")
     with pytest.raises(ModelUnavailable, match="LAYOUT_DETECTOR"):
         engine.run(LayoutRequest(**{**request.to_params(), "score": True}))
 
@@ -228,11 +228,11 @@ def test_token_level_problems_stop_the_run_before_generating(engine):
 
 
 def test_detector_finds_boxes_inside_the_image(engine):
-    slot = engine.manager.load("layout")["detector"]
+    detector = engine.manager.load("layout")["parts"].get("detector")
     from PIL import Image
 
     image = Image.new("RGB", (96, 64), (200, 40, 40))
-    found = slot.get().detect_phrases(image, ["a cat", "dog", "a cat"])
+    found = detector.detect_phrases(image, ["a cat", "dog", "a cat"])
     assert set(found) == {"a cat", "dog"}
     for detections in found.values():
         for det in detections:

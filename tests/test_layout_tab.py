@@ -7,12 +7,36 @@ import numpy as np
 import pytest
 from tiny_layout import save_tiny_grounding_dino
 
-from engines.layout.request import LayoutRequest
+from engines.layout.request import LayoutRequest, suggested_labels
 from engines.layout.tokens import box_token_indices
 from engines.registry import override_variable
 from tabs import layout as tab
+from tabs.canvas import blank_canvas, canvas_boxes, canvas_value, resized_canvas
 
 ADVANCED = ["", 64, 64, 2, 7.5, 0, "sd15", 30.0, 0.5, 1, 0.2, 1.0, 1.0, 0.5, True]
+ADVANCED_NAMES = [
+    "negative_prompt",
+    "width",
+    "height",
+    "steps",
+    "guidance_scale",
+    "seed",
+    "backbone",
+    "strength",
+    "guided_fraction",
+    "iterations",
+    "loss_threshold",
+    "weight_inside",
+    "weight_outside",
+    "weight_boundary",
+    "self_attention",
+]
+
+
+def tab_values(prompt, canvas, score: bool) -> dict:
+    """The tab's values by name, as the handler gets them."""
+    values = dict(zip(ADVANCED_NAMES, ADVANCED, strict=True))
+    return {"prompt": prompt, "phrases": "", "canvas": canvas, **values, "score": score}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +72,7 @@ def test_at_least_three_examples_are_valid_requests(tiny_sd15_dir):
     rows = tab.example_rows()
     assert len(rows) >= 3
     for prompt, phrases, canvas in rows:
-        request = tab.make_request(prompt, canvas, *ADVANCED, False)
+        request = tab.make_request(tab_values(prompt, canvas, False))
         request.validate()
         assert [b.phrase for b in request.boxes] == [b["label"] for b in canvas["boxes"]]
         assert set(phrases.split(", ")) == {b.phrase for b in request.boxes}
@@ -59,15 +83,15 @@ def test_at_least_three_examples_are_valid_requests(tiny_sd15_dir):
 
 
 def test_canvas_helpers_scale_boxes_and_offer_labels():
-    canvas = tab.canvas_value(tab.blank_canvas(512, 256), [("a cat", 0, 0, 256, 128)])
-    (box,) = tab.canvas_boxes(canvas, 1024, 512)
+    canvas = canvas_value(blank_canvas(512, 256), [("a cat", 0, 0, 256, 128)])
+    (box,) = canvas_boxes(canvas, 1024, 512)
     assert (box.phrase, box.coords()) == ("a cat", (0, 0, 512, 256))
-    resized = tab.resized_canvas(canvas, 256, 128)
+    resized = resized_canvas(canvas, 256, 128)
     assert np.asarray(resized["image"]).shape == (128, 256, 3)
     assert resized["boxes"] == [{"label": "a cat", "xmin": 0, "ymin": 0, "xmax": 128, "ymax": 64}]
-    assert tab.label_choices("a cat and a dog", "") == ["cat", "dog"]
-    assert tab.label_choices("a cat and a dog", "a cat, dog, a cat") == ["a cat", "dog"]
-    assert isinstance(tab.make_request("p", None, *ADVANCED, True), LayoutRequest)
+    assert suggested_labels("a cat and a dog", "") == ["cat", "dog"]
+    assert suggested_labels("a cat and a dog", "a cat, dog, a cat") == ["a cat", "dog"]
+    assert isinstance(tab.make_request(tab_values("p", None, True)), LayoutRequest)
 
 
 @pytest.mark.e2e

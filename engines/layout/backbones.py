@@ -1,14 +1,11 @@
-"""Loading the Stable Diffusion backbones from the registry, one resident at a time."""
+"""Loading the Stable Diffusion backbones from the registry."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import torch
 
 from ..device import DeviceSpec
-from ..registry import Registry
+from ..manager import LoadContext
 
 
 def load_sd_pipeline(folder: str | Path, device: DeviceSpec):
@@ -35,35 +32,10 @@ def load_sd_pipeline(folder: str | Path, device: DeviceSpec):
     return pipe
 
 
-class Backbones:
-    """The engine's Stable Diffusion pipelines by registry component name ("sd15",
-    "sd21base"); asking for another releases the one held."""
+def backbone_loader(name: str):
+    """A LazyComponents loader for the Stable Diffusion backbone registered as `name`."""
 
-    def __init__(self, registry: Registry, engine: str, device: DeviceSpec):
-        self.registry = registry
-        self.engine = engine
-        self.device = device
-        self.name: str | None = None
-        self.pipe = None
-        self.source: dict | None = None
+    def load(context: LoadContext):
+        return load_sd_pipeline(context.resolve(name).folder, context.device)
 
-    def get(self, name: str):
-        if name != self.name:
-            self.release()
-            resolved = self.registry.resolve(self.engine, name)
-            self.pipe = load_sd_pipeline(resolved.folder, self.device)
-            self.name, self.source = name, resolved.recipe_entry()
-        return self.pipe
-
-    def release(self) -> None:
-        import gc
-
-        self.name, self.pipe, self.source = None, None, None
-        gc.collect()
-        if self.device.device.startswith("cuda"):
-            torch.cuda.empty_cache()
-
-    @property
-    def components(self) -> dict[str, Any]:
-        """For the manager's memory accounting."""
-        return {"pipeline": self.pipe} if self.pipe is not None else {}
+    return load

@@ -4,12 +4,11 @@ first use from the registry."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
 from ..device import DeviceSpec
-from ..registry import Registry
+from ..manager import LoadContext
 from .scoring import Detection
 
 BOX_THRESHOLD = 0.3
@@ -55,32 +54,5 @@ class GroundingDetector:
         return {phrase: self.detect(image, phrase) for phrase in dict.fromkeys(phrases)}
 
 
-class DetectorSlot:
-    """The detector as a component the model manager holds: resolved and loaded only when a
-    score is asked for, released with the engine."""
-
-    def __init__(self, registry: Registry, engine: str, device: DeviceSpec):
-        self.registry = registry
-        self.engine = engine
-        self.device = device
-        self.detector: GroundingDetector | None = None
-        self.source: dict | None = None
-        self._folder = None
-
-    def resolve(self) -> dict:
-        """Find the weights (raises ModelUnavailable before anything is generated)."""
-        if self._folder is None:
-            resolved = self.registry.resolve(self.engine, "detector")
-            self._folder, self.source = resolved.folder, resolved.recipe_entry()
-        return self.source
-
-    def get(self) -> GroundingDetector:
-        if self.detector is None:
-            self.resolve()
-            self.detector = GroundingDetector(self._folder, self.device)
-        return self.detector
-
-    @property
-    def components(self) -> dict[str, Any]:
-        """For the manager's memory accounting (it walks `.components` like a pipeline's)."""
-        return {"detector": self.detector.model} if self.detector else {}
+def load_detector(context: LoadContext) -> GroundingDetector:
+    return GroundingDetector(context.resolve("detector").folder, context.device)

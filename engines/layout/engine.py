@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ..base import Engine, Progress, Result, no_progress
-from ..manager import LoadContext
+from ..base import Engine, Progress, Result, metrics_json, no_progress
+from ..manager import LazyComponents, LoadContext
+from ..outputs import png_bytes
 from .attention import LAYER_MAPS, recording_attention
-from .backbones import Backbones
-from .detector import DetectorSlot
+from .backbones import backbone_loader
+from .detector import load_detector
 from .losses import LossWeights
 from .render import draw_boxes, heatmap, to_pil
-from .request import LayoutRequest, PhraseBox
+from .request import BACKBONES, LayoutRequest, PhraseBox
 from .scoring import BoxScore, match_boxes, summarize
 from .tokens import box_token_indices
 
@@ -41,24 +40,18 @@ class LayoutResult(Result):
             "scores": [dataclasses.asdict(s) for s in self.scores],
         }
 
-    def save(self, folder: str | Path) -> list[Path]:
-        folder = Path(folder)
-        written = super().save(folder)
+    def files(self) -> dict[str, bytes]:
+        files = {}
         for name, picture in (("image.png", self.image), ("overlay.png", self.overlay)):
             if picture is not None:
-                picture.save(folder / name)
-                written.append(folder / name)
+                files[name] = png_bytes(picture)
         for index, ((picture, _), box) in enumerate(zip(self.heatmaps, self.boxes, strict=True), 1):
             slug = re.sub(r"[^a-z0-9]+", "-", box.phrase.lower()).strip("-") or "box"
-            path = folder / f"heatmap-{index}-{slug}.png"
-            picture.save(path)
-            written.append(path)
+            files[f"heatmap-{index}-{slug}.png"] = png_bytes(picture)
         if self.scores:
-            path = folder / "scores.json"
             rows = [dataclasses.asdict(s) for s in self.scores]
-            path.write_text(json.dumps({"boxes": rows, **self.metrics}, indent=2, default=str))
-            written.append(path)
-        return written
+            files["scores.json"] = metrics_json({"boxes": rows, **self.metrics}).encode("utf-8")
+        return files
 
 
 class LayoutEngine(Engine):
@@ -69,12 +62,18 @@ class LayoutEngine(Engine):
     request_type = LayoutRequest
 
     def load(self, context: LoadContext) -> dict[str, Any]:
-        backbones = Backbones(context.registry, self.name, context.device)
-        backbones.get(DEFAULT_BACKBONE)  # the default loads now; another one on request
-        return {
-            "backbones": backbones,
-            "detector": DetectorSlot(context.registry, self.name, context.device),
-        }
+        loaders = {name: backbone_loader(name) for name in BACKBONES}
+        parts = context.lazy({**loaders, "detector": load_detector})
+        parts.get(DEFAULT_BACKBONE)  # the default loads now; another one on request
+        return {"parts": parts}
+
+    @staticmethod
+    def backbone(parts: LazyComponents, name: str):
+        """The pipeline `name`, releasing any other backbone first: one is resident."""
+        for other in BACKBONES:
+            if other != name and parts.is_loaded(other):
+                parts.release(other)
+        return parts.get(name)
 
     def run(self, request: LayoutRequest, progress: Progress | None = None) -> LayoutResult:
         import torch
@@ -87,14 +86,12 @@ class LayoutEngine(Engine):
         boxes = request.pixel_boxes()
         scoring = request.score and bool(boxes)
         with self.manager.use(self.name) as models:
-            detector: DetectorSlot = models["detector"]
-            sources = {}
-            if scoring:
-                sources["detector"] = detector.resolve()
+            parts: LazyComponents = models["parts"]
+            if scoring:  # a missing detector is reported before anything is generated
+                parts.get("detector")
             progress(0.0, f"loading {request.backbone}")
-            backbones: Backbones = models["backbones"]
-            pipe = backbones.get(request.backbone)
-            sources = {request.backbone: backbones.source, **sources}
+            pipe = self.backbone(parts, request.backbone)
+            sources = parts.sources(request.backbone, *(["detector"] if scoring else []))
             token_indices = box_token_indices(
                 pipe.tokenizer, request.prompt, [box.phrase for box in boxes]
             )
@@ -150,7 +147,7 @@ class LayoutEngine(Engine):
             scores: list[BoxScore] = []
             if scoring:
                 progress(0.92, "scoring the layout with the detector")
-                found = detector.get().detect_phrases(image, [box.phrase for box in boxes])
+                found = parts.get("detector").detect_phrases(image, [box.phrase for box in boxes])
                 scores = match_boxes(boxes, found)
 
         heatmaps = []

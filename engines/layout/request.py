@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ..base import Request
 from ..errors import InputError
+from ..fields import choice, flag, integer, number, seed, text, value
 
 BACKBONES = ("sd15", "sd21base")
 BOX_UNITS = ("pixels", "normalized")
@@ -36,6 +37,17 @@ def _words(text: str) -> list[str]:
 def _contains_words(prompt_words: list[str], phrase_words: list[str]) -> bool:
     n = len(phrase_words)
     return any(prompt_words[i : i + n] == phrase_words for i in range(len(prompt_words) - n + 1))
+
+
+STOPWORDS = {"a", "an", "the", "and", "of", "on", "in", "at", "with", "by", "to", "next", "over"}
+
+
+def suggested_labels(prompt: str, typed: str = "") -> list[str]:
+    """Box labels to offer: the comma-separated phrases typed, else the prompt's content words."""
+    phrases = [clean_phrase(p) for p in (typed or "").split(",") if clean_phrase(p)]
+    if phrases:
+        return list(dict.fromkeys(phrases))
+    return list(dict.fromkeys(w for w in _words(prompt or "") if w not in STOPWORDS))
 
 
 @dataclass
@@ -97,25 +109,50 @@ class LayoutRequest(Request):
     image, identical to diffusers' StableDiffusionPipeline for the same seed.
     """
 
-    prompt: str = ""
-    boxes: list[PhraseBox] = field(default_factory=list)
-    box_units: str = "pixels"
-    negative_prompt: str = ""
-    width: int = 512
-    height: int = 512
-    steps: int = 50
-    guidance_scale: float = 7.5
-    seed: int = 0
-    strength: float = 30.0
-    guided_fraction: float = 0.2
-    iterations: int = 2
-    loss_threshold: float = 0.2
-    weight_inside: float = 1.0
-    weight_outside: float = 1.0
-    weight_boundary: float = 0.5
-    self_attention: bool = True
-    score: bool = True
-    backbone: str = "sd15"
+    prompt: str = text(
+        "",
+        "the text; every box phrase must be in it",
+        empty="The prompt is empty: describe the image, naming each boxed object.",
+        cli=("--prompt",),
+    )
+    boxes: list[PhraseBox] = value([], "phrases of the prompt and their boxes")
+    box_units: str = choice("pixels", BOX_UNITS, "what box coordinates are in", cli=None)
+    negative_prompt: str = text("", "what to keep out of the image")
+    width: int = integer(512, *SIZE_RANGE, "a multiple of 8", unit="px", step=64)
+    height: int = integer(512, *SIZE_RANGE, "a multiple of 8", unit="px", step=64)
+    steps: int = integer(50, *STEPS_RANGE, "denoising steps")
+    guidance_scale: float = number(
+        7.5,
+        *GUIDANCE_SCALE_RANGE,
+        "classifier-free guidance",
+        label="guidance scale (CFG)",
+        step=0.5,
+    )
+    seed: int = seed()
+    strength: float = number(
+        30.0,
+        *STRENGTH_RANGE,
+        "latent step size of the layout guidance; 0: off",
+        label="guidance strength",
+        step=1,
+    )
+    guided_fraction: float = number(
+        0.2, 0.0, 1.0, "fraction of the first denoising steps that are guided", step=0.05
+    )
+    iterations: int = integer(2, *ITERATIONS_RANGE, "latent updates per guided step")
+    loss_threshold: float = number(
+        0.2, 0.0, 1.0, "a guided step stops updating below this loss", step=0.01
+    )
+    weight_inside: float = number(1.0, 0.0, 100.0, "weight of the inside term", step=0.1)
+    weight_outside: float = number(1.0, 0.0, 100.0, "weight of the outside term", step=0.1)
+    weight_boundary: float = number(0.5, 0.0, 100.0, "weight of the boundary term", step=0.1)
+    self_attention: bool = flag(
+        True, "aggregate cross-attention maps through self-attention (else raw maps)"
+    )
+    score: bool = flag(
+        True, "score the layout with the detector (Grounding DINO)", label="layout score"
+    )
+    backbone: str = choice("sd15", BACKBONES, "the Stable Diffusion checkpoint")
 
     def __post_init__(self) -> None:
         if self.boxes is None:
@@ -142,11 +179,7 @@ class LayoutRequest(Request):
             for b in self.boxes
         ]
 
-    def validate(self) -> None:
-        if not isinstance(self.prompt, str) or not self.prompt.strip():
-            raise InputError("The prompt is empty: describe the image, naming each boxed object.")
-        self._check_integer("width", *SIZE_RANGE)
-        self._check_integer("height", *SIZE_RANGE)
+    def check(self) -> None:
         for name in ("width", "height"):
             if getattr(self, name) % 8:
                 value = getattr(self, name)
@@ -154,21 +187,6 @@ class LayoutRequest(Request):
                     f"{name.capitalize()} {value} is not a multiple of 8 (the VAE downsamples "
                     f"by 8); use {value - value % 8} or {value - value % 8 + 8}."
                 )
-        self._check_integer("steps", *STEPS_RANGE)
-        self._check_number("guidance_scale", *GUIDANCE_SCALE_RANGE)
-        self._check_integer("seed", 0, 2**63 - 1)
-        self._check_number("strength", *STRENGTH_RANGE)
-        self._check_number("guided_fraction", 0.0, 1.0)
-        self._check_integer("iterations", *ITERATIONS_RANGE)
-        self._check_number("loss_threshold", 0.0, 1.0)
-        for name in ("weight_inside", "weight_outside", "weight_boundary"):
-            self._check_number(name, 0.0, 100.0)
-        if self.backbone not in BACKBONES:
-            raise InputError(
-                f"Unknown backbone {self.backbone!r}; choose {' or '.join(BACKBONES)}."
-            )
-        if self.box_units not in BOX_UNITS:
-            raise InputError(f"box_units must be {' or '.join(BOX_UNITS)}, not {self.box_units!r}.")
         self._check_boxes()
 
     def _check_boxes(self) -> None:
@@ -207,20 +225,6 @@ class LayoutRequest(Request):
                     f"{name} is {box.width:.0f}x{box.height:.0f} px; each side must be at least "
                     f"{MIN_BOX_PX} px."
                 )
-
-    def _check_integer(self, name: str, low: int, high: int) -> None:
-        value = getattr(self, name)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"{name} must be a whole number, got {value!r}.")
-        if not low <= value <= high:
-            raise InputError(f"{name} is {value}; it must be between {low} and {high}.")
-
-    def _check_number(self, name: str, low: float, high: float) -> None:
-        value = getattr(self, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(f"{name} must be a number, got {value!r}.")
-        if not (math.isfinite(value) and low <= value <= high):
-            raise InputError(f"{name} is {value}; it must be between {low} and {high}.")
 
 
 def _fmt(box: PhraseBox) -> str:
