@@ -1,0 +1,98 @@
+"""The one from_pretrained wrapper: a folder that does not load, or that leaves weights
+randomly initialised, is refused with ModelUnavailable naming the component; and the lazy
+part holder loads each part once and records exactly the models it came from."""
+
+from __future__ import annotations
+
+import pytest
+from safetensors.torch import load_file, save_file
+from tiny_models import tiny_clip_text_model, tiny_sd_vae
+
+from engines.device import choose_device
+from engines.errors import ModelUnavailable
+from engines.loading import pretrained, pretrained_files
+from engines.manager import LoadContext
+from engines.registry import Registry
+
+
+@pytest.fixture
+def resolve(tmp_path, local_model):
+    registry = Registry.load()
+
+    def resolved(folder):
+        local_model("speech", "speaker", folder)
+        return registry.resolve("speech", "speaker")
+
+    return resolved
+
+
+def drop_one_tensor(folder, filename):
+    weights = load_file(folder / filename)
+    dropped = sorted(weights)[0]
+    del weights[dropped]
+    save_file(weights, folder / filename)
+    return dropped
+
+
+def test_a_complete_transformers_checkpoint_loads(tmp_path, resolve):
+    from transformers import CLIPTextModel
+
+    tiny_clip_text_model().save_pretrained(tmp_path / "clip")
+    model = pretrained(resolve(tmp_path / "clip"), CLIPTextModel)
+    assert isinstance(model, CLIPTextModel)
+
+
+def test_a_transformers_checkpoint_missing_a_tensor_is_refused(tmp_path, resolve):
+    from transformers import CLIPTextModel
+
+    tiny_clip_text_model().save_pretrained(tmp_path / "clip")
+    dropped = drop_one_tensor(tmp_path / "clip", "model.safetensors")
+    with pytest.raises(ModelUnavailable, match="ZSS_MODEL_SPEECH_SPEAKER") as err:
+        pretrained(resolve(tmp_path / "clip"), CLIPTextModel)
+    assert "missing" in str(err.value) and dropped in str(err.value)
+
+
+def test_a_diffusers_checkpoint_missing_a_tensor_is_refused(tmp_path, resolve):
+    from diffusers import AutoencoderKL
+
+    tiny_sd_vae().save_pretrained(tmp_path / "vae")
+    assert isinstance(pretrained(resolve(tmp_path / "vae"), AutoencoderKL), AutoencoderKL)
+    drop_one_tensor(tmp_path / "vae", "diffusion_pytorch_model.safetensors")
+    with pytest.raises(ModelUnavailable, match="speech.speaker"):
+        pretrained(resolve(tmp_path / "vae"), AutoencoderKL)
+
+
+def test_a_folder_without_weights_or_config_is_refused(tmp_path, resolve):
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelUnavailable, match="not available"):
+        pretrained(resolve(tmp_path / "empty"), CLIPTextModel)
+    with pytest.raises(ModelUnavailable, match="no tokenizer/ folder"):
+        pretrained_files(resolve(tmp_path / "empty"), CLIPTokenizer, subfolder="tokenizer")
+    with pytest.raises(ModelUnavailable, match="no text_encoder/ folder"):
+        pretrained(resolve(tmp_path / "empty"), CLIPTextModel, subfolder="text_encoder")
+
+
+def test_lazy_parts_load_once_and_record_their_own_sources(tmp_path, local_model):
+    for name in ("wavlm", "vocoder", "speaker"):
+        (tmp_path / name).mkdir()
+        local_model("speech", name, tmp_path / name)
+    context = LoadContext(Registry.load(), choose_device("cpu"), "speech")
+    calls = []
+
+    def group(ctx):
+        calls.append("group")
+        return (ctx.resolve("wavlm"), ctx.resolve("vocoder"))
+
+    parts = context.lazy({"knn_vc": group, "speaker": lambda ctx: ctx.resolve("speaker")})
+    assert parts.components == {}
+    first = parts.get("knn_vc")
+    assert parts.get("knn_vc") is first and calls == ["group"]
+    parts.get("speaker")
+    assert set(parts.sources("knn_vc")) == {"wavlm", "vocoder"}
+    assert set(parts.sources("speaker")) == {"speaker"}
+    parts.release("knn_vc")
+    assert not parts.is_loaded("knn_vc") and parts.sources("knn_vc") == {}
+    with pytest.raises(KeyError):
+        parts.get("nothing")
