@@ -93,7 +93,8 @@ def main(argv=None) -> int:
         images = load_images(args)
         runs = []
         for k in codebooks:
-            engine.compress(next(iter(images.values())), k, "fixed", baselines=False)  # warm-up
+            warm_up = next(iter(images.values()))
+            engine.compress(warm_up, codebook_size=k, baselines=False)
             for coder in coders:
                 for name, image in images.items():
                     runs.append(run_one(engine, name, image, k, coder))
@@ -113,7 +114,7 @@ def main(argv=None) -> int:
 def run_one(engine, name: str, image, k: int, coder: str) -> dict:
     import numpy as np
 
-    result = engine.compress(image, k, coder, baselines=True)
+    result = engine.compress(image, codebook_size=k, coder=coder, baselines=True)
     start = time.perf_counter()
     again = engine.decompress(result.zsc)
     file_decode_s = time.perf_counter() - start

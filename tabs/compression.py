@@ -3,16 +3,23 @@ uploaded .zsc files, and restoring lost tokens."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
-from engines.compression import CODEBOOK_SIZES, CompressRequest, DecompressRequest, RestoreRequest
-from engines.compression.images import png_bytes
+from engines.compression import (
+    CompressRequest,
+    CompressResult,
+    DecompressRequest,
+    RestoreRequest,
+)
+from engines.fields import declaration
+from engines.outputs import png_bytes, write_bytes
 from engines.studio import Studio
 
-from .common import GPU_EVENT, engine_handler, gradio_progress, metrics_rows, recipe_file
+from .common import metrics_rows, recipe_file
+from .forms import Call, Form, connect
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "compression"
 EXAMPLES = ("astronaut.png", "coffee.png", "chelsea.png")
@@ -32,14 +39,8 @@ shown (its network weights are not available offline).
 """
 
 
-def _folder() -> Path:
-    return Path(tempfile.mkdtemp(prefix="zss-compression-"))
-
-
 def _png(folder: Path, name: str, image) -> str:
-    path = folder / f"{name}.png"
-    path.write_bytes(png_bytes(image))
-    return str(path)
+    return str(write_bytes(folder / f"{name}.png", png_bytes(image)))
 
 
 def _rate_rows(rates: list[dict]) -> list[list]:
@@ -59,137 +60,132 @@ def _rate_rows(rates: list[dict]) -> list[list]:
     ]
 
 
+def _examples() -> list[list]:
+    """The shipped photos at the declared defaults, in the compress form's order."""
+    defaults = [declaration(CompressRequest, name)[1] for name in ("codebook_size", "coder")]
+    return [[str(ASSETS / name), *defaults] for name in EXAMPLES]
+
+
+def _compressed(result: CompressResult, stem: str, call: Call) -> dict[str, Any]:
+    """The compress outputs by name, their files written into this run's folder."""
+    folder = call.folder()
+    zsc = write_bytes(folder / f"{stem}.zsc", result.zsc)
+    ours = _png(folder, "ours", result.decoded)
+    gallery = [(_png(folder, "original", result.original), "original")]
+    gallery.append((ours, f"ours: {len(result.zsc)} bytes"))
+    for base in result.baselines:
+        name = f"{base.codec}-{base.mode}".replace(" ", "-")
+        gallery.append((_png(folder, name, base.decoded), f"{base.label}: {base.nbytes} B"))
+    return {
+        "decoded": ours,
+        "zsc_file": str(zsc),
+        "rates": _rate_rows(result.rates),
+        "comparison": gallery,
+        "metrics": metrics_rows(result.metrics),
+        "recipe": recipe_file(result, folder),
+    }
+
+
+def _compress_outputs() -> dict[str, Any]:
+    with gr.Column():
+        decoded = gr.Image(label="Decoded from the .zsc file", type="filepath", interactive=False)
+        zsc_file = gr.File(label=".zsc file (decode it in the next tab)")
+    return {"decoded": decoded, "zsc_file": zsc_file}
+
+
+def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
+    """The Compress tab; returns its .zsc file and photo, which the restore section uses."""
+    form = Form(CompressRequest)
+    with gr.Row():
+        with gr.Column():
+            image = form.add(
+                "image", gr.Image(label="Photo (up to 2048 px a side)", type="filepath")
+            )
+            form("codebook_size")
+            form("coder")
+            button = gr.Button("Compress", variant="primary")
+            gr.Examples(_examples(), inputs=list(form.inputs.values()))
+        outputs = _compress_outputs()
+    outputs["rates"] = gr.Dataframe(
+        headers=RATE_HEADERS, label="Rate and quality, measured on this image"
+    )
+    outputs["comparison"] = gr.Gallery(
+        label="Side by side: ours and the classical codecs (decoded, original size)",
+        columns=4,
+        height="auto",
+    )
+    with gr.Row():
+        outputs["metrics"] = gr.Dataframe(headers=["metric", "value"], label="Measured")
+        outputs["recipe"] = gr.File(label="Recipe (zsstudio run recipe.json)")
+
+    def compress(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        result = studio.engine("compression").run(CompressRequest(**values), call.progress)
+        stem = Path(values["image"]).stem if values["image"] else "image"
+        return _compressed(result, stem, call)
+
+    connect(button.click, compress, form.inputs, outputs, api_name="compress")
+    return outputs["zsc_file"], image
+
+
+def build_restore(studio: Studio, zsc_file: gr.File, image: gr.Image) -> None:
+    """Lose some of the compressed file's tokens and restore them, measured against the photo."""
+    form = Form(RestoreRequest)
+    form.add("file", zsc_file)
+    gr.Markdown(
+        "Drop a fraction of the file's tokens (as if lost in transmission), then fill them "
+        "MaskGIT-style with the transformer, or naively with the nearest received token. "
+        "PSNR is against the photo above."
+    )
+    with gr.Row():
+        form("lost_fraction")
+        form("seed")
+        button = gr.Button("Lose and restore")
+    form.add("original", image)
+    with gr.Row():
+        restored = gr.Image(label="Restored (transformer)", interactive=False)
+        naive = gr.Image(label="Naive fill (nearest token)", interactive=False)
+    metrics = gr.Dataframe(headers=["metric", "value"], label="Measured")
+    outputs = {"restored": restored, "naive": naive, "metrics": metrics}
+
+    def restore_tokens(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        result = studio.engine("compression").run(RestoreRequest(**values), call.progress)
+        folder = call.folder()
+        return {
+            "restored": _png(folder, "restored", result.restored),
+            "naive": _png(folder, "naive", result.naive),
+            "metrics": metrics_rows(result.metrics),
+        }
+
+    connect(button.click, restore_tokens, form.inputs, outputs, api_name="restore_tokens")
+
+
+def build_decompress(studio: Studio) -> None:
+    form = Form(DecompressRequest)
+    with gr.Row():
+        with gr.Column():
+            form.add("file", gr.File(label=".zsc file"))
+            button = gr.Button("Decode", variant="primary")
+        with gr.Column():
+            decoded = gr.Image(label="Decoded", type="filepath", interactive=False)
+            metrics = gr.Dataframe(headers=["metric", "value"], label="File")
+
+    def decompress(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        result = studio.engine("compression").run(DecompressRequest(**values), call.progress)
+        return {
+            "decoded": _png(call.folder(), "decoded", result.image),
+            "metrics": metrics_rows(result.metrics),
+        }
+
+    outputs = {"decoded": decoded, "metrics": metrics}
+    connect(button.click, decompress, form.inputs, outputs, api_name="decompress")
+
+
 def build(studio: Studio) -> None:
     gr.Markdown(INTRO)
     with gr.Tabs():
         with gr.Tab("Compress"):
-            with gr.Row():
-                with gr.Column():
-                    image = gr.Image(label="Photo (up to 2048 px a side)", type="filepath")
-                    codebook = gr.Dropdown(
-                        choices=list(CODEBOOK_SIZES),
-                        value=256,
-                        label="Codebook size K (log2 K bits per token before entropy coding)",
-                    )
-                    coder = gr.Radio(
-                        choices=[
-                            ("Masked-transformer range coder (smaller)", "model"),
-                            ("Fixed length, log2 K bits a token (decodes anywhere)", "fixed"),
-                        ],
-                        value="model",
-                        label="Entropy coder",
-                    )
-                    compress_button = gr.Button("Compress", variant="primary")
-                    gr.Examples(
-                        [[str(ASSETS / name), 256, "model"] for name in EXAMPLES],
-                        inputs=[image, codebook, coder],
-                    )
-                with gr.Column():
-                    decoded = gr.Image(
-                        label="Decoded from the .zsc file", type="filepath", interactive=False
-                    )
-                    zsc_file = gr.File(label=".zsc file (decode it in the next tab)")
-            rates = gr.Dataframe(
-                headers=RATE_HEADERS, label="Rate and quality, measured on this image"
-            )
-            comparison = gr.Gallery(
-                label="Side by side: ours and the classical codecs (decoded, original size)",
-                columns=4,
-                height="auto",
-            )
-            with gr.Row():
-                metrics = gr.Dataframe(headers=["metric", "value"], label="Measured")
-                recipe = gr.File(label="Recipe (zsstudio run recipe.json)")
+            zsc_file, image = build_compress(studio)
             with gr.Accordion("Lost tokens: restore them with the masked transformer", open=True):
-                gr.Markdown(
-                    "Drop a fraction of the file's tokens (as if lost in transmission), then "
-                    "fill them MaskGIT-style with the transformer, or naively with the nearest "
-                    "received token. PSNR is against the photo above."
-                )
-                with gr.Row():
-                    loss = gr.Slider(0.0, 0.9, value=0.2, step=0.05, label="Fraction lost")
-                    seed = gr.Number(value=0, precision=0, label="Seed (which tokens)")
-                    restore_button = gr.Button("Lose and restore")
-                with gr.Row():
-                    restored = gr.Image(label="Restored (transformer)", interactive=False)
-                    naive = gr.Image(label="Naive fill (nearest token)", interactive=False)
-                restore_metrics = gr.Dataframe(headers=["metric", "value"], label="Measured")
-
+                build_restore(studio, zsc_file, image)
         with gr.Tab("Decode a .zsc"):
-            with gr.Row():
-                with gr.Column():
-                    upload = gr.File(label=".zsc file")
-                    decode_button = gr.Button("Decode", variant="primary")
-                with gr.Column():
-                    decoded_upload = gr.Image(label="Decoded", type="filepath", interactive=False)
-                    decode_metrics = gr.Dataframe(headers=["metric", "value"], label="File")
-
-    # gradio finds the progress tracker by its default value; one per handler
-    compress_progress = gr.Progress(track_tqdm=True)
-    restore_progress = gr.Progress()
-    decompress_progress = gr.Progress()
-
-    @engine_handler
-    def compress(image_path, k, coder_name, progress=compress_progress):
-        request = CompressRequest(image=image_path, codebook=k, coder=coder_name)
-        result = studio.engine("compression").run(request, gradio_progress(progress))
-        folder = _folder()
-        stem = Path(image_path).stem if image_path else "image"
-        zsc_path = folder / f"{stem}.zsc"
-        zsc_path.write_bytes(result.zsc)
-        ours = _png(folder, "ours", result.decoded)
-        gallery = [(_png(folder, "original", result.original), "original")]
-        gallery.append((ours, f"ours: {len(result.zsc)} bytes"))
-        for base in result.baselines:
-            name = f"{base.codec}-{base.mode}".replace(" ", "-")
-            gallery.append((_png(folder, name, base.decoded), f"{base.label}: {base.nbytes} B"))
-        return (
-            ours,
-            str(zsc_path),
-            _rate_rows(result.rates),
-            gallery,
-            metrics_rows(result.metrics),
-            recipe_file(result),
-        )
-
-    @engine_handler
-    def restore_tokens(zsc_path, fraction, seed_value, image_path, progress=restore_progress):
-        request = RestoreRequest(
-            file=zsc_path, loss=float(fraction), seed=int(seed_value or 0), original=image_path
-        )
-        result = studio.engine("compression").run(request, gradio_progress(progress))
-        folder = _folder()
-        return (
-            _png(folder, "restored", result.restored),
-            _png(folder, "naive", result.naive),
-            metrics_rows(result.metrics),
-        )
-
-    @engine_handler
-    def decompress(zsc_path, progress=decompress_progress):
-        result = studio.engine("compression").run(
-            DecompressRequest(file=zsc_path), gradio_progress(progress)
-        )
-        return _png(_folder(), "decoded", result.image), metrics_rows(result.metrics)
-
-    compress_button.click(
-        compress,
-        inputs=[image, codebook, coder],
-        outputs=[decoded, zsc_file, rates, comparison, metrics, recipe],
-        api_name="compress",
-        **GPU_EVENT,
-    )
-    restore_button.click(
-        restore_tokens,
-        inputs=[zsc_file, loss, seed, image],
-        outputs=[restored, naive, restore_metrics],
-        api_name="restore_tokens",
-        **GPU_EVENT,
-    )
-    decode_button.click(
-        decompress,
-        inputs=[upload],
-        outputs=[decoded_upload, decode_metrics],
-        api_name="decompress",
-        **GPU_EVENT,
-    )
+            build_decompress(studio)

@@ -18,7 +18,7 @@ from engines.compression.coders import UNIFORM_SHARE
 from engines.compression.restoration import maskgit_restore
 from engines.compression.schedule import coding_groups
 from engines.compression.token_model import UNKNOWN
-from engines.errors import InputError
+from engines.errors import InputError, ModelUnavailable
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def photo():
 @pytest.mark.parametrize("coder", ["fixed", "model"])
 @pytest.mark.parametrize("k", [16, 8192])
 def test_exact_round_trip_and_bpp_from_file_bytes(engine, photo, coder, k):
-    result = engine.compress(photo, codebook=k, coder=coder, baselines=False)
+    result = engine.compress(photo, codebook_size=k, coder=coder, baselines=False)
     assert result.tokens.shape == (4, 5)
     assert result.tokens.min() >= 0 and result.tokens.max() < k
     decoded = engine.decompress(result.zsc)
@@ -73,8 +73,8 @@ def test_model_coder_payload_is_close_to_its_ideal_length(engine):
 
 
 def test_restoration_fills_every_lost_token(engine, photo):
-    result = engine.compress(photo, codebook=16, coder="fixed", baselines=False)
-    restored = engine.restore_tokens(result.zsc, loss=0.4, seed=1, steps=3, original=photo)
+    result = engine.compress(photo, codebook_size=16, coder="fixed", baselines=False)
+    restored = engine.restore_tokens(result.zsc, lost_fraction=0.4, seed=1, steps=3, original=photo)
     lost = restored.lost
     assert lost.sum() == round(0.4 * 20) == restored.metrics["lost_tokens"]
     codec = engine.manager.load("compression")["codec"]
@@ -87,13 +87,13 @@ def test_restoration_fills_every_lost_token(engine, photo):
     assert np.array_equal(restored.intact, result.decoded)
     assert restored.metrics["reference"] == "original image"
     assert {"psnr_restored_db", "psnr_naive_db", "psnr_intact_db"} <= set(restored.metrics)
-    nothing_lost = engine.restore_tokens(result.zsc, loss=0.0)
+    nothing_lost = engine.restore_tokens(result.zsc, lost_fraction=0.0)
     assert np.array_equal(nothing_lost.restored, result.decoded)
 
 
 def test_baselines_are_measured_beside_ours(engine):
     image = tiny_photo(96, 64)
-    result = engine.compress(image, codebook=8192, coder="fixed")
+    result = engine.compress(image, codebook_size=8192, coder="fixed")
     codecs = [row["codec"] for row in result.rates]
     assert codecs[0] == "VQGAN tokens (ours)"
     assert {"JPEG smallest", "WebP smallest"} <= set(codecs)
@@ -107,27 +107,32 @@ def test_baselines_are_measured_beside_ours(engine):
 def test_recipe_reproduces_the_file(engine, photo, tmp_path):
     path = tmp_path / "photo.png"
     Image.fromarray(photo).save(path)
-    result = engine.compress(str(path), codebook=16, coder="fixed", baselines=False)
+    result = engine.compress(str(path), codebook_size=16, coder="fixed", baselines=False)
     files = result.save(tmp_path / "out")
     assert (tmp_path / "out" / "compressed.zsc").read_bytes() == result.zsc
     recipe = Recipe.load(tmp_path / "out" / "recipe.json")
     assert recipe.params["task"] == "compress" and recipe.models["amused"]
     assert engine.run_recipe(recipe).zsc == result.zsc
-    assert len(files) == 3
+    assert sorted(path.name for path in files) == [
+        "compressed.zsc",
+        "decoded.png",
+        "metrics.json",
+        "recipe.json",
+    ]
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"codebook": 100}, "not offered"),
-        ({"codebook": 16384}, "not offered"),
-        ({"coder": "huffman"}, "Unknown coder"),
+        ({"codebook_size": 100}, "Unknown codebook size K 100"),
+        ({"codebook_size": 16384}, "Unknown codebook size K 16384"),
+        ({"coder": "huffman"}, "Unknown entropy coder"),
         ({"image": np.zeros((0, 4, 3), np.uint8)}, "empty"),
         ({"image": None}, "No image"),
     ],
 )
 def test_bad_compress_requests(engine, photo, kwargs, message):
-    args = {"image": photo, "codebook": 16, "coder": "fixed", "baselines": False} | kwargs
+    args = {"image": photo, "codebook_size": 16, "coder": "fixed", "baselines": False} | kwargs
     with pytest.raises(InputError, match=message):
         engine.compress(**args)
 
@@ -142,7 +147,7 @@ def test_not_an_image(engine, tmp_path):
 @pytest.fixture(scope="module")
 def files(engine, photo):
     return {
-        coder: engine.compress(photo, codebook=16, coder=coder, baselines=False).zsc
+        coder: engine.compress(photo, codebook_size=16, coder=coder, baselines=False).zsc
         for coder in ("fixed", "model")
     }
 
@@ -184,14 +189,89 @@ def test_cli_compress_and_decompress(engine, photo, tmp_path, capsys):
     Image.fromarray(photo).save(source)
     out = tmp_path / "out.zsc"
     args = ["--device", "cpu", "compress", str(source), "-o", str(out), "--codebook", "16"]
-    assert cli_main(args + ["--coder", "model", "--no-baselines"]) == 0
+    decoded = tmp_path / "decoded.png"
+    assert cli_main(args + ["--coder", "model", "--no-baselines", "--decoded", str(decoded)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["metrics"]["file_bytes"] == len(out.read_bytes())
+    assert [row["codec"] for row in report["rates"]] == ["VQGAN tokens (ours)"]
     assert read_zsc(out.read_bytes())[0].coder == "model"
+    assert np.asarray(Image.open(decoded)).shape == photo.shape
+    restored = tmp_path / "restored"
+    restore = ["restore-tokens", str(out), "--loss", "0.3", "--seed", "2", "--steps", "2"]
+    restore += ["--original", str(source), "-o", str(restored)]
+    assert cli_main(["--device", "cpu"] + restore) == 0
+    measured = json.loads(capsys.readouterr().out)
+    assert measured["lost_tokens"] == 6 and measured["reference"] == "original image"
+    assert Recipe.load(restored / "recipe.json").params["lost_fraction"] == 0.3
     png = tmp_path / "out.png"
     assert cli_main(["--device", "cpu", "decompress", str(out), "-o", str(png)]) == 0
     assert np.asarray(Image.open(png)).shape == photo.shape
-    assert cli_main(args[:-1] + ["100"]) == 2
-    assert "not offered" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse knows the declared choices
+        cli_main(args[:-1] + ["100"])
+    assert refused.value.code == 2
+    assert "invalid choice: 100" in capsys.readouterr().err
     (tmp_path / "bad.zsc").write_bytes(b"hello")
     assert cli_main(["--device", "cpu", "decompress", str(tmp_path / "bad.zsc")]) == 2
+
+
+def _write_recipe(path, params):
+    path.write_text(json.dumps({"engine": "compression", "params": params}), encoding="utf-8")
+    return path
+
+
+def test_recipes_with_the_old_parameter_names_still_run(engine, photo, tmp_path):
+    source = tmp_path / "photo.png"
+    Image.fromarray(photo).save(source)
+    old = {"task": "compress", "image": str(source), "codebook": 16, "coder": "fixed"}
+    recipe = _write_recipe(tmp_path / "old-compress.json", old | {"baselines": False})
+    out = tmp_path / "compressed"
+    assert cli_main(["--device", "cpu", "run", str(recipe), "-o", str(out)]) == 0
+    zsc = (out / "compressed.zsc").read_bytes()
+    assert zsc == engine.compress(str(source), codebook_size=16, baselines=False).zsc
+    params = Recipe.load(out / "recipe.json").params
+    assert params["codebook_size"] == 16 and "codebook" not in params
+    assert params["task"] == "compress"
+
+    old = {"task": "restore", "file": str(out / "compressed.zsc"), "loss": 0.4, "seed": 1}
+    recipe = _write_recipe(tmp_path / "old-restore.json", old | {"steps": 2})
+    out = tmp_path / "restored"
+    assert cli_main(["--device", "cpu", "run", str(recipe), "-o", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["lost_tokens"] == round(0.4 * 20)
+    assert {"restored.png", "naive.png", "intact.png", "metrics.json"} <= {
+        path.name for path in out.iterdir()
+    }
+    params = Recipe.load(out / "recipe.json").params
+    assert params["lost_fraction"] == 0.4 and "loss" not in params
+    # a recipe written before tasks were recorded finds its task by the old names too
+    untasked = engine.request_from_recipe(Recipe("compression", {"file": "f.zsc", "loss": 0.1}))
+    assert untasked.lost_fraction == 0.1 and untasked.task == "restore"
+
+
+def test_lost_fraction_outside_its_range_is_refused_before_any_model_loads(tmp_path, capsys):
+    from engines.studio import Studio
+
+    studio = Studio(device="cpu")  # the registry override of the module's fixture still holds
+    fresh = studio.engine("compression")
+    with pytest.raises(InputError, match=r"fraction lost is 0\.99; it must be 0 to 0\.95"):
+        fresh.restore_tokens(b"not read", lost_fraction=0.99)
+    with pytest.raises(InputError, match="fraction lost is -0.1"):
+        fresh.run_recipe(Recipe("compression", {"task": "restore", "file": "f", "loss": -0.1}))
+    assert not studio.manager.is_loaded("compression")
+    zsc = tmp_path / "never-read.zsc"
+    assert cli_main(["--device", "cpu", "restore-tokens", str(zsc), "--loss", "1.5"]) == 2
+    assert "fraction lost is 1.5; it must be 0 to 0.95" in capsys.readouterr().err
+
+
+def test_missing_vqvae_folder_is_named(tmp_path):
+    folder = tmp_path / "no-vqvae"
+    folder.mkdir()
+    for part in tiny_amused_in(tmp_path.parent).iterdir():
+        if part.name != "vqvae":
+            (folder / part.name).symlink_to(part)
+    studio, undo = compression_studio(folder, tmp_path / "cache")
+    try:
+        with pytest.raises(ModelUnavailable, match=r"no vqvae/ folder in .*no-vqvae"):
+            studio.engine("compression").decompress(b"ZSC")
+    finally:
+        undo()

@@ -14,8 +14,13 @@ from PIL import Image
 from tiny_compression import compression_studio, tiny_amused_in, tiny_photo
 
 import app
+from engines.compression import CompressRequest, RestoreRequest
 from engines.compression.bitstream import read_zsc
+from engines.compression.codebook import CODEBOOK_SIZES
+from engines.compression.restoration import MAX_LOSS
+from engines.fields import declaration
 from tabs import compression as tab
+from tabs.forms import elem_id
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +38,43 @@ def test_tab_wiring(demo):
     labels = {c["id"]: c["props"].get("label") for c in config["components"]}
     assert [labels[i] for i in deps["compress"]["inputs"]] == [
         "Photo (up to 2048 px a side)",
-        "Codebook size K (log2 K bits per token before entropy coding)",
+        "Codebook size K",
         "Entropy coder",
     ]
     assert labels[deps["restore_tokens"]["inputs"][0]].startswith(".zsc file")
     assert deps["compress"]["outputs"][1] == deps["restore_tokens"]["inputs"][0]
+    assert deps["compress"]["inputs"][0] == deps["restore_tokens"]["inputs"][3]
+    assert [labels[i] for i in deps["restore_tokens"]["inputs"][1:3]] == ["Fraction lost", "Seed"]
+    assert len(deps["compress"]["outputs"]) == 6 and len(deps["restore_tokens"]["outputs"]) == 3
+    assert len(deps["decompress"]["inputs"]) == 1 and len(deps["decompress"]["outputs"]) == 2
     gpu_events = {fn.api_name for fn in demo.fns.values() if fn.concurrency_id == "gpu"}
     assert {"compress", "decompress", "restore_tokens"} <= gpu_events
+
+
+def _props(demo, request_type, name):
+    wanted = elem_id(request_type, name)
+    config = demo.get_config_file()
+    return next(c["props"] for c in config["components"] if c["props"].get("elem_id") == wanted)
+
+
+def test_controls_come_from_the_declarations(demo):
+    spec, default = declaration(RestoreRequest, "lost_fraction")
+    slider = _props(demo, RestoreRequest, "lost_fraction")
+    assert (slider["minimum"], slider["maximum"]) == (spec.low, spec.high) == (0.0, MAX_LOSS)
+    assert slider["value"] == default
+    spec, default = declaration(CompressRequest, "codebook_size")
+    dropdown = _props(demo, CompressRequest, "codebook_size")
+    assert [value for _, value in dropdown["choices"]] == list(spec.choices) == list(CODEBOOK_SIZES)
+    assert dropdown["value"] == default
+    coder = _props(demo, CompressRequest, "coder")
+    assert coder["value"] == declaration(CompressRequest, "coder")[1] == "fixed"
+
+
+def test_examples_use_the_declared_defaults():
+    defaults = [declaration(CompressRequest, name)[1] for name in ("codebook_size", "coder")]
+    rows = tab._examples()
+    assert [Path(row[0]).name for row in rows] == list(tab.EXAMPLES)
+    assert all(row[1:] == defaults for row in rows)
 
 
 def test_examples_are_shipped_photos():
@@ -78,6 +113,10 @@ def test_end_to_end_through_gradio_client(demo, tmp_path):
         measured = dict(restore_rows["data"])
         assert measured["lost_tokens"] == 6 and measured["reference"] == "original image"
         assert np.asarray(Image.open(restored)).shape == (52, 72, 3)
+        _, _, restore_rows = client.predict(  # the declared top of the range, past the old 0.9
+            handle_file(zsc), MAX_LOSS, 1, None, api_name="/restore_tokens"
+        )
+        assert dict(restore_rows["data"])["lost_tokens"] == 19  # one of 20 always survives
 
         junk = tmp_path / "junk.zsc"
         junk.write_bytes(b"definitely not a zsc file")

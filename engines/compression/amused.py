@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..device import DeviceSpec
-from ..errors import ModelUnavailable
 from ..hashing import remembered_file_sha256
+from ..loading import pretrained, pretrained_files
 from ..registry import ResolvedModel
 
 WEIGHT_NAMES = (
@@ -53,27 +53,13 @@ def load_amused(resolved: ResolvedModel, device: DeviceSpec) -> AmusedParts:
     from transformers import CLIPTextModelWithProjection, CLIPTokenizer
 
     root = resolved.folder
-    source = resolved.spec.source
-
-    def load(cls, name: str, **kwargs):
-        folder = root / name
-        if not folder.is_dir():
-            raise ModelUnavailable(
-                resolved.spec.key, source, resolved.spec.fix(), f"no {name}/ folder in {root}"
-            )
-        try:
-            return cls.from_pretrained(folder, **kwargs)
-        except (OSError, ValueError) as err:
-            raise ModelUnavailable(
-                resolved.spec.key, source, resolved.spec.fix(), f"{name}/ does not load: {err}"
-            ) from err
-
     # fp32 everywhere: the range decoder must see bit-identical probabilities
     fp32 = {"torch_dtype": torch.float32}
-    vqvae = load(VQModel, "vqvae", **fp32).to(device.torch_device).eval()
-    transformer = load(UVit2DModel, "transformer", **fp32).to(device.torch_device).eval()
-    tokenizer = load(CLIPTokenizer, "tokenizer")
-    text_encoder = load(CLIPTextModelWithProjection, "text_encoder").to(
+    vqvae = pretrained(resolved, VQModel, "vqvae", **fp32).to(device.torch_device).eval()
+    transformer = pretrained(resolved, UVit2DModel, "transformer", **fp32)
+    transformer = transformer.to(device.torch_device).eval()
+    tokenizer = pretrained_files(resolved, CLIPTokenizer, "tokenizer")
+    text_encoder = pretrained(resolved, CLIPTextModelWithProjection, "text_encoder").to(
         device.torch_device, torch.float32
     )
     ids = tokenizer(

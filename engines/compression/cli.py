@@ -8,10 +8,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..cli import progress_bar
-from .codec import CODERS
-from .images import png_bytes
-from .restoration import DEFAULT_STEPS
+from ..base import Request, Result
+from ..commands import add_request_arguments, progress_bar, request_from_args
+from ..outputs import png_bytes, write_bytes
+from .requests import CompressRequest, DecompressRequest, RestoreRequest
 
 
 def add_commands(subparsers, make_studio: Callable) -> None:
@@ -20,20 +20,8 @@ def add_commands(subparsers, make_studio: Callable) -> None:
     )
     compress.add_argument("image", type=Path, help="the image (PNG, JPEG, WebP ...)")
     compress.add_argument("-o", "--output", type=Path, help="the .zsc file (default: IMAGE.zsc)")
-    compress.add_argument(
-        "--codebook", type=int, default=256, help="codebook size K: 16, 32, ..., 8192"
-    )
-    compress.add_argument(
-        "--coder",
-        choices=CODERS,
-        default="fixed",
-        help="fixed: log2 K bits per token, decodes anywhere; model: range coding under the "
-        "masked transformer, smaller, decode on the same kind of device",
-    )
+    add_request_arguments(compress, CompressRequest)
     compress.add_argument("--decoded", type=Path, help="also write the decoded image (PNG)")
-    compress.add_argument(
-        "--no-baselines", action="store_true", help="skip the JPEG/WebP comparison"
-    )
     compress.set_defaults(handler=lambda args: _compress(args, make_studio))
 
     decompress = subparsers.add_parser("decompress", help="decode a .zsc file into a PNG")
@@ -45,33 +33,24 @@ def add_commands(subparsers, make_studio: Callable) -> None:
         "restore-tokens", help="lose a fraction of a .zsc file's tokens and restore them"
     )
     restore.add_argument("file", type=Path, help="the .zsc file")
-    restore.add_argument("--loss", type=float, default=0.2, help="fraction of tokens lost")
-    restore.add_argument("--seed", type=int, default=0, help="which tokens are lost")
-    restore.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="transformer passes")
+    add_request_arguments(restore, RestoreRequest)
     restore.add_argument("--original", type=Path, help="the original image, to measure against")
     restore.add_argument("-o", "--output", type=Path, default=Path("outputs"), help="output folder")
     restore.set_defaults(handler=lambda args: _restore(args, make_studio))
 
 
-def _run(args, make_studio, description: str, call):
-    engine = make_studio(args).engine("compression")
+def _run(args: argparse.Namespace, make_studio, request: Request, description: str) -> Result:
+    """Run a request validated from the arguments (before any model loads)."""
     with progress_bar(description) as progress:
-        return call(engine, progress)
+        return make_studio(args).engine("compression").run(request, progress)
 
 
 def _compress(args: argparse.Namespace, make_studio) -> int:
-    result = _run(
-        args,
-        make_studio,
-        "compress",
-        lambda engine, progress: engine.compress(
-            args.image, args.codebook, args.coder, not args.no_baselines, progress
-        ),
-    )
+    result = _run(args, make_studio, request_from_args(CompressRequest, args), "compress")
     output = args.output or args.image.with_suffix(".zsc")
-    output.write_bytes(result.zsc)
+    write_bytes(output, result.zsc)
     if args.decoded:
-        args.decoded.write_bytes(png_bytes(result.decoded))
+        write_bytes(args.decoded, png_bytes(result.decoded))
     m = result.metrics
     print(
         f"{output}: {m['file_bytes']} bytes, {m['bpp']:.4f} bpp, PSNR {m['psnr_db']:.2f} dB",
@@ -82,28 +61,16 @@ def _compress(args: argparse.Namespace, make_studio) -> int:
 
 
 def _decompress(args: argparse.Namespace, make_studio) -> int:
-    result = _run(
-        args,
-        make_studio,
-        "decompress",
-        lambda engine, progress: engine.decompress(args.file, progress),
-    )
+    result = _run(args, make_studio, request_from_args(DecompressRequest, args), "decompress")
     output = args.output or args.file.with_suffix(".png")
-    output.write_bytes(png_bytes(result.image))
+    write_bytes(output, png_bytes(result.image))
     print(output, file=sys.stderr)
     print(json.dumps(result.metrics, indent=2, default=str))
     return 0
 
 
 def _restore(args: argparse.Namespace, make_studio) -> int:
-    result = _run(
-        args,
-        make_studio,
-        "restore",
-        lambda engine, progress: engine.restore_tokens(
-            args.file, args.loss, args.seed, args.steps, args.original, progress
-        ),
-    )
+    result = _run(args, make_studio, request_from_args(RestoreRequest, args), "restore")
     for path in result.save(args.output):
         print(path, file=sys.stderr)
     print(json.dumps(result.metrics, indent=2, default=str))

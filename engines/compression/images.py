@@ -87,11 +87,3 @@ def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
     if not pad_h and not pad_w:
         return image
     return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
