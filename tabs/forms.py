@@ -117,6 +117,7 @@ def named(
     fn: Handler,
     inputs: dict[str, gr.components.Component],
     outputs: dict[str, gr.components.Component],
+    track_tqdm: bool = False,
 ) -> Callable:
     """A Gradio event function whose parameters are the names of `inputs` (so the API uses
     them too), calling `fn(values, call)` and turning its output dicts (names -> values) into
@@ -125,7 +126,8 @@ def named(
     positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
     parameters = [inspect.Parameter(name, positional) for name in names]
     parameters.append(inspect.Parameter("request", positional, annotation=gr.Request))
-    parameters.append(inspect.Parameter("progress", positional, default=gr.Progress()))
+    progress = gr.Progress(track_tqdm=track_tqdm)
+    parameters.append(inspect.Parameter("progress", positional, default=progress))
 
     def split(args: tuple) -> tuple[dict[str, Any], Call]:
         values = dict(zip(names, args[: len(names)], strict=True))
@@ -169,11 +171,13 @@ def connect(
     *,
     api_name: str,
     gpu: bool = True,
+    track_tqdm: bool = False,
     **options,
 ):
     """Wire `fn` to an event (`button.click`): inputs and outputs by name, engine errors shown
-    as messages, and one model run at a time across tabs when `gpu`."""
-    handler = engine_handler(named(fn, inputs, outputs))
+    as messages, and one model run at a time across tabs when `gpu`. `track_tqdm` also shows
+    tqdm bars the engine's libraries draw."""
+    handler = engine_handler(named(fn, inputs, outputs, track_tqdm))
     settings = {**(GPU_EVENT if gpu else {}), **options}
     return trigger(
         handler,

@@ -52,6 +52,7 @@ def test_recipe_round_trip(tmp_path):
 
 def test_multi_task_engines_dispatch_recipes_by_task():
     from dataclasses import dataclass
+    from typing import ClassVar
 
     from engines.base import Engine, Request, Result
     from engines.errors import InputError
@@ -60,28 +61,40 @@ def test_multi_task_engines_dispatch_recipes_by_task():
 
     @dataclass
     class Shout(Request):
+        task: ClassVar[str] = "shout"
         text: str = ""
 
     @dataclass
     class Whisper(Request):
+        task: ClassVar[str] = "whisper"
         text: str = ""
+        softly: bool = True
 
     class Echo(Engine):
         name = "echo"
-        request_types = {"shout": Shout, "whisper": Whisper}
+        tasks = {Shout: "shout", Whisper: "whisper"}
 
         def load(self, context):
             return {}
 
-        def run(self, request, progress=None):
-            return Result(recipe=Recipe(engine=self.name, params={"got": type(request).__name__}))
+        def shout(self, request, progress):
+            return Result(recipe=self.recipe(request, {}, None))
+
+        whisper = shout
 
     engine = Echo(ModelManager(Registry.load(), "cpu"))
     ran = engine.run_recipe(Recipe(engine="echo", params={"task": "whisper", "text": "hi"}))
-    assert ran.recipe.params == {"got": "Whisper"}
+    assert ran.recipe.params == {"task": "whisper", "text": "hi", "softly": True}
     default = engine.run_recipe(Recipe(engine="echo", params={"text": "hi"}))
-    assert default.recipe.params == {"got": "Shout"}
+    assert default.recipe.params["task"] == "shout"
+    # a recipe from before tasks were recorded: the task whose fields fit
+    fitting = engine.run_recipe(Recipe(engine="echo", params={"text": "hi", "softly": False}))
+    assert fitting.recipe.params["task"] == "whisper"
     with pytest.raises(InputError, match="Unknown echo task 'sing'; known: shout, whisper"):
         engine.run_recipe(Recipe(engine="echo", params={"task": "sing"}))
+    with pytest.raises(InputError, match="takes Shout, Whisper, not Request"):
+        engine.run(Request())
+    with pytest.raises(InputError, match="params must be a JSON object"):
+        engine.run_recipe(Recipe(engine="echo", params="abc"))
     with pytest.raises(InputError, match="This recipe is for 'layout'"):
         engine.run_recipe(Recipe(engine="layout", params={}))
