@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from engines.errors import InputError
+from engines.fields import declaration
 from engines.gan.catalog import generator_choices
 from engines.gan.history import loss_rows
 from engines.gan.requests import AdaptRequest, SampleRequest
-from engines.gan.settings import describe
+from engines.gan.updates import describe
 from engines.studio import Studio
 
-from .common import GPU_EVENT, engine_handler, gradio_progress, metrics_rows, recipe_file
+from .common import metrics_rows, recipe_file
+from .forms import Call, Form, connect, elem_id
 
 INTRO = """\
 Adapt a pretrained StyleGAN2 to a new domain described only by text: no training images.
@@ -29,254 +30,201 @@ docs/gan.md). 300 iterations take about half a minute at 256 px and a minute and
 at 1024 px on a recent data-centre GPU; on a CPU, tens of seconds per iteration.
 """
 
-METHODS = [("SVL: semantic variations", "svl"), ("StyleGAN-NADA", "nada")]
 LOSS_COLUMNS = ["iteration", "loss", "value"]
-
-
-def number(name: str, value) -> float:
-    if value is None:
-        raise InputError(f"{name} is empty; enter a number.")
-    return float(value)
+ADVANCED = (
+    "batch",
+    "lr",
+    "preview_every",
+    "truncation",
+    "train_truncation",
+    "grid_size",
+    "eval_samples",
+    "second_clip",
+)
+SVL_FIELDS = (
+    "variations",
+    "lambda_div",
+    "stage1_iterations",
+    "lambda_cov",
+    "lambda_ewc",
+    "lambda_rel",
+)
 
 
 def loss_frame(history: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(loss_rows(history), columns=LOSS_COLUMNS)
 
 
-def build(studio: Studio) -> None:
+# -- layout -----------------------------------------------------------------------------------
+
+
+def _model_dropdown(studio: Studio) -> gr.Dropdown:
+    """The registry's generators (not a declared range: the registry lists them)."""
     choices = generator_choices(studio.registry)  # the engine (and torch) load on first use
+    spec, default = declaration(AdaptRequest, "model")
+    return gr.Dropdown(
+        [(f"{name}: {description}", name) for name, description in choices.items()],
+        value=default if default in choices else next(iter(choices), None),
+        label=spec.label[:1].upper() + spec.label[1:],
+        info=spec.help,
+        elem_id=elem_id(AdaptRequest, "model"),
+    )
+
+
+def _adapt_form(studio: Studio) -> Form:
+    """The adaptation's inputs, in the order of the adapt_gan API's parameters."""
+    form = Form(AdaptRequest)
+    form.add("model", _model_dropdown(studio))
+    form("source")
+    form("target", placeholder="e.g. Van Gogh painting, Pixar character")
+    form("method")
+    form("iterations")
+    form("seed")
+    with gr.Accordion("Advanced", open=False):
+        for name in ADVANCED:
+            form(name)
+        gr.Markdown("**StyleGAN-NADA**")
+        form("layer_k")
+        gr.Markdown("**SVL**")
+        for name in SVL_FIELDS:
+            form(name)
+    return form
+
+
+def _adapt_outputs() -> dict[str, Any]:
+    """What an adaptation shows, in the order of the adapt_gan API's outputs."""
+    status = gr.Markdown("")
+    preview = gr.Image(label="Live preview: adapted generator, fixed seeds", type="pil")
+    before_after = gr.Image(label="Before (top) and after (bottom), same W and noise", type="pil")
+    losses = gr.LinePlot(x="iteration", y="value", color="loss", label="Weighted loss terms")
+    metrics = gr.Dataframe(headers=["metric", "value"], label="Measured", interactive=False)
+    with gr.Row():
+        adapted_file = gr.File(label="Adapted generator ({'g_ema': ...} .pt)")
+        recipe = gr.File(label="Recipe")
+    return {
+        "status": status,
+        "preview": preview,
+        "before_after": before_after,
+        "losses": losses,
+        "metrics": metrics,
+        "adapted_file": adapted_file,
+        "recipe": recipe,
+    }
+
+
+def _sample_section() -> tuple[Form, dict[str, Any], gr.Button]:
+    form = Form(SampleRequest)
+    with gr.Row():
+        form.add(
+            "checkpoint",
+            gr.File(
+                label="Adapted generator (.pt)",
+                file_types=[".pt"],
+                elem_id=elem_id(SampleRequest, "checkpoint"),
+            ),
+        )
+        with gr.Column():
+            for name in ("count", "seed", "truncation", "target"):
+                form(name)
+            button = gr.Button("Sample more")
+    outputs = {
+        "gallery": gr.Gallery(label="Samples", columns=4),
+        "metrics": gr.Dataframe(headers=["metric", "value"], label="Measured", interactive=False),
+        "recipe": gr.File(label="Recipe"),
+    }
+    return form, outputs, button
+
+
+# -- handlers ---------------------------------------------------------------------------------
+
+
+def _finished(result, request: AdaptRequest, call: Call) -> dict[str, Any]:
+    """The outputs of a finished (or stopped) adaptation; its files go to the run's folder."""
+    folder = call.folder()
+    weights = str(result.save_generator(folder / f"{request.model}-adapted.pt"))
+    state = "stopped early" if result.cancelled else "done"
+    notes = "".join(f"\n\n_{note}_" for note in result.notes)
+    grid = result.before_after
+    return {
+        "run_id": "",
+        "status": f"**{state}: {result.iterations_done}/{request.iterations} iterations.**{notes}",
+        "preview": grid.crop((0, grid.height // 2, *grid.size)),
+        "before_after": grid,
+        "losses": loss_frame(result.history),
+        "metrics": metrics_rows(result.metrics),
+        "adapted_file": weights,
+        "recipe": recipe_file(result, folder),
+        "checkpoint": weights,
+        "sample_target": request.target,
+    }
+
+
+def handlers(studio: Studio):
+    """adapt_gan (streams updates), stop_gan and sample_gan, on the studio's GAN engine."""
+
+    def adapt_gan(values: dict[str, Any], call: Call) -> Iterator[dict[str, Any]]:
+        request = AdaptRequest(**values)
+        run = studio.engine("gan").start(request)
+        try:
+            for update in run:
+                shown: dict[str, Any] = {"run_id": run.id, "status": f"**{describe(update)}**"}
+                if update.preview is not None:
+                    shown["preview"] = update.preview
+                if update.history:
+                    shown["losses"] = loss_frame(update.history)
+                yield shown
+            result = run.result()
+        finally:
+            run.cancel()  # no-op once finished; stops the thread if the client went away
+        yield _finished(result, request, call)
+
+    def stop_gan(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        current = values["run_id"]
+        if current and studio.engine("gan").cancel(current):
+            return {"status": "**Stopping after this iteration; the result so far will be kept.**"}
+        return {"status": "Nothing is adapting."}
+
+    def sample_gan(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        result = studio.engine("gan").run(SampleRequest(**values), call.progress)
+        return {
+            "gallery": result.images,
+            "metrics": metrics_rows(result.metrics),
+            "recipe": recipe_file(result, call.folder()),
+        }
+
+    return adapt_gan, stop_gan, sample_gan
+
+
+def build(studio: Studio) -> None:
     gr.Markdown(INTRO)
     run_id = gr.State("")
     with gr.Row():
         with gr.Column(scale=1):
-            model = gr.Dropdown(
-                [(f"{name}: {description}", name) for name, description in choices.items()],
-                value="cat256" if "cat256" in choices else next(iter(choices), None),
-                label="Pretrained generator",
-            )
-            source = gr.Textbox(label="Source text", value="photo", max_lines=1)
-            target = gr.Textbox(
-                label="Target text",
-                placeholder="e.g. Van Gogh painting, Pixar character",
-                max_lines=1,
-            )
-            method = gr.Radio(METHODS, value="svl", label="Method")
-            iterations = gr.Slider(10, 2000, value=300, step=10, label="Iterations")
-            seed = gr.Number(value=0, precision=0, label="Seed")
-            with gr.Accordion("Advanced", open=False):
-                batch = gr.Slider(2, 16, value=4, step=1, label="Batch (papers: SVL 4, NADA 2)")
-                lr = gr.Number(value=0.002, label="Learning rate (Adam, betas 0 / 0.99)")
-                preview_every = gr.Slider(1, 200, value=25, step=1, label="Preview every N steps")
-                truncation = gr.Slider(0.1, 1.0, value=0.7, step=0.05, label="Truncation (grids)")
-                train_truncation = gr.Slider(
-                    0.1, 1.0, value=0.7, step=0.05, label="Truncation (training samples)"
-                )
-                grid_size = gr.Slider(1, 12, value=6, step=1, label="Grid seeds")
-                eval_samples = gr.Slider(4, 256, value=16, step=4, label="Samples for metrics")
-                second_clip = gr.Checkbox(
-                    value=False, label="Add CLIP ViT-B/16 as a second critic (as NADA does)"
-                )
-                gr.Markdown("**StyleGAN-NADA**")
-                layer_k = gr.Slider(
-                    0, 17, value=0, step=1, label="Adaptive layer selection: k layers (0 = all)"
-                )
-                gr.Markdown("**SVL**")
-                variations = gr.Slider(1, 16, value=6, step=1, label="Semantic variations K")
-                lambda_div = gr.Number(value=1.0, label="lambda_div (stage 1)")
-                stage1_iterations = gr.Slider(
-                    0, 5000, value=2000, step=100, label="Stage 1 iterations"
-                )
-                lambda_cov = gr.Number(value=1e3, label="lambda_cov")
-                lambda_ewc = gr.Number(value=1e7, label="lambda_EWC")
-                lambda_rel = gr.Number(value=1e2, label="lambda_rel")
+            form = _adapt_form(studio)
             with gr.Row():
                 adapt_button = gr.Button("Adapt", variant="primary")
                 stop_button = gr.Button("Stop (keeps the result so far)", variant="stop")
         with gr.Column(scale=2):
-            status = gr.Markdown("")
-            preview = gr.Image(label="Live preview: adapted generator, fixed seeds", type="pil")
-            before_after = gr.Image(
-                label="Before (top) and after (bottom), same W and noise", type="pil"
-            )
-            losses = gr.LinePlot(
-                x="iteration", y="value", color="loss", label="Weighted loss terms"
-            )
-            metrics = gr.Dataframe(headers=["metric", "value"], label="Measured", interactive=False)
-            with gr.Row():
-                adapted_file = gr.File(label="Adapted generator ({'g_ema': ...} .pt)")
-                recipe = gr.File(label="Recipe")
+            shown = _adapt_outputs()
     with gr.Accordion("Sample more from an adapted generator", open=True):
-        with gr.Row():
-            checkpoint = gr.File(label="Adapted generator (.pt)", file_types=[".pt"])
-            with gr.Column():
-                sample_count = gr.Slider(1, 32, value=8, step=1, label="Samples")
-                sample_seed = gr.Number(value=1, precision=0, label="Seed")
-                sample_truncation = gr.Slider(0.1, 1.0, value=0.7, step=0.05, label="Truncation")
-                sample_target = gr.Textbox(label="Score against text (optional)", max_lines=1)
-                sample_button = gr.Button("Sample more")
-        gallery = gr.Gallery(label="Samples", columns=4)
-        sample_metrics = gr.Dataframe(
-            headers=["metric", "value"], label="Measured", interactive=False
-        )
-        sample_recipe = gr.File(label="Recipe")
+        sample_form, sample_outputs, sample_button = _sample_section()
 
-    @engine_handler
-    def adapt_gan(
-        model,
-        source,
-        target,
-        method,
-        iterations,
-        seed,
-        batch,
-        lr,
-        preview_every,
-        truncation,
-        train_truncation,
-        grid_size,
-        eval_samples,
-        second_clip,
-        layer_k,
-        variations,
-        lambda_div,
-        stage1_iterations,
-        lambda_cov,
-        lambda_ewc,
-        lambda_rel,
-    ):
-        request = AdaptRequest(
-            source=source or "",
-            target=target or "",
-            model=model or "",
-            method=method,
-            iterations=int(iterations),
-            seed=int(seed or 0),
-            batch=int(batch),
-            lr=number("lr", lr),
-            preview_every=int(preview_every),
-            truncation=float(truncation),
-            train_truncation=float(train_truncation),
-            grid_size=int(grid_size),
-            eval_samples=int(eval_samples),
-            second_clip=bool(second_clip),
-            layer_k=int(layer_k),
-            variations=int(variations),
-            lambda_div=number("lambda_div", lambda_div),
-            stage1_iterations=int(stage1_iterations),
-            lambda_cov=number("lambda_cov", lambda_cov),
-            lambda_ewc=number("lambda_ewc", lambda_ewc),
-            lambda_rel=number("lambda_rel", lambda_rel),
-        )
-        run = studio.engine("gan").start(request)
-        skip = gr.skip()
-        try:
-            for update in run:
-                shown = loss_frame(update.history) if update.history else skip
-                yield (
-                    run.id,
-                    f"**{describe(update)}**",
-                    update.preview or skip,
-                    skip,
-                    shown,
-                    skip,
-                    skip,
-                    skip,
-                    skip,
-                    skip,
-                )
-            result = run.result()
-        finally:
-            run.cancel()  # no-op once finished; stops the thread if the client went away
-        folder = Path(tempfile.mkdtemp(prefix="zss-gan-"))
-        weights = result.save_generator(folder / f"{request.model}-adapted.pt")
-        state = "stopped early" if result.cancelled else "done"
-        notes = "".join(f"\n\n_{note}_" for note in result.notes)
-        yield (
-            "",
-            f"**{state}: {result.iterations_done}/{request.iterations} iterations.**{notes}",
-            result.before_after.crop(
-                (0, result.before_after.height // 2, *result.before_after.size)
-            ),
-            result.before_after,
-            loss_frame(result.history),
-            metrics_rows(result.metrics),
-            str(weights),
-            recipe_file(result),
-            str(weights),
-            request.target,
-        )
-
-    @engine_handler
-    def stop_gan(current: str) -> str:
-        if current and studio.engine("gan").cancel(current):
-            return "**Stopping after this iteration; the result so far will be kept.**"
-        return "Nothing is adapting."
-
-    @engine_handler
-    def sample_gan(
-        checkpoint,
-        count,
-        seed,
-        truncation,
-        target,
-        progress=gr.Progress(track_tqdm=True),  # noqa: B008
-    ):
-        path = checkpoint if isinstance(checkpoint, str) else getattr(checkpoint, "name", "")
-        request = SampleRequest(
-            checkpoint=path or "",
-            count=int(count),
-            seed=int(seed or 0),
-            truncation=float(truncation),
-            target=target or "",
-        )
-        result = studio.engine("gan").sample(request, gradio_progress(progress))
-        return result.images, metrics_rows(result.metrics), recipe_file(result)
-
-    adapt_button.click(
-        adapt_gan,
-        inputs=[
-            model,
-            source,
-            target,
-            method,
-            iterations,
-            seed,
-            batch,
-            lr,
-            preview_every,
-            truncation,
-            train_truncation,
-            grid_size,
-            eval_samples,
-            second_clip,
-            layer_k,
-            variations,
-            lambda_div,
-            stage1_iterations,
-            lambda_cov,
-            lambda_ewc,
-            lambda_rel,
-        ],
-        outputs=[
-            run_id,
-            status,
-            preview,
-            before_after,
-            losses,
-            metrics,
-            adapted_file,
-            recipe,
-            checkpoint,
-            sample_target,
-        ],
-        api_name="adapt_gan",
-        **GPU_EVENT,
+    adapt_gan, stop_gan, sample_gan = handlers(studio)
+    adapt_outputs = {
+        "run_id": run_id,
+        **shown,
+        "checkpoint": sample_form.inputs["checkpoint"],
+        "sample_target": sample_form.inputs["target"],
+    }
+    connect(adapt_button.click, adapt_gan, form.inputs, adapt_outputs, api_name="adapt_gan")
+    connect(
+        stop_button.click,
+        stop_gan,
+        {"run_id": run_id},
+        {"status": shown["status"]},
+        api_name="stop_gan",
+        gpu=False,  # must run while an adaptation holds the GPU
     )
-    stop_button.click(stop_gan, inputs=run_id, outputs=status, api_name="stop_gan")
-    sample_button.click(
-        sample_gan,
-        inputs=[checkpoint, sample_count, sample_seed, sample_truncation, sample_target],
-        outputs=[gallery, sample_metrics, sample_recipe],
-        api_name="sample_gan",
-        **GPU_EVENT,
+    connect(
+        sample_button.click, sample_gan, sample_form.inputs, sample_outputs, api_name="sample_gan"
     )

@@ -14,6 +14,7 @@ from engines.cli import main as cli_main
 from engines.errors import InputError, ModelUnavailable
 from engines.gan import AdaptRequest, GanAdaptEngine, SampleRequest
 from engines.gan.checkpoint import load_generator
+from engines.gan.history import loss_rows
 from engines.manager import ModelManager
 from engines.registry import Registry
 
@@ -67,17 +68,35 @@ def test_adapt_returns_grid_curves_metrics_and_a_loadable_generator(engine, tmp_
     assert result.metrics["diversity_clip_after"] > 0
     assert {"cat256", "clip"} <= set(result.recipe.models)
     assert result.recipe.params["target"] == "pencil sketch"
-    rows = result.loss_rows()
+    rows = loss_rows(result.history)
     assert {row["loss"] for row in rows} >= {"total", "EWC x lambda_ewc"}
 
     written = result.save(tmp_path / "out")
     names = {path.name for path in written}
-    assert {"adapted.pt", "before_after.png", "losses.csv", "metrics.json", "recipe.json"} <= names
+    assert names == {"adapted.pt", "before_after.png", "losses.csv", "metrics.json", "recipe.json"}
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text()) == json.loads(
+        json.dumps(result.metrics)
+    )
+    assert json.loads((tmp_path / "out" / "recipe.json").read_text())["params"]["task"] == "adapt"
+    losses = (tmp_path / "out" / "losses.csv").read_text().splitlines()
+    assert losses[0].startswith("iteration,") and len(losses) == 1 + 4
     generator, latent_avg = load_generator(tmp_path / "out" / "adapted.pt")
     assert latent_avg is not None
     assert torch.equal(
         generator.state_dict()["convs.0.conv.weight"], result.generator_state["convs.0.conv.weight"]
     )
+
+
+def test_clip_loads_with_the_engine_generators_when_picked_and_weights_are_counted(engine):
+    loaded = engine.manager.load("gan")
+    parts = loaded["parts"]
+    assert parts.is_loaded("clip") and not parts.is_loaded("cat256")
+    clip_bytes = sum(p.numel() * p.element_size() for p in parts.get("clip").model.parameters())
+    assert loaded.parameter_bytes() >= clip_bytes > 0
+    generator = parts.get("cat256").generator
+    generator_bytes = sum(p.numel() * p.element_size() for p in generator.parameters())
+    assert loaded.parameter_bytes() >= clip_bytes + generator_bytes
+    assert set(parts.sources("cat256")) == {"cat256"}
 
 
 def test_nada_with_two_clip_models_and_layer_selection(engine):
@@ -120,8 +139,25 @@ def test_sample_more_from_an_adapted_file(engine, tmp_path):
     assert len(samples.images) == 5 and samples.images[0].size == (32, 32)
     assert samples.metrics["samples"] == 5 and samples.metrics["resolution"] == 32
     assert isinstance(samples.metrics["clip_target_score"], float)
+    assert samples.recipe.params["task"] == "sample"
     again = engine.run_recipe(Recipe.from_dict(json.loads(samples.recipe.to_json())))
     assert [a.tobytes() for a in again.images] == [b.tobytes() for b in samples.images]
+    written = {path.name for path in samples.save(tmp_path / "samples")}
+    assert written == {f"sample_{i:03d}.png" for i in range(5)} | {
+        "samples.png",
+        "metrics.json",
+        "recipe.json",
+    }
+
+
+def test_recipes_written_before_tasks_still_dispatch(engine, tmp_path):
+    """Sample recipes from before recipes carried a task run as samples, adapt ones adapt."""
+    path = engine.run(AdaptRequest(**FAST)).save_generator(tmp_path / "adapted.pt")
+    old_sample = Recipe(engine="gan", params={"checkpoint": str(path), "count": 2, "seed": 3})
+    assert isinstance(engine.request_from_recipe(old_sample), SampleRequest)
+    assert len(engine.run_recipe(old_sample).images) == 2
+    old_adapt = Recipe(engine="gan", params={**FAST, "model": "cat256", "method": "svl"})
+    assert isinstance(engine.request_from_recipe(old_adapt), AdaptRequest)
 
 
 @pytest.mark.parametrize(
@@ -136,6 +172,11 @@ def test_sample_more_from_an_adapted_file(engine, tmp_path):
         ({"batch": 2}, "batch of at least 3"),
         ({"truncation": 1.5}, "truncation"),
         ({"lr": float("nan")}, "learning rate"),
+        ({"iterations": 10.5}, "iterations must be a whole number"),
+        ({"iterations": "300"}, "iterations must be a whole number"),
+        ({"batch": 0}, "batch is 0; it must be 1 to 32"),
+        ({"lambda_ewc": -1.0}, "lambda_ewc"),
+        ({"second_clip": "yes"}, "second CLIP must be true or false"),
         ({"model": "dragons512"}, "Unknown generator"),
     ],
 )
@@ -143,6 +184,44 @@ def test_bad_adapt_requests_are_input_errors(engine, change, message):
     with pytest.raises(InputError, match=message):
         engine.start(AdaptRequest(**{**FAST, **change}))
     assert not engine.manager.is_loaded("gan")  # rejected before loading anything
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"count": "8"}, "samples must be a whole number"),
+        ({"count": 2.5}, "samples must be a whole number"),
+        ({"count": 65}, "samples is 65; it must be 1 to 64"),
+        ({"truncation": float("nan")}, "truncation must be a finite number"),
+        ({"seed": -1}, "seed is -1"),
+    ],
+)
+def test_bad_sample_requests_are_refused_before_reading_the_file(engine, change, message):
+    with pytest.raises(InputError, match=message):
+        engine.sample(SampleRequest(**{"checkpoint": "no-such.pt", **change}))
+
+
+def test_requests_check_their_declared_fields():
+    for change in ({"iterations": 10.5}, {"lr": float("nan")}, {"iterations": "10"}):
+        with pytest.raises(InputError):
+            AdaptRequest(**{**FAST, **change}).validate()
+    with pytest.raises(InputError, match="samples must be a whole number"):
+        SampleRequest(checkpoint="a.pt", count="8").validate()
+    request = AdaptRequest(**{**FAST, "iterations": 10.0, "seed": 7.0})
+    request.validate()
+    assert request.iterations == 10 and isinstance(request.iterations, int)
+
+
+def test_batch_defaults_to_the_methods():
+    """One place for the methods' batches: empty means SVL 4, NADA 2; the recipe records it."""
+    for method, batch in (("svl", 4), ("nada", 2)):
+        request = AdaptRequest(**{**FAST, "batch": None, "method": method})
+        request.validate()
+        assert request.batch == batch
+        assert request.to_params()["batch"] == batch
+    request = AdaptRequest(source="  photo ", target=" sketch ")
+    request.validate()
+    assert (request.source, request.target, request.batch) == ("photo", "sketch", 4)
 
 
 def test_layer_k_beyond_the_generator_is_an_input_error(engine):
@@ -162,7 +241,7 @@ def test_bad_uploads_are_refused(engine, tmp_path):
         engine.sample(SampleRequest(checkpoint=str(state_only)))
     with pytest.raises(InputError, match="Choose an adapted generator"):
         engine.sample(SampleRequest(checkpoint=""))
-    with pytest.raises(InputError, match="count"):
+    with pytest.raises(InputError, match="samples is 0; it must be 1 to 64"):
         engine.sample(SampleRequest(checkpoint=str(text), count=0))
 
 
@@ -186,14 +265,66 @@ def test_cli_adapt_then_sample(tiny_files, local_model, tmp_path, capsys):
         ]
     )  # fmt: skip
     assert code == 0
-    for name in ("sketch.pt", "sketch.png", "sketch-losses.csv", "sketch-metrics.json"):
-        assert (tmp_path / "run" / name).is_file(), name
+    names = ["sketch.pt", "sketch.png", "sketch-losses.csv", "sketch-metrics.json"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(
+        [*names, "sketch-recipe.json"]
+    )  # and no staging folder left behind
     recipe = json.loads((tmp_path / "run" / "sketch-recipe.json").read_text())
     assert recipe["params"]["batch"] == 4  # SVL's default
+    assert recipe["params"]["task"] == "adapt"
     code = cli_main(
         ["--device", "cpu", "gan-sample", str(out), "-n", "3", "-o", str(tmp_path / "s")]
     )
     assert code == 0
     assert len(list((tmp_path / "s").glob("sample_*.png"))) == 3
+    assert {"samples.png", "metrics.json", "recipe.json"} <= {
+        p.name for p in (tmp_path / "s").iterdir()
+    }
     assert cli_main(["--device", "cpu", "gan-sample", str(tmp_path / "missing.pt")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--iterations", "0"], "iterations is 0; it must be 1 to 5000"),
+        (["--batch", "40"], "batch is 40; it must be 1 to 32"),
+        (["--lr", "nan"], "learning rate must be a finite number"),
+        (["--method", "nada", "--target", "photo"], "same"),
+    ],
+)
+def test_cli_refuses_bad_values_with_the_declared_range(
+    tiny_files, local_model, flags, message, capsys
+):
+    local_model("gan", "cat256", tiny_files["generator"])
+    local_model("gan", "clip", tiny_files["clip"])
+    args = ["--device", "cpu", "gan-adapt", "--source", "photo", "--target", "sketch", *flags]
+    assert cli_main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_options_keep_their_names():
+    from engines.cli import build_parser
+
+    args = build_parser().parse_args(
+        [
+            "gan-adapt", "--model", "church256", "--source", "photo", "--target", "sketch",
+            "--method", "nada", "--iterations", "7", "--seed", "3", "--batch", "2", "--lr",
+            "0.001", "--layer-k", "4", "--second-clip", "--stage1-iterations", "5",
+            "--variations", "3", "--lambda-cov", "1", "--lambda-ewc", "2", "--lambda-rel", "0",
+            "--eval-samples", "8", "-o", "x.pt",
+        ]
+    )  # fmt: skip
+    assert (args.model, args.method, args.iterations, args.batch, args.layer_k) == (
+        "church256",
+        "nada",
+        7,
+        2,
+        4,
+    )
+    assert args.second_clip is True and args.lambda_rel == 0.0 and str(args.output) == "x.pt"
+    assert build_parser().parse_args(["gan-adapt"]).batch is None  # the method's default
+    args = build_parser().parse_args(
+        ["gan-sample", "a.pt", "-n", "3", "--seed", "2", "--truncation", "0.5", "--target", "x"]
+    )
+    assert (str(args.checkpoint), args.count, args.seed, args.truncation) == ("a.pt", 3, 2, 0.5)

@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from tiny_gan import one_thread, save_tiny_open_clip, tiny_generator  # noqa: F401
 
 from engines.gan import nada, svl
-from engines.gan.adapt import Adaptation, AdaptSettings
+from engines.gan.adapt import Adaptation
 from engines.gan.clip_guide import ClipGuide
 from engines.gan.engine import fixed_latents
+from engines.gan.requests import AdaptRequest
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def generator():
     return tiny_generator(32, seed=1)
 
 
-def settings(method="svl", **overrides) -> AdaptSettings:
+def adapt_request(method="svl", **overrides) -> AdaptRequest:
     base = dict(
         method=method,
         source="photo",
@@ -37,7 +38,7 @@ def settings(method="svl", **overrides) -> AdaptSettings:
         stage1_iterations=200,
     )
     base.update(overrides)
-    return AdaptSettings(**base)
+    return AdaptRequest(**base)
 
 
 def run_to_end(adaptation: Adaptation, stop: threading.Event | None = None) -> list:
@@ -78,14 +79,14 @@ def moment_loss_on(adaptation: Adaptation, clip: ClipGuide, w, noise) -> float:
         target = clip.image_features(adaptation.target(w, noise))
         dirs = nada.image_directions(source, target)
         mean, cov = svl.directional_moment_loss(
-            dirs, adaptation.directions[0], adaptation.settings.lambda_cov
+            dirs, adaptation.directions[0], adaptation.request.lambda_cov
         )
     return float(mean + cov)
 
 
 def test_directional_moment_loss_falls_over_20_iterations(generator, clip):
     mean_w = generator.mean_latent(256)
-    adaptation = Adaptation(generator, mean_w, [clip], settings("svl", iterations=20))
+    adaptation = Adaptation(generator, mean_w, [clip], adapt_request("svl", iterations=20))
     w, noise = fixed_latents(generator, mean_w, 16, seed=123, psi=0.7)  # held-out batch
     before = None
     for update in adaptation.run():
@@ -97,7 +98,9 @@ def test_directional_moment_loss_falls_over_20_iterations(generator, clip):
 
 
 def test_ewc_is_zero_at_start_and_grows_with_drift(generator, clip):
-    adaptation = Adaptation(generator, generator.mean_latent(256), [clip], settings(iterations=5))
+    adaptation = Adaptation(
+        generator, generator.mean_latent(256), [clip], adapt_request(iterations=5)
+    )
     run_to_end(adaptation)
     assert adaptation.history[0]["ewc"] == 0.0
     assert adaptation.history[-1]["ewc"] > 0.0
@@ -108,7 +111,9 @@ def test_ewc_is_zero_at_start_and_grows_with_drift(generator, clip):
 
 
 def test_relation_loss_is_zero_when_generators_are_equal(generator, clip):
-    adaptation = Adaptation(generator, generator.mean_latent(256), [clip], settings(iterations=3))
+    adaptation = Adaptation(
+        generator, generator.mean_latent(256), [clip], adapt_request(iterations=3)
+    )
     run_to_end(adaptation)
     # iteration 1 runs before any update, on identical generators fed the same w and noise
     # (equal up to float rounding: the two copies' convolutions may pick different kernels)
@@ -123,7 +128,9 @@ def test_relation_loss_is_zero_when_generators_are_equal(generator, clip):
 
 def test_only_synthesis_convolutions_change(generator, clip):
     source_before = {k: v.clone() for k, v in generator.state_dict().items()}
-    adaptation = Adaptation(generator, generator.mean_latent(256), [clip], settings(iterations=3))
+    adaptation = Adaptation(
+        generator, generator.mean_latent(256), [clip], adapt_request(iterations=3)
+    )
     run_to_end(adaptation)
     adapted = adaptation.target.state_dict()
     for key, value in generator.state_dict().items():
@@ -137,7 +144,7 @@ def test_only_synthesis_convolutions_change(generator, clip):
 
 
 def test_nada_directional_loss_aligns_image_changes(generator, clip):
-    adaptation = Adaptation(generator, generator.mean_latent(256), [clip], settings("nada"))
+    adaptation = Adaptation(generator, generator.mean_latent(256), [clip], adapt_request("nada"))
     run_to_end(adaptation)
     losses = [row["directional"] for row in adaptation.history]
     assert losses[0] == pytest.approx(1.0, abs=1e-3)  # equal generators: no direction yet
@@ -152,7 +159,9 @@ def test_nada_layer_selection_trains_only_chosen_layers(generator, clip):
     assert all(0 <= i < generator.selectable_latents for i in chosen)
     assert not any(p.grad is not None for p in generator.parameters())
 
-    adaptation = Adaptation(generator, mean_w, [clip], settings("nada", iterations=1, layer_k=1))
+    adaptation = Adaptation(
+        generator, mean_w, [clip], adapt_request("nada", iterations=1, layer_k=1)
+    )
     run_to_end(adaptation)
     layers = [adaptation.target.conv1, *adaptation.target.convs]
     originals = [generator.conv1, *generator.convs]
@@ -172,7 +181,7 @@ def test_nada_layer_selection_trains_only_chosen_layers(generator, clip):
 
 def test_stop_keeps_a_valid_partly_adapted_generator(generator, clip):
     adaptation = Adaptation(
-        generator, generator.mean_latent(256), [clip], settings(iterations=50, preview_every=2)
+        generator, generator.mean_latent(256), [clip], adapt_request(iterations=50, preview_every=2)
     )
     stop = threading.Event()
     updates = []

@@ -15,6 +15,7 @@ from tiny_gan import one_thread, save_tiny_generator, save_tiny_open_clip  # noq
 from app import build_demo
 from engines.gan.checkpoint import load_generator
 from engines.studio import Studio
+from tabs import outputs as outputs_module
 
 ROOT = Path(__file__).resolve().parents[1]
 ADAPT_ARGS = dict(
@@ -41,6 +42,29 @@ ADAPT_ARGS = dict(
     lambda_rel=1e2,
 )
 
+SAMPLE_PARAMS = ["checkpoint", "count", "seed", "truncation", "target"]
+ADAPT_OUTPUTS = [  # what /adapt_gan returns, in order (the run id is state, not returned)
+    "status",
+    "preview",
+    "before_after",
+    "losses",
+    "metrics",
+    "adapted_file",
+    "recipe",
+    "checkpoint",
+    "sample_target",
+]
+ADAPT_RETURNS = [  # the API's outputs after the status, in order (the run id is not returned)
+    "Live preview: adapted generator, fixed seeds",
+    "Before (top) and after (bottom), same W and noise",
+    "Weighted loss terms",
+    "Measured",
+    "Adapted generator ({'g_ema': ...} .pt)",
+    "Recipe",
+    "Adapted generator (.pt)",
+    "Score against text",
+]
+
 
 @pytest.fixture(scope="module")
 def tiny_files(tmp_path_factory):
@@ -49,7 +73,17 @@ def tiny_files(tmp_path_factory):
 
 
 @pytest.fixture
-def demo(tiny_files, local_model):
+def outputs_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs_module.OUTPUTS, "_root", tmp_path / "outputs")
+    return tmp_path / "outputs"
+
+
+def adapted(outputs) -> dict:
+    return dict(zip(ADAPT_OUTPUTS, outputs, strict=True))
+
+
+@pytest.fixture
+def demo(tiny_files, local_model, outputs_root):
     generator, clip = tiny_files
     local_model("gan", "cat256", generator)
     local_model("gan", "clip", clip)
@@ -63,6 +97,12 @@ def test_tab_wiring(demo):
     assert events["sample_gan"].concurrency_id == "gpu"
     assert events["stop_gan"].concurrency_id != "gpu"  # must run while adapting
     assert len(events["adapt_gan"].inputs) == len(ADAPT_ARGS)
+    api = demo.get_api_info()["named_endpoints"]
+    assert [p["parameter_name"] for p in api["/adapt_gan"]["parameters"]] == list(ADAPT_ARGS)
+    assert [p["parameter_name"] for p in api["/sample_gan"]["parameters"]] == SAMPLE_PARAMS
+    status, *returns = api["/adapt_gan"]["returns"]
+    assert status["component"] == "Markdown"
+    assert [r["label"] for r in returns] == ADAPT_RETURNS
     assert not demo.studio.manager.is_loaded("gan")  # nothing loads at build time
 
 
@@ -76,19 +116,23 @@ def test_building_the_tab_imports_no_torch():
 
 
 @pytest.mark.e2e
-def test_adapt_then_sample_through_the_api(demo):
+def test_adapt_then_sample_through_the_api(demo, outputs_root):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
     with served(demo) as url:
         client = Client(url, verbose=False)
-        outputs = client.predict(**ADAPT_ARGS, api_name="/adapt_gan")
-        status, _preview, grid, _losses, metrics, weights, recipe, *_ = outputs
-        assert "done: 10/10" in status
-        assert grid and recipe
-        assert any(row[0] == "clip_target_score_after" for row in metrics["data"])
+        out = adapted(client.predict(**ADAPT_ARGS, api_name="/adapt_gan"))
+        assert "done: 10/10" in out["status"]
+        assert out["before_after"] and out["recipe"]
+        assert any(row[0] == "clip_target_score_after" for row in out["metrics"]["data"])
+        assert out["sample_target"] == "pencil sketch"
+        weights = out["adapted_file"]
         generator, _ = load_generator(weights)
         assert generator.config.size == 32
+        # the run's files are in the session's run folder
+        (written,) = outputs_root.glob("*/*/cat256-adapted.pt")
+        assert (written.parent / "gan-recipe.json").is_file()
 
         gallery, sample_metrics, _ = client.predict(
             handle_file(weights), 3, 1, 0.7, "pencil sketch", api_name="/sample_gan"
@@ -113,9 +157,8 @@ def test_stop_keeps_the_result_so_far(demo):
         while "Iteration" not in str(job.outputs()[-1:]) and time.time() < deadline:
             time.sleep(0.2)
         assert "stopping" in client.predict(api_name="/stop_gan").lower()
-        status, *_rest = job.result(timeout=120)
-        assert "stopped early" in status
-        weights = _rest[4]
-        generator, _ = load_generator(weights)
+        out = adapted(job.result(timeout=120))
+        assert "stopped early" in out["status"]
+        generator, _ = load_generator(out["adapted_file"])
         w = generator.mapping(torch.randn(1, 32))
         assert torch.isfinite(generator(w)).all()

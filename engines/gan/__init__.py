@@ -6,11 +6,10 @@ starts light.
 
 from .requests import AdaptRequest, SampleRequest
 from .runs import AdaptationRun
-from .settings import AdaptSettings, AdaptUpdate
+from .updates import AdaptUpdate
 
 __all__ = [
     "AdaptRequest",
-    "AdaptSettings",
     "AdaptUpdate",
     "AdaptationRun",
     "GanAdaptEngine",

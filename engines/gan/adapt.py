@@ -15,10 +15,16 @@ import torch.nn.functional as F
 
 from . import nada, svl
 from .clip_guide import ClipGuide
-from .settings import METHODS, AdaptSettings, AdaptUpdate
+from .requests import AdaptRequest
 from .stylegan2 import Generator, truncate
+from .updates import AdaptUpdate
 
 PreviewFn = Callable[[Generator], Any]
+
+# Algorithm constants (not user settings)
+BETA2 = 0.99  # Adam's second-moment decay; betas (0, 0.99) as both papers
+STAGE1_LR = 0.01  # SVL stage 1: Adam on the variation vectors (our choice, see svl.py)
+LAYER_PROBE_STEPS = 1  # NADA layer selection: W+ steps before picking the layers
 
 
 class Adaptation:
@@ -29,11 +35,10 @@ class Adaptation:
         source: Generator,
         mean_w: torch.Tensor,
         clips: list[ClipGuide],
-        settings: AdaptSettings,
+        request: AdaptRequest,
         preview: PreviewFn | None = None,
     ):
-        if settings.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}")
+        request.validate()  # fills in the method's batch when none was given
         self.source = source.requires_grad_(False).eval()
         self.target = copy.deepcopy(self.source)
         self.target.requires_grad_(False)
@@ -42,7 +47,7 @@ class Adaptation:
         self.parameters = [p for p in self.target.parameters() if p.requires_grad]
         self.mean_w = mean_w
         self.clips = clips
-        self.settings = settings
+        self.request = request
         self.preview = preview
         self.device = source.input.input.device
         self.history: list[dict[str, float]] = []
@@ -54,12 +59,12 @@ class Adaptation:
         self.directions: list[torch.Tensor] = []  # per CLIP model: NADA (D,), SVL (K+1, D)
         self.fisher: list[torch.Tensor] | None = None
         self.anchors: list[torch.Tensor] = []
-        self._rng = torch.Generator().manual_seed(settings.seed)
+        self._rng = torch.Generator().manual_seed(request.seed)
 
     # -- setup ---------------------------------------------------------------------------------
 
     def _text_setup(self) -> Iterator[AdaptUpdate]:
-        s = self.settings
+        s = self.request
         if s.method == "nada":
             self.directions = [nada.text_direction(c, s.source, s.target) for c in self.clips]
             return
@@ -69,7 +74,7 @@ class Adaptation:
         for index, clip in enumerate(self.clips):
             target = clip.text_feature(s.target)
             found = svl.semantic_variations(
-                target, s.variations, s.lambda_div, s.stage1_iterations, s.stage1_lr, s.seed + index
+                target, s.variations, s.lambda_div, s.stage1_iterations, STAGE1_LR, s.seed + index
             )
             self.variations.append(found)
             self.directions.append(
@@ -88,14 +93,14 @@ class Adaptation:
 
     def _fisher_setup(self) -> None:
         """EWC anchors and Fisher weights, once, from the source-domain CLIP score."""
-        if self.settings.method != "svl" or self.settings.lambda_ewc == 0:
+        if self.request.method != "svl" or self.request.lambda_ewc == 0:
             return
         self.anchors = [p.detach().clone() for p in self.parameters]
         w, noise = self._sample_batch()
         images = self.target(w, noise)
         score = sum(
             (
-                c.image_features(images) @ F.normalize(c.text_feature(self.settings.source), dim=0)
+                c.image_features(images) @ F.normalize(c.text_feature(self.request.source), dim=0)
             ).mean()
             for c in self.clips
         )
@@ -104,7 +109,7 @@ class Adaptation:
     # -- the loop ------------------------------------------------------------------------------
 
     def _sample_batch(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        s = self.settings
+        s = self.request
         z = torch.randn(s.batch, self.source.config.style_dim, generator=self._rng)
         noise = self.source.make_noise(s.batch, self._rng)
         with torch.no_grad():
@@ -114,7 +119,7 @@ class Adaptation:
     def _losses(
         self, source_images: torch.Tensor, target_images: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        s = self.settings
+        s = self.request
         terms: dict[str, torch.Tensor] = {}
 
         def add(name: str, value: torch.Tensor) -> None:
@@ -149,11 +154,11 @@ class Adaptation:
         return terms
 
     def _select_layers(self, w: torch.Tensor, noise: list[torch.Tensor]) -> None:
-        s = self.settings
+        s = self.request
         if s.method != "nada" or s.layer_k <= 0:
             return
         chosen = nada.select_layers(
-            self.target, w, self.clips, s.target, s.layer_k, s.layer_probe_steps, noise=noise
+            self.target, w, self.clips, s.target, s.layer_k, LAYER_PROBE_STEPS, noise=noise
         )
         self.target.requires_grad_(False)
         for layer in self.target.layers_for_latents(chosen):
@@ -174,7 +179,7 @@ class Adaptation:
     def run(self, stop: threading.Event | None = None) -> Iterator[AdaptUpdate]:
         """Set up, then train, yielding an update (with a preview) every `preview_every`
         iterations and at the end. Setting `stop` ends the loop after the current iteration."""
-        s = self.settings
+        s = self.request
         started = time.perf_counter()
         yield from self._text_setup()
         if stop is not None and stop.is_set():
@@ -183,7 +188,7 @@ class Adaptation:
             yield AdaptUpdate("fisher", 0, s.iterations, message="Fisher information for EWC")
         self._fisher_setup()
         self.timings["setup_seconds"] = time.perf_counter() - started
-        optimizer = torch.optim.Adam(self.parameters, lr=s.lr, betas=(0.0, s.beta2))
+        optimizer = torch.optim.Adam(self.parameters, lr=s.lr, betas=(0.0, BETA2))
         first = self._preview()
         yield AdaptUpdate("adapt", 0, s.iterations, preview=first, message="Adapting")
         loop_started = time.perf_counter()

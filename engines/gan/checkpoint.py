@@ -6,6 +6,7 @@ pickle that runs code. The generator's shape is inferred from the state dict, th
 
 from __future__ import annotations
 
+import io
 import pickle
 import re
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
+from ..outputs import write_bytes
 from .stylegan2 import Generator, GeneratorConfig
 
 _STYLE_KEY = re.compile(r"style\.(\d+)\.weight")
@@ -113,14 +115,18 @@ def load_generator(path: str | Path) -> tuple[Generator, torch.Tensor | None]:
     return generator, latent_avg
 
 
-def save_generator(
-    generator: Generator, path: str | Path, latent_avg: torch.Tensor | None = None
-) -> Path:
-    """Write {"g_ema": state_dict, "latent_avg": mean W} as StyleGAN2 tools expect."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def checkpoint_bytes(generator: Generator, latent_avg: torch.Tensor | None = None) -> bytes:
+    """{"g_ema": state_dict, "latent_avg": mean W} as StyleGAN2 tools expect, as file bytes."""
     data = {"g_ema": {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}}
     if latent_avg is not None:
         data["latent_avg"] = latent_avg.detach().cpu().clone()
-    torch.save(data, path)
-    return path
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    return buffer.getvalue()
+
+
+def save_generator(
+    generator: Generator, path: str | Path, latent_avg: torch.Tensor | None = None
+) -> Path:
+    """Write the generator's checkpoint (`checkpoint_bytes`) to `path`, atomically."""
+    return write_bytes(Path(path), checkpoint_bytes(generator, latent_avg))

@@ -38,6 +38,11 @@ class ClipGuide:
         return cls(model, open_clip.get_tokenizer(spec), name)
 
     @property
+    def components(self) -> dict[str, torch.nn.Module]:
+        """Its torch module by name, so the model manager counts its weights."""
+        return {"model": self.model}
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 

@@ -9,29 +9,29 @@ from typing import Any
 
 import torch
 
-from ..base import Engine, Progress, Recipe, no_progress
+from ..base import Engine, Progress, no_progress
 from ..errors import InputError
-from ..manager import LoadContext, LoadedModels
+from ..manager import LazyComponents, LoadContext, LoadedModels
 from . import metrics as gan_metrics
 from .adapt import Adaptation
 from .catalog import generator_choices
 from .checkpoint import build_generator, generator_state, read_checkpoint
 from .clip_guide import ClipGuide
 from .images import grid, to_pil
-from .loading import GanModels
+from .loading import LoadedGenerator, parts
 from .nada import text_direction
 from .requests import AdaptRequest, SampleRequest
 from .results import GanAdaptResult, GanSampleResult
 from .runs import AdaptationRun
-from .settings import AdaptUpdate, describe  # noqa: F401 (also importable here)
 from .stylegan2 import Generator, truncate
+from .updates import describe
 
 TILE = 256  # grid tiles are shown at most this wide
 
 
 class GanAdaptEngine(Engine):
     name = "gan"
-    request_type = AdaptRequest
+    tasks = {AdaptRequest: "adapt", SampleRequest: "sample"}
 
     def __init__(self, manager):
         super().__init__(manager)
@@ -41,9 +41,9 @@ class GanAdaptEngine(Engine):
     # -- models ------------------------------------------------------------------------------
 
     def load(self, context: LoadContext) -> dict[str, Any]:
-        models = GanModels(context)
-        models.clip("clip")  # every request needs it; generators load when first chosen
-        return {"models": models}
+        loaded = context.lazy(parts(context.registry, context.engine))
+        loaded.get("clip")  # every request needs it; generators load when first chosen
+        return {"parts": loaded}
 
     def generator_choices(self) -> dict[str, str]:
         """Registry generators: component name -> description."""
@@ -56,21 +56,14 @@ class GanAdaptEngine(Engine):
 
     # -- adaptation ----------------------------------------------------------------------------
 
-    def run(self, request, progress: Progress | None = None):
-        if isinstance(request, SampleRequest):
-            return self.sample(request, progress)
-        progress = progress or no_progress
+    def adapt(self, request: AdaptRequest, progress: Progress = no_progress) -> GanAdaptResult:
+        """Adapt to the end (`start` for a run that can be watched and stopped)."""
         adaptation = self.start(request)
         for update in adaptation:
             progress(
                 update.fraction if update.stage in ("adapt", "done") else 0.0, describe(update)
             )
         return adaptation.result()
-
-    def run_recipe(self, recipe: Recipe, progress: Progress | None = None):
-        if recipe.engine == self.name and "checkpoint" in recipe.params:
-            return self.sample(SampleRequest.from_params(recipe.params), progress)
-        return super().run_recipe(recipe, progress)
 
     def start(self, request: AdaptRequest) -> AdaptationRun:
         """Start adapting in a background thread; iterate the run for updates, `cancel(run.id)`
@@ -103,10 +96,10 @@ class GanAdaptEngine(Engine):
     def _adapt(
         self, loaded: LoadedModels, request: AdaptRequest, emit, stop: threading.Event
     ) -> GanAdaptResult:
-        models: GanModels = loaded["models"]
-        chosen = models.generator(request.model)
+        models: LazyComponents = loaded["parts"]
+        chosen: LoadedGenerator = models.get(request.model)
         source, mean_w = chosen.generator, chosen.mean_w
-        clips = [models.clip("clip")] + ([models.clip("clip_b16")] if request.second_clip else [])
+        clips = [models.get("clip")] + ([models.get("clip_b16")] if request.second_clip else [])
         if request.method == "nada" and request.layer_k > source.selectable_latents:
             raise InputError(
                 f"layer k is {request.layer_k} but this generator has only "
@@ -121,7 +114,7 @@ class GanAdaptEngine(Engine):
 
         if source.input.input.is_cuda:
             torch.cuda.reset_peak_memory_stats(source.input.input.device)
-        adaptation = Adaptation(source, mean_w, clips, request.settings(), preview)
+        adaptation = Adaptation(source, mean_w, clips, request, preview)
         for update in adaptation.run(stop):
             emit(update)
         adapted = adaptation.target
@@ -130,7 +123,7 @@ class GanAdaptEngine(Engine):
             after = to_pil(adapted(grid_w, grid_noise), TILE)
         measured = self._evaluate(source, adapted, mean_w, clips[0], request)
         measured.update(self._run_figures(adaptation))
-        sources = models.sources([request.model, *(c.name for c in clips)])
+        sources = models.sources(request.model, *(c.name for c in clips))
         return GanAdaptResult(
             recipe=self.recipe(request, sources, request.seed),
             metrics=measured,
@@ -165,12 +158,12 @@ class GanAdaptEngine(Engine):
             adapted_features.append(clip.image_features(images))
             adapted_images.append(images.float().cpu())
         src, out = torch.cat(source_features), torch.cat(adapted_features)
-        target = clip.text_feature(request.target.strip())
+        target = clip.text_feature(request.target)
         figures: dict[str, Any] = {
             "clip_target_score_before": gan_metrics.text_score(src, target),
             "clip_target_score_after": gan_metrics.text_score(out, target),
             "clip_direction_alignment": gan_metrics.direction_alignment(
-                src, out, text_direction(clip, request.source.strip(), request.target.strip())
+                src, out, text_direction(clip, request.source, request.target)
             ),
             "diversity_clip_before": gan_metrics.mean_pairwise_distance(src),
             "diversity_clip_after": gan_metrics.mean_pairwise_distance(out),
@@ -223,25 +216,25 @@ class GanAdaptEngine(Engine):
 
     # -- sampling ------------------------------------------------------------------------------
 
-    def sample(self, request: SampleRequest, progress: Progress | None = None) -> GanSampleResult:
+    def sample(self, request: SampleRequest, progress: Progress = no_progress) -> GanSampleResult:
         """Images from an adapted generator file, with their CLIP diversity (and target score)."""
-        progress = progress or no_progress
         request.validate()
         data = read_checkpoint(request.checkpoint)
         generator = build_generator(generator_state(data, "The uploaded file"), "The uploaded file")
         latent_avg = data.get("latent_avg")
         with self.manager.use(self.name) as loaded:
-            models: GanModels = loaded["models"]
+            models: LazyComponents = loaded["parts"]
+            device = models.context.device.torch_device
             progress(0.1, "Sampling")
-            generator = generator.to(models.device)
+            generator = generator.to(device)
             if (
                 isinstance(latent_avg, torch.Tensor)
                 and latent_avg.numel() == generator.config.style_dim
             ):
-                mean_w = latent_avg.reshape(-1).float().to(models.device)
+                mean_w = latent_avg.reshape(-1).float().to(device)
             else:
                 mean_w = generator.mean_latent()
-            clip = models.clip("clip")
+            clip = models.get("clip")
             started = time.perf_counter()
             w, noise = fixed_latents(
                 generator, mean_w, request.count, request.seed, request.truncation
@@ -260,10 +253,10 @@ class GanAdaptEngine(Engine):
                 "diversity_clip": gan_metrics.mean_pairwise_distance(features),
                 "seconds": round(time.perf_counter() - started, 3),
             }
-            if request.target.strip():
-                target = clip.text_feature(request.target.strip())
+            if request.target:
+                target = clip.text_feature(request.target)
                 measured["clip_target_score"] = gan_metrics.text_score(features, target)
-            sources = models.sources(["clip"])
+            sources = models.sources("clip")
         tiles = [image.resize((TILE, TILE)) if image.width > TILE else image for image in images]
         rows = [tiles[i : i + 8] for i in range(0, len(tiles), 8)]
         progress(1.0, "Done")

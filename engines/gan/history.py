@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+import io
 from typing import Any
 
 LOSS_LABELS = {
@@ -27,10 +27,11 @@ def loss_rows(history: list[dict[str, float]]) -> list[dict[str, Any]]:
     ]
 
 
-def write_history(history: list[dict[str, float]], path: Path) -> Path:
+def history_csv(history: list[dict[str, float]]) -> str:
+    """The loss history as CSV: iteration, then one column per loss term."""
     names = sorted({name for row in history for name in row} - {"iteration"})
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["iteration", *names])
-        writer.writeheader()
-        writer.writerows(history)
-    return path
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["iteration", *names], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return buffer.getvalue()

@@ -1,58 +1,50 @@
-"""The engine's components: CLIP loaded with the engine, generators loaded when first picked."""
+"""The engine's parts, by registry component name: the CLIP critics and the generators, each
+loaded on first use through the engine's LoadContext (so it is recorded in recipes)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
-from ..manager import LoadContext
-from .catalog import CLIP_COMPONENTS  # noqa: F401 (also importable here)
+from ..manager import LoadContext, PartLoader
+from ..registry import Registry
+from .catalog import CLIP_COMPONENTS, ENGINE, generator_choices
 from .checkpoint import load_generator
 from .clip_guide import ClipGuide
 from .stylegan2 import Generator
 
 
-@dataclass
-class LoadedGenerator:
+class LoadedGenerator(NamedTuple):
+    """A generator and its mean W (a tuple, so the manager counts the generator's weights)."""
+
     generator: Generator
     mean_w: torch.Tensor
 
 
-class GanModels:
-    """Resolves and loads components on first use through the engine's LoadContext, so each one
-    is recorded in the recipe's model sources. `components` (the torch modules) lets the
-    manager count their memory."""
+def clip_loader(component: str) -> PartLoader:
+    def load(context: LoadContext) -> ClipGuide:
+        resolved = context.resolve(component)
+        return ClipGuide.load(resolved.folder, context.device.torch_device, component)
 
-    def __init__(self, context: LoadContext):
-        self.context = context
-        self.device = context.device.torch_device
-        self.components: dict[str, torch.nn.Module] = {}
-        self._clips: dict[str, ClipGuide] = {}
-        self._generators: dict[str, LoadedGenerator] = {}
+    return load
 
-    def clip(self, component: str = "clip") -> ClipGuide:
-        if component not in self._clips:
-            resolved = self.context.resolve(component)
-            guide = ClipGuide.load(resolved.folder, self.device, component)
-            self._clips[component] = guide
-            self.components[component] = guide.model
-        return self._clips[component]
 
-    def generator(self, component: str) -> LoadedGenerator:
-        if component not in self._generators:
-            resolved = self.context.resolve(component)
-            generator, latent_avg = load_generator(resolved.folder)
-            generator = generator.to(self.device)
-            if latent_avg is None:
-                mean_w = generator.mean_latent()
-            else:
-                mean_w = latent_avg.to(self.device)
-            self._generators[component] = LoadedGenerator(generator, mean_w)
-            self.components[component] = generator
-        return self._generators[component]
+def generator_loader(component: str) -> PartLoader:
+    def load(context: LoadContext) -> LoadedGenerator:
+        generator, latent_avg = load_generator(context.resolve(component).folder)
+        generator = generator.to(context.device.torch_device)
+        if latent_avg is None:
+            mean_w = generator.mean_latent()
+        else:
+            mean_w = latent_avg.to(context.device.torch_device)
+        return LoadedGenerator(generator, mean_w)
 
-    def sources(self, components: list[str]) -> dict[str, dict]:
-        return {
-            name: self.context.sources[name] for name in components if name in self.context.sources
-        }
+    return load
+
+
+def parts(registry: Registry, engine: str = ENGINE) -> dict[str, PartLoader]:
+    """Loaders by registry component: every CLIP critic and every generator."""
+    loaders = {name: clip_loader(name) for name in CLIP_COMPONENTS}
+    loaders.update({name: generator_loader(name) for name in generator_choices(registry, engine)})
+    return loaders

@@ -1,17 +1,23 @@
-"""What a user asks the GAN engine for: an adaptation, or samples from an adapted generator."""
+"""What a user asks the GAN engine for: an adaptation, or samples from an adapted generator.
+Each field is declared once (default, range, label, help); the CLI and the tab derive from it."""
 
 from __future__ import annotations
 
-import math
+import os
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..base import Request
 from ..errors import InputError
-from .settings import METHODS, AdaptSettings
+from ..fields import choice, flag, integer, number, seed, text, value
 
-MAX_ITERATIONS = 5000
+METHODS = ("svl", "nada")
+METHOD_LABELS = ("SVL: semantic variations", "StyleGAN-NADA")
 DEFAULT_BATCH = {"svl": 4, "nada": 2}
+"""Each method's batch when none is given (the papers': SVL 4, NADA 2)."""
+MAX_ITERATIONS = 5000
+MAX_WEIGHT = 1e12
 
 
 def _same_text(a: str, b: str) -> bool:
@@ -21,43 +27,91 @@ def _same_text(a: str, b: str) -> bool:
     return canon(a) == canon(b)
 
 
-def _check_range(name: str, value, low, high) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InputError(f"{name} must be a finite number, got {value}.")
-    if not low <= value <= high:
-        raise InputError(f"{name} must be between {low} and {high}, got {value}.")
+def _weight(default: float, help: str, label: str):
+    """A loss weight: 0 (the term off) to MAX_WEIGHT, in a number box."""
+    return number(default, 0.0, MAX_WEIGHT, help, label=label, widget="number")
 
 
 @dataclass
 class AdaptRequest(Request):
     """Adapt a pretrained StyleGAN2 from `source` to `target` text, with no training images."""
 
-    source: str = ""
-    target: str = ""
-    model: str = "cat256"
-    method: str = "svl"
-    iterations: int = 300
-    seed: int = 0
-    batch: int = 4
-    lr: float = 0.002
-    preview_every: int = 25
-    truncation: float = 0.7
-    train_truncation: float = 0.7
-    second_clip: bool = False
-    grid_size: int = 6
-    eval_samples: int = 16
-    # NADA
-    layer_k: int = 0
-    # SVL
-    variations: int = 6
-    lambda_div: float = 1.0
-    stage1_iterations: int = 2000
-    lambda_cov: float = 1e3
-    lambda_ewc: float = 1e7
-    lambda_rel: float = 1e2
+    task: ClassVar[str] = "adapt"
 
-    def validate(self) -> None:
-        if not self.source.strip() or not self.target.strip():
+    source: str = text("photo", 'what the generator makes now, e.g. "photo"', label="source text")
+    target: str = text("", 'what it should make, e.g. "Pixar character"', label="target text")
+    model: str = text(
+        "cat256", "a registry generator (zsstudio models)", label="pretrained generator"
+    )
+    method: str = choice(
+        "svl", METHODS, "semantic variations (SVL) or StyleGAN-NADA", labels=METHOD_LABELS
+    )
+    iterations: int = integer(300, 1, MAX_ITERATIONS, "training steps")
+    seed: int = seed(help="the same seed gives the same samples, grids and result")
+    batch: int | None = integer(
+        None,
+        1,
+        32,
+        "W samples per step; if not given, the method's: "
+        f"SVL {DEFAULT_BATCH['svl']}, NADA {DEFAULT_BATCH['nada']}",
+        optional=True,
+        widget="number",
+    )
+    lr: float = number(
+        0.002, 1e-6, 1.0, "Adam, betas (0, 0.99)", label="learning rate", widget="number"
+    )
+    preview_every: int = integer(
+        25, 1, MAX_ITERATIONS, "steps between live previews", label="preview every", unit="steps"
+    )
+    truncation: float = number(
+        0.7, 0.0, 1.0, "truncation of W for the grids and the metrics (1: none)", step=0.05
+    )
+    train_truncation: float = number(
+        0.7,
+        0.0,
+        1.0,
+        "truncation of W for the training samples",
+        label="training truncation",
+        step=0.05,
+    )
+    grid_size: int = integer(6, 1, 16, "seeds in the before/after grid", label="grid seeds")
+    eval_samples: int = integer(
+        16, 2, 512, "fixed samples the metrics are measured on", label="evaluation samples"
+    )
+    second_clip: bool = flag(
+        False, "add CLIP ViT-B/16 as a second critic (as NADA does)", label="second CLIP"
+    )
+    # NADA
+    layer_k: int = integer(
+        0,
+        0,
+        64,
+        "NADA adaptive layer selection: train the k layers that move most (0: all)",
+        label="layer k",
+    )
+    # SVL
+    variations: int = integer(6, 1, 64, "SVL stage 1: variations K of the target text")
+    lambda_div: float = _weight(
+        1.0, "SVL stage 1: how hard the variations are pushed apart", "diversity weight lambda_div"
+    )
+    stage1_iterations: int = integer(
+        2000, 0, 100_000, "SVL stage 1 steps (learning the variations)", label="stage 1 iterations"
+    )
+    lambda_cov: float = _weight(
+        1e3,
+        "SVL: the covariance term of the directional moment loss",
+        "covariance weight lambda_cov",
+    )
+    lambda_ewc: float = _weight(
+        1e7, "SVL: elastic weight consolidation (0: off)", "EWC weight lambda_ewc"
+    )
+    lambda_rel: float = _weight(
+        1e2, "SVL: relation consistency within a batch (0: off)", "relation weight lambda_rel"
+    )
+
+    def check(self) -> None:
+        self.source, self.target = self.source.strip(), self.target.strip()
+        if not self.source or not self.target:
             raise InputError(
                 "Give both a source text (what the generator makes now, e.g. 'photo') and a "
                 "target text (what it should make, e.g. 'Pixar character')."
@@ -67,60 +121,40 @@ class AdaptRequest(Request):
                 "Source and target texts are the same, so there is no direction to adapt along; "
                 "change the target text."
             )
-        if self.method not in METHODS:
-            raise InputError(f"Unknown method {self.method!r}; choose one of {', '.join(METHODS)}.")
-        _check_range("iterations", self.iterations, 1, MAX_ITERATIONS)
-        _check_range("batch", self.batch, 1, 32)
+        if self.batch is None:
+            self.batch = DEFAULT_BATCH[self.method]
         if self.method == "svl" and self.batch < (3 if self.lambda_rel else 2):
             raise InputError(
                 "SVL compares samples within a batch (covariance, relation consistency): use a "
                 "batch of at least 3 (2 with the relation weight set to 0)."
             )
-        _check_range("learning rate", self.lr, 1e-6, 1.0)
-        _check_range("preview every", self.preview_every, 1, MAX_ITERATIONS)
-        _check_range("truncation", self.truncation, 0.0, 1.0)
-        _check_range("training truncation", self.train_truncation, 0.0, 1.0)
-        _check_range("grid size", self.grid_size, 1, 16)
-        _check_range("evaluation samples", self.eval_samples, 2, 512)
-        _check_range("layer k", self.layer_k, 0, 64)
-        _check_range("variations", self.variations, 1, 64)
-        _check_range("stage 1 iterations", self.stage1_iterations, 0, 100_000)
-        for name in ("lambda_div", "lambda_cov", "lambda_ewc", "lambda_rel"):
-            _check_range(name, getattr(self, name), 0.0, 1e12)
-
-    def settings(self) -> AdaptSettings:
-        return AdaptSettings(
-            method=self.method,
-            source=self.source.strip(),
-            target=self.target.strip(),
-            iterations=self.iterations,
-            batch=self.batch,
-            lr=self.lr,
-            seed=self.seed,
-            train_truncation=self.train_truncation,
-            preview_every=self.preview_every,
-            layer_k=self.layer_k,
-            variations=self.variations,
-            lambda_div=self.lambda_div,
-            stage1_iterations=self.stage1_iterations,
-            lambda_cov=self.lambda_cov,
-            lambda_ewc=self.lambda_ewc,
-            lambda_rel=self.lambda_rel,
-        )
 
 
 @dataclass
 class SampleRequest(Request):
     """Draw images from an adapted generator file ({"g_ema": state_dict})."""
 
-    checkpoint: str = ""
-    count: int = 8
-    seed: int = 0
-    truncation: float = 0.7
-    target: str = ""
+    task: ClassVar[str] = "sample"
 
-    def validate(self) -> None:
-        if not str(self.checkpoint).strip():
+    checkpoint: str = value("", help="an adapted generator file (.pt)", label="adapted generator")
+    count: int = integer(8, 1, 64, "images to draw", label="samples", cli=("-n", "--count"))
+    seed: int = seed()
+    truncation: float = number(0.7, 0.0, 1.0, "truncation of W (1: none)", step=0.05)
+    target: str = text(
+        "",
+        "also report the CLIP score of the samples to this text",
+        label="score against text",
+    )
+
+    def check(self) -> None:
+        self.target = self.target.strip()
+        if isinstance(self.checkpoint, os.PathLike):
+            self.checkpoint = os.fspath(self.checkpoint)
+        if self.checkpoint is None or (
+            isinstance(self.checkpoint, str) and not self.checkpoint.strip()
+        ):
             raise InputError("Choose an adapted generator (.pt) to sample from.")
-        _check_range("count", self.count, 1, 64)
-        _check_range("truncation", self.truncation, 0.0, 1.0)
+        if not isinstance(self.checkpoint, str):
+            raise InputError(
+                f"The adapted generator must be a file path, got {type(self.checkpoint).__name__}."
+            )

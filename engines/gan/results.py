@@ -1,9 +1,9 @@
 """What the GAN engine returns: the adapted generator with its before/after grid, loss curves and
-metrics; or a batch of samples."""
+metrics; or a batch of samples. Saved in the common layout: the files below, `metrics.json` and
+`recipe.json`."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,13 +12,20 @@ import torch
 from PIL import Image
 
 from ..base import Result
-from .checkpoint import build_generator, save_generator
-from .history import LOSS_LABELS, loss_rows, write_history  # noqa: F401 (also importable here)
+from ..outputs import png_bytes, write_bytes
+from .checkpoint import build_generator, checkpoint_bytes
+from .history import history_csv
 from .stylegan2 import Generator
+
+GENERATOR_FILE = "adapted.pt"
+GRID_FILE = "before_after.png"
+LOSSES_FILE = "losses.csv"
 
 
 @dataclass
 class GanAdaptResult(Result):
+    """Files: `adapted.pt` ({"g_ema", "latent_avg"}), `before_after.png`, `losses.csv`."""
+
     before_after: Image.Image | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     generator_state: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -31,11 +38,12 @@ class GanAdaptResult(Result):
         """The adapted generator, rebuilt from its state dict (strict)."""
         return build_generator(self.generator_state, "adapted generator")
 
-    def loss_rows(self) -> list[dict[str, Any]]:
-        return loss_rows(self.history)
+    def generator_bytes(self) -> bytes:
+        return checkpoint_bytes(self.generator(), self.latent_avg)
 
     def save_generator(self, path: str | Path) -> Path:
-        return save_generator(self.generator(), path, self.latent_avg)
+        """Only the adapted generator, at `path`."""
+        return write_bytes(Path(path), self.generator_bytes())
 
     def output_summary(self) -> dict[str, Any]:
         return {
@@ -45,28 +53,18 @@ class GanAdaptResult(Result):
             "generator_tensors": len(self.generator_state),
         }
 
-    def save(self, folder: str | Path) -> list[Path]:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        return self.save_as(folder / "adapted.pt", folder / "before_after.png", folder)
-
-    def save_as(self, generator: Path, grid: Path, folder: Path, prefix: str = "") -> list[Path]:
-        """Write the generator, the before/after grid, and `<prefix>losses.csv`,
-        `<prefix>metrics.json`, `<prefix>recipe.json` in `folder`."""
-        written = [self.save_generator(generator)]
+    def files(self) -> dict[str, bytes]:
+        files = {GENERATOR_FILE: self.generator_bytes()}
         if self.before_after is not None:
-            self.before_after.save(grid)
-            written.append(grid)
-        written.append(write_history(self.history, folder / f"{prefix}losses.csv"))
-        metrics = folder / f"{prefix}metrics.json"
-        metrics.write_text(json.dumps(self.metrics, indent=2, default=str) + "\n", "utf-8")
-        written.append(metrics)
-        written.append(self.recipe.save(folder / f"{prefix}recipe.json"))
-        return written
+            files[GRID_FILE] = png_bytes(self.before_after)
+        files[LOSSES_FILE] = history_csv(self.history).encode("utf-8")
+        return files
 
 
 @dataclass
 class GanSampleResult(Result):
+    """Files: `sample_000.png` ... and the grid of them, `samples.png`."""
+
     images: list[Image.Image] = field(default_factory=list)
     grid: Image.Image | None = None
 
@@ -76,14 +74,10 @@ class GanSampleResult(Result):
             "size": list(self.images[0].size) if self.images else None,
         }
 
-    def save(self, folder: str | Path) -> list[Path]:
-        folder = Path(folder)
-        written = super().save(folder)
-        for index, image in enumerate(self.images):
-            path = folder / f"sample_{index:03d}.png"
-            image.save(path)
-            written.append(path)
+    def files(self) -> dict[str, bytes]:
+        files = {
+            f"sample_{index:03d}.png": png_bytes(image) for index, image in enumerate(self.images)
+        }
         if self.grid is not None:
-            self.grid.save(folder / "samples.png")
-            written.append(folder / "samples.png")
-        return written
+            files["samples.png"] = png_bytes(self.grid)
+        return files

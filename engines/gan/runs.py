@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .settings import AdaptUpdate
+from .updates import AdaptUpdate
 
 _FINISHED = object()
 
