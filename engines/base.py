@@ -131,14 +131,17 @@ class Result:
         """The output files by name, as bytes; subclasses."""
         return {}
 
-    def save(self, folder: str | Path) -> list[Path]:
-        """Write the outputs, `metrics.json` and `recipe.json` into `folder`; returns the paths."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+    def contents(self) -> dict[str, bytes]:
+        """Everything `save` writes, by file name: the outputs, metrics.json, recipe.json."""
         contents = dict(self.files())
         contents["metrics.json"] = metrics_json(self.metrics).encode("utf-8")
         contents["recipe.json"] = (self.recipe.to_json() + "\n").encode("utf-8")
-        return [write_bytes(folder / name, data) for name, data in contents.items()]
+        return contents
+
+    def save(self, folder: str | Path) -> list[Path]:
+        """Write the outputs, `metrics.json` and `recipe.json` into `folder`; returns the paths."""
+        folder = Path(folder)
+        return [write_bytes(folder / name, data) for name, data in self.contents().items()]
 
 
 def metrics_json(metrics: dict[str, Any]) -> str:

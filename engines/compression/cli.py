@@ -27,6 +27,7 @@ def add_commands(subparsers, make_studio: Callable) -> None:
     decompress = subparsers.add_parser("decompress", help="decode a .zsc file into a PNG")
     decompress.add_argument("file", type=Path, help="the .zsc file")
     decompress.add_argument("-o", "--output", type=Path, help="the PNG (default: FILE.png)")
+    add_request_arguments(decompress, DecompressRequest)
     decompress.set_defaults(handler=lambda args: _decompress(args, make_studio))
 
     restore = subparsers.add_parser(

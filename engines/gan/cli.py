@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from ..commands import add_request_arguments, progress_bar, request_from_args, run_and_save
 from ..errors import InputError
+from ..outputs import write_bytes
 from .requests import AdaptRequest, SampleRequest
 
 
@@ -63,15 +62,8 @@ def beside(output: Path, name: str) -> Path:
 
 
 def save_beside(result, output: Path) -> list[Path]:
-    """The result saved as every result is (`save`), its files then renamed beside `output`."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.stem}-") as staging:
-        for path in result.save(staging):
-            target = beside(output, path.name)
-            os.replace(path, target)
-            written.append(target)
-    return written
+    """The files every result saves (`contents`), named after `output` instead."""
+    return [write_bytes(beside(output, name), data) for name, data in result.contents().items()]
 
 
 def _sample(args: argparse.Namespace, make_studio) -> int:
