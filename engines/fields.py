@@ -74,7 +74,7 @@ class FieldSpec:
                 raise InputError(self.empty)
             if self.max_length is not None and len(value) > self.max_length:
                 raise InputError(
-                    f"{self.label} has {len(value)} characters; at most {self.max_length} fit."
+                    f"The {self.label} has {len(value)} characters; the limit is {self.max_length}."
                 )
             return value
         return value

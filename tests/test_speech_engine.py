@@ -131,7 +131,7 @@ def test_wer_loads_whisper_only_when_asked_and_reports_transcripts(engine, clips
         (TTSRequest(text="Hi there.", voice=None), "No voice clip"),
         (TTSRequest(text="Hi there.", voice="x.wav", temperature=3.0), "temperature"),
         (VCRequest(source=None, voice="x.wav"), "No source clip"),
-        (VCRequest(source="x.wav", voice="x.wav", k=0), "k must be"),
+        (VCRequest(source="x.wav", voice="x.wav", k=0), "k is 0; it must be 1 to 32"),
         (VCRequest(source="x.wav", voice="<in-memory audio>"), "pass the clip as a file"),
     ],
 )

@@ -44,11 +44,37 @@ def _optional_clip(source: AudioSource | None) -> AudioSource | None:
     return None if isinstance(source, str) and not source.strip() else source
 
 
+def _wer_flag():
+    return flag(
+        False, "transcribe with Whisper and report the word error rate", label="word error rate"
+    )
+
+
+class _ClipsRequest(Request):
+    """A request that takes audio clips: `clips` are required, `style` is optional."""
+
+    clips: ClassVar[tuple[str, ...]] = ()
+
+    def check_clips(self) -> None:
+        for role in self.clips:
+            _check_clip_given(getattr(self, role), role)
+        self.style = _optional_clip(self.style)
+        if self.style is not None:
+            _check_clip_given(self.style, "style")
+
+    def to_params(self) -> dict[str, Any]:
+        params = dataclasses.asdict(self)
+        for role in (*self.clips, "style"):
+            params[role] = _clip_param(getattr(self, role))
+        return params
+
+
 @dataclass
-class TTSRequest(Request):
+class TTSRequest(_ClipsRequest):
     """Say `text` in the voice of `voice`; with `style`, in the speaking style of `style`."""
 
     task: ClassVar[str] = "tts"
+    clips = ("voice",)
 
     text: str = text(
         "",
@@ -73,49 +99,25 @@ class TTSRequest(Request):
         cli=("--pause",),
     )
     seed: int = seed()
-    wer: bool = flag(
-        False, "transcribe with Whisper and report the word error rate", label="word error rate"
-    )
+    wer: bool = _wer_flag()
 
     def check(self) -> None:
         split_sentences(self.text)  # raises on empty or too long text
-        _check_clip_given(self.voice, "voice")
-        self.style = _optional_clip(self.style)
-        if self.style is not None:
-            _check_clip_given(self.style, "style")
-
-    def to_params(self) -> dict[str, Any]:
-        params = dataclasses.asdict(self)
-        params.update(voice=_clip_param(self.voice), style=_clip_param(self.style))
-        return params
+        self.check_clips()
 
 
 @dataclass
-class VCRequest(Request):
+class VCRequest(_ClipsRequest):
     """Say what `source` says in the voice of `voice`; with `style`, in `style`'s manner."""
 
     task: ClassVar[str] = "vc"
+    clips = ("source", "voice")
 
     source: AudioSource | None = value(help="the recording to convert")
     voice: AudioSource | None = value(help="target voice (timbre) clip")
     style: AudioSource | None = value(help="speaking-style reference clip (optional)")
     k: int = integer(DEFAULT_K, 1, 32, "neighbours averaged per frame; kNN-VC uses 4")
-    wer: bool = flag(
-        False, "transcribe with Whisper and report the word error rate", label="word error rate"
-    )
+    wer: bool = _wer_flag()
 
     def check(self) -> None:
-        _check_clip_given(self.source, "source")
-        _check_clip_given(self.voice, "voice")
-        self.style = _optional_clip(self.style)
-        if self.style is not None:
-            _check_clip_given(self.style, "style")
-
-    def to_params(self) -> dict[str, Any]:
-        params = dataclasses.asdict(self)
-        params.update(
-            source=_clip_param(self.source),
-            voice=_clip_param(self.voice),
-            style=_clip_param(self.style),
-        )
-        return params
+        self.check_clips()
