@@ -95,7 +95,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     for engine in targets:
         for spec in registry.components(engine):
             try:
-                resolved = registry.resolve(engine, spec.name, download=True)
+                resolved = registry.resolve(engine, spec.name, download=True, force=args.force)
                 print(f"{spec.key}: {resolved.path}")
             except StudioError as err:
                 failed += 1
@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     download = commands.add_parser("download", help="pre-fetch weights from the Hub")
     download.add_argument("capability", help="a capability key, or all")
+    download.add_argument(
+        "--force", action="store_true", help="download again, replacing the copies here"
+    )
     download.set_defaults(handler=cmd_download)
 
     run = commands.add_parser("run", help="re-run a recipe.json saved with a result")

@@ -4,19 +4,216 @@ busy port, and a flood of wrong logins. Servers here listen on 127.0.0.1 only.""
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import os
 import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 from engines import files
-from engines.errors import InputError
+from engines.cli import main as cli_main
+from engines.errors import InputError, ModelUnavailable
 from engines.files import (
     atomic_write_bytes,
     atomic_write_text,
     check_writable_folder,
     partial_files,
 )
+from engines.registry import Registry, download_record_path
+
+WEIGHTS = bytes(range(256)) * 400  # 100 kB
+
+
+# -- a file server that can lie ----------------------------------------------------------
+
+
+class Served:
+    """What the server answers for one path: `body`, the Content-Length it announces, and
+    how many bytes it really sends before closing."""
+
+    def __init__(self, body: bytes, announce: int | None = None, send: int | None = None):
+        self.body = body
+        self.announce = len(body) if announce is None else announce
+        self.send = len(body) if send is None else send
+        self.requests = 0
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        served = self.server.files.get(self.path)
+        if served is None:
+            self.send_error(404)
+            return
+        served.requests += 1
+        self.send_response(200)
+        self.send_header("Content-Length", str(served.announce))
+        self.end_headers()
+        self.wfile.write(served.body[: served.send])
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.files = {}
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def url_of(server, path: str) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setattr("engines.registry.CACHE_DIR", folder)
+    return folder
+
+
+def url_registry(tmp_path, url: str, sha256: str = "") -> Path:
+    path = tmp_path / "models.toml"
+    path.write_text(
+        f'[demo.vocoder]\nurl = "{url}"\nsha256 = "{sha256}"\nfilename = "g.pt"\nlicense = "MIT"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def downloaded_column(capsys, toml: Path) -> str:
+    capsys.readouterr()
+    assert cli_main(["--models", str(toml), "models", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    return row["downloaded"]
+
+
+# -- downloads ----------------------------------------------------------------------------
+
+
+def test_a_download_cut_short_is_refused_and_leaves_no_file(server, cache, tmp_path, capsys):
+    server.files["/g.pt"] = Served(WEIGHTS, send=len(WEIGHTS) // 3)  # closes early
+    toml = url_registry(tmp_path, url_of(server, "/g.pt"))
+    registry = Registry.load(toml)
+    with pytest.raises(ModelUnavailable, match="stopped early"):
+        registry.resolve("demo", "vocoder", download=True)
+    assert [p for p in cache.rglob("*") if p.is_file()] == []  # no file, no temp file
+    assert downloaded_column(capsys, toml) == "no"
+    # `zsstudio download` tries again; once the server sends it all, it is accepted
+    server.files["/g.pt"] = Served(WEIGHTS)
+    assert cli_main(["--models", str(toml), "download", "demo"]) == 0
+    resolved = registry.resolve("demo", "vocoder", download=False)
+    assert resolved.path.read_bytes() == WEIGHTS
+    assert downloaded_column(capsys, toml) == "yes"
+
+
+def test_the_download_record_holds_size_and_checksum(server, cache, tmp_path):
+    server.files["/g.pt"] = Served(WEIGHTS)
+    registry = Registry.load(url_registry(tmp_path, url_of(server, "/g.pt")))
+    path = registry.resolve("demo", "vocoder", download=True).path
+    record = json.loads(download_record_path(path).read_text())
+    assert record == {
+        "url": url_of(server, "/g.pt"),
+        "bytes": len(WEIGHTS),
+        "sha256": hashlib.sha256(WEIGHTS).hexdigest(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (lambda path: path.write_bytes(WEIGHTS[:1000]), "bytes; 102400 were downloaded"),
+        (lambda path: path.write_bytes(WEIGHTS[::-1]), "changed since it was downloaded"),
+        (lambda path: download_record_path(path).unlink(), "no download record"),
+    ],
+)
+def test_a_file_truncated_or_changed_later_is_not_downloaded(
+    server, cache, tmp_path, capsys, spoil, reason
+):
+    server.files["/g.pt"] = Served(WEIGHTS)
+    toml = url_registry(tmp_path, url_of(server, "/g.pt"))
+    registry = Registry.load(toml)
+    path = registry.resolve("demo", "vocoder", download=True).path
+    spoil(path)
+    with pytest.raises(ModelUnavailable, match=reason):
+        registry.resolve("demo", "vocoder", download=False)
+    assert downloaded_column(capsys, toml) == "no"
+    assert cli_main(["--models", str(toml), "download", "demo"]) == 0  # fetched again
+    assert path.read_bytes() == WEIGHTS
+    assert server.files["/g.pt"].requests == 2
+
+
+def test_a_published_checksum_is_verified(server, cache, tmp_path):
+    server.files["/g.pt"] = Served(WEIGHTS)
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    registry = Registry.load(url_registry(tmp_path, url_of(server, "/g.pt"), wrong))
+    with pytest.raises(ModelUnavailable, match="checksum mismatch"):
+        registry.resolve("demo", "vocoder", download=True)
+    assert [p for p in cache.rglob("*") if p.is_file()] == []
+    right = hashlib.sha256(WEIGHTS).hexdigest()
+    registry = Registry.load(url_registry(tmp_path, url_of(server, "/g.pt"), right))
+    assert registry.resolve("demo", "vocoder", download=True).revision == right
+
+
+def test_a_temp_file_left_by_a_killed_download_is_removed(server, cache, tmp_path):
+    server.files["/g.pt"] = Served(WEIGHTS)
+    toml = url_registry(tmp_path, url_of(server, "/g.pt"))
+    folder = cache / "url" / hashlib.sha256(url_of(server, "/g.pt").encode()).hexdigest()
+    folder.mkdir(parents=True)
+    stale = folder / ".g.pt.killed.part"
+    stale.write_bytes(WEIGHTS[:500])
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    active = folder / ".g.pt.other.part"  # another process's download, still being written
+    active.write_bytes(b"x")
+    Registry.load(toml).resolve("demo", "vocoder", download=True)
+    assert partial_files(folder / "g.pt") == [active]
+
+
+def test_download_force_replaces_the_file(server, cache, tmp_path, capsys):
+    server.files["/g.pt"] = Served(WEIGHTS)
+    toml = url_registry(tmp_path, url_of(server, "/g.pt"))
+    assert cli_main(["--models", str(toml), "download", "demo"]) == 0
+    newer = WEIGHTS[::-1]
+    server.files["/g.pt"] = Served(newer)
+    assert cli_main(["--models", str(toml), "download", "demo"]) == 0  # already here
+    path = Registry.load(toml).resolve("demo", "vocoder", download=False).path
+    assert path.read_bytes() == WEIGHTS
+    assert cli_main(["--models", str(toml), "download", "demo", "--force"]) == 0
+    assert path.read_bytes() == newer
+    assert json.loads(download_record_path(path).read_text())["sha256"] == (
+        hashlib.sha256(newer).hexdigest()
+    )
+
+
+def test_download_force_asks_the_hub_for_a_fresh_copy(tmp_path, monkeypatch):
+    calls = []
+
+    def hf_hub_download(repo, filename, **options):
+        calls.append(options)
+        return str(tmp_path / filename)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", hf_hub_download)
+    toml = tmp_path / "models.toml"
+    toml.write_text('[demo.g]\nrepo = "org/model"\nfilename = "g.pt"\n', encoding="utf-8")
+    Registry.load(toml).resolve("demo", "g", download=True, force=True)
+    assert calls == [{"revision": "main", "local_files_only": False, "force_download": True}]
+    calls.clear()
+    Registry.load(toml).resolve("demo", "g", download=True)
+    assert calls == [{"revision": "main", "local_files_only": True}]  # the cached copy
+
 
 # -- writing files ------------------------------------------------------------------------
 
@@ -94,3 +291,23 @@ def test_check_writable_folder_names_a_folder_that_cannot_be(tmp_path):
 def test_check_writable_folder_on_a_full_disk(tmp_path, full_disk):
     with pytest.raises(InputError, match=f"{tmp_path}: No space left on device"):
         check_writable_folder(tmp_path)
+
+
+def test_a_download_onto_a_full_disk_fails_cleanly(server, cache, tmp_path, monkeypatch):
+    server.files["/g.pt"] = Served(WEIGHTS)
+    registry = Registry.load(url_registry(tmp_path, url_of(server, "/g.pt")))
+    real_named = tempfile.NamedTemporaryFile
+
+    def disk_fills_up(*args, **kwargs):
+        handle = real_named(*args, **kwargs)
+
+        def write(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        handle.write = write
+        return handle
+
+    monkeypatch.setattr(files.tempfile, "NamedTemporaryFile", disk_fills_up)
+    with pytest.raises(ModelUnavailable, match="No space left on device"):
+        registry.resolve("demo", "vocoder", download=True)
+    assert [p for p in cache.rglob("*") if p.is_file()] == []
