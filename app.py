@@ -14,6 +14,7 @@ import gradio as gr
 from engines import __version__
 from engines.capabilities import select
 from engines.errors import InputError
+from engines.files import describe_os_error
 from engines.studio import Studio, on_zero_gpu
 from tabs import about, system
 
@@ -98,16 +99,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         print(f"app.py: error: {err}", file=sys.stderr)
         return 2
-    demo.launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=args.share,
-        auth=auth,
-        max_file_size=MAX_UPLOAD,
-        theme=THEME,
-        css=CSS,
-        ssr_mode=False,
-    )
+    try:
+        demo.launch(
+            server_name=args.host,
+            server_port=args.port,
+            share=args.share,
+            auth=auth,
+            max_file_size=MAX_UPLOAD,
+            theme=THEME,
+            css=CSS,
+            ssr_mode=False,
+        )
+    except OSError as err:  # the port is taken, or the address is not this machine's
+        where = f"{args.host}:{args.port or 'a port from 7860'}"
+        reason = describe_os_error(err).splitlines()[0]
+        if reason.startswith("Cannot find empty port"):  # Gradio's words for a busy port
+            reason = "the port is in use; choose another with --port"
+        print(f"app.py: error: cannot serve on {where}: {reason}", file=sys.stderr)
+        return 2
     return 0
 
 

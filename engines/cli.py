@@ -14,6 +14,7 @@ from . import __version__
 from .base import Progress, Result
 from .capabilities import CAPABILITIES, _module_exists
 from .errors import InputError, StudioError
+from .files import describe_os_error
 
 
 @contextmanager
@@ -160,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except StudioError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a read-only, missing or full output location
+        print(f"error: {describe_os_error(err)}", file=sys.stderr)
         return 1
 
 

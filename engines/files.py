@@ -67,3 +67,10 @@ def check_writable_folder(path: str | os.PathLike) -> Path:
         reason = err.strerror or type(err).__name__
         raise InputError(f"Cannot write to the folder {folder}: {reason}.") from err
     return folder
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for an OSError: what failed, on which path."""
+    what = err.strerror or str(err) or type(err).__name__
+    paths = [str(p) for p in (err.filename, err.filename2) if p is not None]
+    return f"{what}: {' -> '.join(paths)}" if paths else what

@@ -7,6 +7,9 @@ import errno
 import hashlib
 import json
 import os
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,6 +29,7 @@ from engines.files import (
 )
 from engines.registry import Registry, download_record_path
 
+ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = bytes(range(256)) * 400  # 100 kB
 
 
@@ -311,3 +315,67 @@ def test_a_download_onto_a_full_disk_fails_cleanly(server, cache, tmp_path, monk
     with pytest.raises(ModelUnavailable, match="No space left on device"):
         registry.resolve("demo", "vocoder", download=True)
     assert [p for p in cache.rglob("*") if p.is_file()] == []
+
+
+# -- the command line and the app on a bad day ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_gan_files(tmp_path_factory) -> dict[str, Path]:
+    from tiny_gan import save_tiny_generator, save_tiny_open_clip
+
+    folder = tmp_path_factory.mktemp("gan")
+    return {
+        "generator": save_tiny_generator(folder / "g.pt", size=32),
+        "clip": save_tiny_open_clip(folder / "clip"),
+    }
+
+
+@pytest.fixture
+def tiny_generator(tiny_gan_files, local_model) -> Path:
+    local_model("gan", "clip", tiny_gan_files["clip"])
+    return tiny_gan_files["generator"]
+
+
+def test_cli_full_disk_is_one_line_and_exit_1(tiny_generator, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    def no_space(self, fp, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(fp))
+
+    monkeypatch.setattr(Image.Image, "save", no_space)
+    out = tmp_path / "samples"
+    argv = ["--device", "cpu", "gan-sample", str(tiny_generator), "-n", "1", "-o", str(out)]
+    assert cli_main(argv) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1] == f"error: No space left on device: {out / 'sample_000.png'}"
+
+
+def test_cli_output_under_a_file_is_one_line_not_a_traceback(tiny_generator, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    argv = ["--device", "cpu", "gan-sample", str(tiny_generator), "-n", "1", "-o", str(blocker)]
+    assert cli_main(argv) in (1, 2)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(blocker) in last
+
+
+def test_app_on_a_busy_port_says_so_in_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "app.py", "--port", str(port), "--tabs", "gan", "--device", "cpu"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1] == (
+        f"app.py: error: cannot serve on 127.0.0.1:{port}: "
+        "the port is in use; choose another with --port"
+    )
