@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from .device import DeviceSpec, choose_device
@@ -38,18 +40,49 @@ class LoadedModels:
         return total
 
 
-def _torch_modules(objects) -> Iterator[Any]:
+MODULE_SEARCH_DEPTH = 4
+"""How far `_torch_modules` looks into containers, dataclasses and objects' attributes."""
+
+
+def _torch_modules(objects, depth: int = MODULE_SEARCH_DEPTH, seen: set | None = None):
+    """Every torch module held in `objects`: directly, in dicts, lists and tuples, in a
+    diffusers pipeline's `components`, in dataclass fields or in plain objects' attributes, up
+    to `depth` levels down; each object is visited once."""
     import torch
 
+    seen = set() if seen is None else seen
     for obj in objects:
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
         if isinstance(obj, torch.nn.Module):
             yield obj
-        elif hasattr(obj, "components") and isinstance(obj.components, dict):  # diffusers
-            yield from _torch_modules(obj.components.values())
-        elif isinstance(obj, dict):
-            yield from _torch_modules(obj.values())
-        elif isinstance(obj, (list, tuple)):
-            yield from _torch_modules(obj)
+        elif depth > 0:
+            yield from _torch_modules(_children(obj), depth - 1, seen)
+
+
+def _children(obj) -> list:
+    """What `obj` holds that may lead to a torch module."""
+    import torch
+
+    if isinstance(obj, (str, bytes, int, float, bool, type(None), torch.Tensor, type)):
+        return []
+    if isinstance(obj, dict):
+        return list(obj.values())
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return list(obj)
+    children = []
+    components = getattr(type(obj), "components", None)
+    if isinstance(components, property):  # diffusers pipelines, our engines' part holders
+        try:
+            children.append(obj.components)
+        except Exception:  # a property that cannot answer now holds nothing to count
+            pass
+    if dataclasses.is_dataclass(obj):
+        children.extend(getattr(obj, f.name, None) for f in dataclasses.fields(obj))
+    elif isinstance(getattr(obj, "__dict__", None), dict) and not isinstance(obj, ModuleType):
+        children.extend(vars(obj).values())
+    return children
 
 
 class LoadContext:
