@@ -3,6 +3,7 @@ busy port, and a flood of wrong logins. Servers here listen on 127.0.0.1 only.""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import json
@@ -379,3 +380,118 @@ def test_app_on_a_busy_port_says_so_in_one_line():
         f"app.py: error: cannot serve on 127.0.0.1:{port}: "
         "the port is in use; choose another with --port"
     )
+
+
+# -- wrong logins ---------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+def guard_on(clock: FakeClock):
+    from tabs.login import LoginGuard
+
+    return LoginGuard(
+        "ada", "s3cret", first_delay=0.5, max_delay=8.0, clock=clock, sleep=clock.sleep
+    )
+
+
+def attempt(guard, password: str, client: str = "10.0.0.1") -> bool:
+    from tabs.login import CLIENT
+
+    async def run() -> bool:
+        CLIENT.set(client)
+        return await guard.check("ada", password)
+
+    return asyncio.run(run())
+
+
+def test_wrong_logins_wait_longer_and_longer_per_client():
+    clock = FakeClock()
+    guard = guard_on(clock)
+    for _ in range(6):
+        assert not attempt(guard, "guess")
+    assert clock.slept == [0.5, 1.0, 2.0, 4.0, 8.0]  # doubling, capped at 8 s
+    assert guard.failures("10.0.0.1") == 6
+    assert attempt(guard, "s3cret", client="10.0.0.2")  # another client: no wait
+    assert clock.slept[-1] == 8.0 and len(clock.slept) == 5
+    assert attempt(guard, "s3cret")  # the right password, after the wait
+    assert guard.failures("10.0.0.1") == 0
+    assert not attempt(guard, "guess")
+    assert len(clock.slept) == 6  # the success reset the back-off
+    assert attempt(guard, "s3cret") and clock.slept[-1] == 0.5
+
+
+def test_a_burst_of_parallel_guesses_is_queued_then_refused():
+    from tabs.login import CLIENT, LoginGuard
+
+    guard = LoginGuard("ada", "s3cret", first_delay=0.01, max_delay=0.08)
+
+    async def guess() -> bool:
+        CLIENT.set("10.0.0.1")
+        return await guard.check("ada", "guess")
+
+    async def burst() -> list[bool]:
+        await guess()  # one failure: from now on attempts are spaced
+        return await asyncio.gather(*(guess() for _ in range(50)))
+
+    start = time.perf_counter()
+    assert not any(asyncio.run(burst()))
+    assert time.perf_counter() - start < 5.0
+    # the first few waited their turn, booked 10 ms apart up to 80 ms ahead; the rest were
+    # refused without their password being compared (a check counts as one failure)
+    checked = guard.failures("10.0.0.1") - 1
+    assert 1 <= checked <= 10
+
+
+def test_failures_long_ago_are_forgiven():
+    clock = FakeClock()
+    guard = guard_on(clock)
+    for _ in range(4):
+        attempt(guard, "guess")
+    clock.now += 3600
+    assert attempt(guard, "s3cret")
+    assert clock.slept == [0.5, 1.0, 2.0]  # nothing slept for the last attempt
+
+
+def test_the_app_slows_down_wrong_logins():
+    """Through the app's own launch options, over HTTP: 0.5 s, then 1 s, then 2 s."""
+    import gradio as gr
+    import httpx
+    from app_server import free_port
+
+    import app
+
+    port = free_port()
+    args = app.parse_args(["--auth", "ada:s3cret", "--port", str(port)])
+    with gr.Blocks() as demo:
+        gr.Markdown("hello")
+    options = app.launch_options(args, app.parse_auth(args.auth))
+    guard = options["auth"].__self__
+    demo.launch(**options, prevent_thread_lock=True, quiet=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(timeout=30) as http:
+            start = time.perf_counter()
+            for _ in range(3):
+                wrong = http.post(f"{url}/login", data={"username": "ada", "password": "x"})
+                assert wrong.status_code == 400
+            assert time.perf_counter() - start >= 0.5 + 1.0 - 0.05
+            assert guard.failures("127.0.0.1") == 3  # counted for this client's address
+            start = time.perf_counter()
+            right = http.post(f"{url}/login", data={"username": "ada", "password": "s3cret"})
+            assert right.status_code == 200
+            assert time.perf_counter() - start >= 2.0 - 0.05
+            assert guard.failures("127.0.0.1") == 0
+    finally:
+        demo.close()
