@@ -21,6 +21,8 @@ else:  # pragma: no cover
 
 DEFAULT_MODELS_TOML = Path(__file__).with_name("models.toml")
 CACHE_DIR = Path(os.environ.get("ZSS_CACHE", Path.home() / ".cache" / "zsstudio"))
+ALIASES = "aliases"
+"""The top-level models.toml table of renamed Hub repos: old id = current id."""
 RECORD_SUFFIX = ".download.json"
 """Next to a URL download: what was downloaded (url, bytes, sha256), written once it is whole."""
 STALE_PARTIAL_S = 600.0
@@ -60,6 +62,8 @@ class ComponentSpec:
     local_path: str | None = None
     license: str = ""
     description: str = ""
+    former_repos: tuple[str, ...] = ()
+    """Ids the repo had before a rename (models.toml [aliases]); their cached copies count."""
 
     @property
     def key(self) -> str:
@@ -137,12 +141,21 @@ def _apply_override(spec: ComponentSpec, value: str) -> ComponentSpec:
     return replace(spec, repo=repo, revision=revision or "main", url=None, local_path=None)
 
 
+def _parse_aliases(table) -> dict[str, str]:
+    if not isinstance(table, dict) or not all(
+        isinstance(old, str) and isinstance(new, str) and new for old, new in table.items()
+    ):
+        raise InputError(f"models.toml: [{ALIASES}] must map old repo ids to current ones.")
+    return dict(table)
+
+
 @dataclass
 class Registry:
     """Reads models.toml and turns component names into local paths."""
 
     specs: dict[str, dict[str, ComponentSpec]] = field(default_factory=dict)
     source_file: Path = DEFAULT_MODELS_TOML
+    aliases: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Registry:
@@ -155,6 +168,7 @@ class Registry:
             raise InputError(f"Models file {path} cannot be read: {err}.") from err
         except tomllib.TOMLDecodeError as err:
             raise InputError(f"Models file {path} is not valid TOML: {err}.") from err
+        aliases = _parse_aliases(data.pop(ALIASES, {}))
         specs: dict[str, dict[str, ComponentSpec]] = {}
         for engine, components in data.items():
             if not isinstance(components, dict):
@@ -164,7 +178,7 @@ class Registry:
                 if not isinstance(table, dict):
                     raise InputError(f"models.toml: [{engine}.{name}] must be a table.")
                 specs[engine][name] = _parse_spec(engine, name, table)
-        return cls(specs=specs, source_file=path)
+        return cls(specs=specs, source_file=path, aliases=aliases)
 
     def engines(self) -> list[str]:
         return list(self.specs)
@@ -172,13 +186,30 @@ class Registry:
     def components(self, engine: str) -> list[ComponentSpec]:
         return [self.spec(engine, name) for name in self.specs.get(engine, {})]
 
+    def canonical_repo(self, repo: str) -> str:
+        """The current id of a Hub repo that models.toml's [aliases] says was renamed."""
+        seen = {repo}
+        while repo in self.aliases and self.aliases[repo] not in seen:
+            repo = self.aliases[repo]
+            seen.add(repo)
+        return repo
+
+    def _with_aliases(self, spec: ComponentSpec) -> ComponentSpec:
+        if not spec.repo or spec.local_path:
+            return spec
+        repo = self.canonical_repo(spec.repo)
+        former = tuple(
+            old for old in self.aliases if old != repo and self.canonical_repo(old) == repo
+        )
+        return replace(spec, repo=repo, former_repos=former)
+
     def spec(self, engine: str, name: str) -> ComponentSpec:
         try:
             spec = self.specs[engine][name]
         except KeyError as err:
             raise InputError(f"No model `{engine}.{name}` in {self.source_file}.") from err
         override = os.environ.get(override_variable(engine, name))
-        return _apply_override(spec, override) if override else spec
+        return self._with_aliases(_apply_override(spec, override) if override else spec)
 
     def resolve(
         self, engine: str, name: str, download: bool | None = None, force: bool = False
@@ -186,6 +217,28 @@ class Registry:
         """Local path of a component. Downloads when allowed (default: unless HF_HUB_OFFLINE);
         `force` downloads it again even when a copy is here."""
         return self.resolve_spec(self.spec(engine, name), download, force)
+
+    def resolve_from(
+        self, engine: str, name: str, source: str, download: bool | None = None
+    ) -> ResolvedModel:
+        """A component taken from another source, written as an override is: a local path, or
+        owner/repo[@revision] (an old repo id goes through [aliases])."""
+        try:
+            spec = self.specs[engine][name]
+        except KeyError as err:
+            raise InputError(f"No model `{engine}.{name}` in {self.source_file}.") from err
+        return self.resolve_spec(self._with_aliases(_apply_override(spec, source)), download)
+
+    def resolve_recorded(
+        self, engine: str, name: str, entry: dict, download: bool | None = None
+    ) -> ResolvedModel:
+        """The model a recipe's `models` entry recorded: a Hub source at its recorded revision
+        (an old repo id through [aliases]); other sources resolve as the registry says now."""
+        source = entry.get("source") or ""
+        if re.fullmatch(r"[\w.-]+/[\w.-]+", source):
+            revision = entry.get("revision") or "main"
+            return self.resolve_from(engine, name, f"{source}@{revision}", download)
+        return self.resolve(engine, name, download)
 
     def resolve_spec(
         self, spec: ComponentSpec, download: bool | None = None, force: bool = False
@@ -231,11 +284,14 @@ class Registry:
 
         local_err: Exception | None = None
         if not force:
-            try:
-                path = fetch(spec.repo, local_only=True)
+            # a copy cached under the current id, or under an id the repo had before a rename
+            for repo in (spec.repo, *spec.former_repos):
+                try:
+                    path = fetch(repo, local_only=True)
+                except Exception as err:  # huggingface_hub raises several kinds here
+                    local_err = local_err or err
+                    continue
                 return ResolvedModel(spec, path, _snapshot_revision(path, spec.revision))
-            except Exception as err:  # huggingface_hub raises several kinds here
-                local_err = err
         if not download:
             raise ModelUnavailable(
                 spec.key, spec.source, spec.fix(), "not downloaded; offline"

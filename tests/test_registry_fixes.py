@@ -1,0 +1,86 @@
+"""Registry entries that must work with the real checkpoints on day one: a renamed Hub repo
+kept working through [aliases]."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engines.errors import InputError
+from engines.registry import Registry
+
+OLD_STYLEGAN = "aaronb/StyleGAN2"
+NEW_STYLEGAN = "ZeqiangLai/StyleGAN2"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+GAN_GENERATORS = ("cat256", "church256", "horse256", "ffhq1024")
+
+
+def cache_snapshot(hub: Path, repo: str, files: dict[str, bytes | Path]) -> Path:
+    """A Hub repo in the Hugging Face cache layout (refs/main -> one snapshot)."""
+    repo_dir = hub / ("models--" + repo.replace("/", "--"))
+    snapshot = repo_dir / "snapshots" / COMMIT
+    for name, content in files.items():
+        path = snapshot / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Path):
+            shutil.copy(content, path)
+        else:
+            path.write_bytes(content)
+    (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
+    (repo_dir / "refs" / "main").write_text(COMMIT)
+    return snapshot
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(folder))
+    return folder
+
+
+# -- StyleGAN2 moved from aaronb/ to ZeqiangLai/ ------------------------------------------
+
+
+def test_gan_generators_use_the_current_repo_id():
+    registry = Registry.load()
+    for name in GAN_GENERATORS:
+        assert registry.spec("gan", name).repo == NEW_STYLEGAN
+
+
+def test_the_alias_table_is_not_an_engine():
+    registry = Registry.load()
+    assert "aliases" not in registry.engines()
+    assert registry.aliases[OLD_STYLEGAN] == NEW_STYLEGAN
+
+
+def test_an_override_naming_the_old_id_gets_the_new_one(monkeypatch):
+    monkeypatch.setenv("ZSS_MODEL_GAN_CAT256", f"{OLD_STYLEGAN}@main")
+    spec = Registry.load().spec("gan", "cat256")
+    assert (spec.repo, spec.revision) == (NEW_STYLEGAN, "main")
+    assert OLD_STYLEGAN in spec.former_repos
+
+
+def test_a_copy_cached_under_the_old_id_is_still_found_offline(hub):
+    snapshot = cache_snapshot(hub, OLD_STYLEGAN, {"stylegan2-cat-config-f.pt": b"weights"})
+    resolved = Registry.load().resolve("gan", "cat256", download=False)
+    assert resolved.path == snapshot / "stylegan2-cat-config-f.pt"
+    assert resolved.revision == COMMIT
+
+
+def test_a_recipe_recording_the_old_id_resolves_to_the_new_repo(hub):
+    snapshot = cache_snapshot(hub, NEW_STYLEGAN, {"stylegan2-cat-config-f.pt": b"weights"})
+    entry = {"source": OLD_STYLEGAN, "revision": COMMIT, "filename": "stylegan2-cat-config-f.pt"}
+    resolved = Registry.load().resolve_recorded("gan", "cat256", entry, download=False)
+    assert resolved.spec.repo == NEW_STYLEGAN
+    assert resolved.path == snapshot / "stylegan2-cat-config-f.pt"
+    assert resolved.recipe_entry()["source"] == NEW_STYLEGAN
+
+
+def test_a_bad_alias_table_is_an_input_error(tmp_path):
+    path = tmp_path / "models.toml"
+    path.write_text('[aliases]\n"a/b" = 3\n[demo.x]\nrepo = "a/b"\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"\[aliases\] must map old repo ids"):
+        Registry.load(path)
