@@ -1,5 +1,5 @@
 """Registry entries that must work with the real checkpoints on day one: a renamed Hub repo
-kept working through [aliases]."""
+kept working through [aliases], and aMUSEd fetched without its fp16 copies."""
 
 from __future__ import annotations
 
@@ -84,3 +84,36 @@ def test_a_bad_alias_table_is_an_input_error(tmp_path):
     path.write_text('[aliases]\n"a/b" = 3\n[demo.x]\nrepo = "a/b"\n', encoding="utf-8")
     with pytest.raises(InputError, match=r"\[aliases\] must map old repo ids"):
         Registry.load(path)
+
+
+# -- aMUSEd without the fp16 copies -------------------------------------------------------
+
+AMUSED_512_FILES = [  # the files of amused/amused-512 that the patterns decide about
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "text_encoder/config.json",
+    "text_encoder/model.safetensors",
+    "text_encoder/model.fp16.safetensors",
+    "tokenizer/merges.txt",
+    "tokenizer/special_tokens_map.json",
+    "tokenizer/tokenizer_config.json",
+    "tokenizer/vocab.json",
+    "transformer/config.json",
+    "transformer/diffusion_pytorch_model.safetensors",
+    "transformer/diffusion_pytorch_model.fp16.safetensors",
+    "vqvae/config.json",
+    "vqvae/diffusion_pytorch_model.safetensors",
+    "vqvae/diffusion_pytorch_model.fp16.safetensors",
+]
+
+
+def test_amused_downloads_its_fp32_weights_and_no_fp16_copies():
+    from huggingface_hub.utils import filter_repo_objects
+
+    spec = Registry.load().spec("compression", "amused")
+    fetched = set(filter_repo_objects(AMUSED_512_FILES, allow_patterns=list(spec.allow_patterns)))
+    assert not [name for name in fetched if ".fp16." in name]
+    for part in ("vqvae", "transformer"):
+        assert f"{part}/config.json" in fetched
+        assert f"{part}/diffusion_pytorch_model.safetensors" in fetched
+    assert {"text_encoder/model.safetensors", "tokenizer/vocab.json"} <= fetched
