@@ -1,14 +1,18 @@
 """Registry entries that must work with the real checkpoints on day one: a renamed Hub repo
-kept working through [aliases], and aMUSEd fetched without its fp16 copies."""
+kept working through [aliases], aMUSEd fetched without its fp16 copies, and the Pocket TTS
+codec found where the checkpoint itself says it is."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from engines.errors import InputError
+from engines.device import DeviceSpec
+from engines.errors import InputError, ModelUnavailable
+from engines.manager import LoadContext
 from engines.registry import Registry
 
 OLD_STYLEGAN = "aaronb/StyleGAN2"
@@ -117,3 +121,65 @@ def test_amused_downloads_its_fp32_weights_and_no_fp16_copies():
         assert f"{part}/config.json" in fetched
         assert f"{part}/diffusion_pytorch_model.safetensors" in fetched
     assert {"text_encoder/model.safetensors", "tokenizer/vocab.json"} <= fetched
+
+
+# -- the Pocket TTS codec where the checkpoint says -----------------------------------------
+
+REGISTRY_CODEC = "eustlb/pocket-tts-audio-tokenizer"
+
+
+@pytest.fixture(scope="module")
+def pocket(tmp_path_factory) -> dict[str, Path]:
+    from tiny_speech import save_tiny_pocket_tts
+
+    root = tmp_path_factory.mktemp("pocket")
+    save_tiny_pocket_tts(root / "tts", root / "codec")
+    return {"tts": root / "tts", "codec": root / "codec"}
+
+
+def checkpoint_naming(pocket: dict[str, Path], folder: Path, codec: str) -> Path:
+    """A copy of the tiny Pocket TTS whose processor_config.json names `codec`."""
+    shutil.copytree(pocket["tts"], folder)
+    config_path = folder / "processor_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["audio_tokenizer"]["audio_tokenizer_name_or_path"] = codec
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
+def load_tts(monkeypatch):
+    from engines.speech.loading import load_tts as load
+
+    monkeypatch.delenv("ZSS_MODEL_SPEECH_CODEC", raising=False)
+    context = LoadContext(Registry.load(), DeviceSpec("cpu", "float32"), "speech")
+    return load(context), context.sources
+
+
+def test_the_codec_the_checkpoint_names_is_used(pocket, tmp_path, hub, local_model, monkeypatch):
+    tts = checkpoint_naming(pocket, tmp_path / "tts", str(pocket["codec"]))
+    local_model("speech", "tts", tts)
+    cloner, sources = load_tts(monkeypatch)
+    assert cloner.sample_rate > 0
+    assert sources["codec"]["revision"] == f"local:{pocket['codec']}"
+
+
+def test_the_registry_codec_is_the_fallback(pocket, tmp_path, hub, local_model, monkeypatch):
+    cache_snapshot(
+        hub, REGISTRY_CODEC, {p.name: p for p in pocket["codec"].iterdir() if p.is_file()}
+    )
+    tts = checkpoint_naming(pocket, tmp_path / "tts", "someone/missing-codec")
+    local_model("speech", "tts", tts)
+    cloner, sources = load_tts(monkeypatch)
+    assert cloner.sample_rate > 0
+    assert sources["codec"] == {"source": REGISTRY_CODEC, "revision": COMMIT}
+
+
+def test_when_no_codec_loads_the_error_names_both(pocket, tmp_path, hub, local_model, monkeypatch):
+    tts = checkpoint_naming(pocket, tmp_path / "tts", "someone/missing-codec")
+    local_model("speech", "tts", tts)
+    with pytest.raises(ModelUnavailable) as info:
+        load_tts(monkeypatch)
+    message = str(info.value)
+    assert "someone/missing-codec" in message
+    assert REGISTRY_CODEC in message
+    assert "ZSS_MODEL_SPEECH_CODEC" in message
