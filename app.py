@@ -14,8 +14,10 @@ import gradio as gr
 from engines import __version__
 from engines.capabilities import select
 from engines.errors import InputError
+from engines.files import describe_os_error
 from engines.studio import Studio, on_zero_gpu
 from tabs import about, system
+from tabs.login import LoginGuard, login_app_kwargs
 from tabs.outputs import DELETE_CACHE, OUTPUTS
 
 HEADER = f"""\
@@ -92,6 +94,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def launch_options(args: argparse.Namespace, auth: tuple[str, str] | None) -> dict:
+    """`demo.launch` keywords for the parsed flags; a login is slowed down for guessers."""
+    guard = LoginGuard(*auth) if auth else None
+    return {
+        "server_name": args.host,
+        "server_port": args.port,
+        "share": args.share,
+        "auth": guard.check if guard else None,
+        "app_kwargs": login_app_kwargs() if guard else None,
+        "max_file_size": MAX_UPLOAD,
+        "theme": THEME,
+        "css": CSS,
+        "ssr_mode": False,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -105,16 +123,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         print(f"app.py: error: {err}", file=sys.stderr)
         return 2
-    demo.launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=args.share,
-        auth=auth,
-        max_file_size=MAX_UPLOAD,
-        theme=THEME,
-        css=CSS,
-        ssr_mode=False,
-    )
+    try:
+        demo.launch(**launch_options(args, auth))
+    except OSError as err:  # the port is taken, or the address is not this machine's
+        where = f"{args.host}:{args.port or 'a port from 7860'}"
+        reason = describe_os_error(err).splitlines()[0]
+        if reason.startswith("Cannot find empty port"):  # Gradio's words for a busy port
+            reason = "the port is in use; choose another with --port"
+        print(f"app.py: error: cannot serve on {where}: {reason}", file=sys.stderr)
+        return 2
     return 0
 
 

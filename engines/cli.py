@@ -14,6 +14,7 @@ from . import __version__
 from .capabilities import CAPABILITIES, _module_exists
 from .commands import progress_bar, save_and_report
 from .errors import InputError, StudioError
+from .files import describe_os_error
 
 
 def _studio(args: argparse.Namespace):
@@ -68,7 +69,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     for engine in targets:
         for spec in registry.components(engine):
             try:
-                resolved = registry.resolve(engine, spec.name, download=True)
+                resolved = registry.resolve(engine, spec.name, download=True, force=args.force)
                 print(f"{spec.key}: {resolved.path}")
             except StudioError as err:
                 failed += 1
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     download = commands.add_parser("download", help="pre-fetch weights from the Hub")
     download.add_argument("capability", help="a capability key, or all")
+    download.add_argument(
+        "--force", action="store_true", help="download again, replacing the copies here"
+    )
     download.set_defaults(handler=cmd_download)
 
     run = commands.add_parser("run", help="re-run a recipe.json saved with a result")
@@ -130,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except StudioError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a read-only, missing or full output location
+        print(f"error: {describe_os_error(err)}", file=sys.stderr)
         return 1
 
 

@@ -16,6 +16,7 @@ class ModelUnavailable(StudioError):
         self.component = component
         self.source = source
         self.fix = fix
+        self.reason = reason
         detail = f" ({reason})" if reason else ""
         super().__init__(f"Model {source} for {component} is not available{detail}. {fix}")
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from .device import DeviceSpec, choose_device
@@ -38,18 +40,49 @@ class LoadedModels:
         return total
 
 
-def _torch_modules(objects) -> Iterator[Any]:
+MODULE_SEARCH_DEPTH = 4
+"""How far `_torch_modules` looks into containers, dataclasses and objects' attributes."""
+
+
+def _torch_modules(objects, depth: int = MODULE_SEARCH_DEPTH, seen: set | None = None):
+    """Every torch module held in `objects`: directly, in dicts, lists and tuples, in a
+    diffusers pipeline's `components`, in dataclass fields or in plain objects' attributes, up
+    to `depth` levels down; each object is visited once."""
     import torch
 
+    seen = set() if seen is None else seen
     for obj in objects:
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
         if isinstance(obj, torch.nn.Module):
             yield obj
-        elif hasattr(obj, "components") and isinstance(obj.components, dict):  # diffusers
-            yield from _torch_modules(obj.components.values())
-        elif isinstance(obj, dict):
-            yield from _torch_modules(obj.values())
-        elif isinstance(obj, (list, tuple)):
-            yield from _torch_modules(obj)
+        elif depth > 0:
+            yield from _torch_modules(_children(obj), depth - 1, seen)
+
+
+def _children(obj) -> list:
+    """What `obj` holds that may lead to a torch module."""
+    import torch
+
+    if isinstance(obj, (str, bytes, int, float, bool, type(None), torch.Tensor, type)):
+        return []
+    if isinstance(obj, dict):
+        return list(obj.values())
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return list(obj)
+    children = []
+    components = getattr(type(obj), "components", None)
+    if isinstance(components, property):  # diffusers pipelines, our engines' part holders
+        try:
+            children.append(obj.components)
+        except Exception:  # a property that cannot answer now holds nothing to count
+            pass
+    if dataclasses.is_dataclass(obj):
+        children.extend(getattr(obj, f.name, None) for f in dataclasses.fields(obj))
+    elif isinstance(getattr(obj, "__dict__", None), dict) and not isinstance(obj, ModuleType):
+        children.extend(vars(obj).values())
+    return children
 
 
 class LoadContext:
@@ -136,7 +169,9 @@ class ModelManager:
     """Loads engines lazily and keeps at most `max_resident` of them (None: no limit).
 
     Thread-safe: `use()` holds a re-entrant lock while an engine runs, so two requests never
-    load or run models at the same time.
+    load or run models at the same time. `status()` and `release()` never wait for that lock:
+    status reads a snapshot of what is loaded, taken whenever a load or run ends, and a release
+    asked for while a run holds the models happens when the run ends.
     """
 
     def __init__(
@@ -151,7 +186,14 @@ class ModelManager:
         self.max_resident = max_resident
         self._loaders: dict[str, Loader] = {}
         self._loaded: dict[str, LoadedModels] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # held while an engine loads or runs
+        self._depth = 0  # how many holds of _lock are open (it is re-entrant)
+        # what status() reads, and releases queued while busy; held only for a moment
+        self._state_lock = threading.Lock()
+        self._snapshot: dict[str, dict] = {}
+        self._busy: str | None = None
+        self._pending: set[str] = set()
+        self._pending_all = False
 
     @property
     def device(self) -> DeviceSpec:
@@ -165,9 +207,27 @@ class ModelManager:
     def is_loaded(self, engine: str) -> bool:
         return engine in self._loaded
 
+    @contextmanager
+    def _holding(self, engine: str) -> Iterator[None]:
+        """Hold the run lock for `engine`; on leaving, refresh the snapshot status reads and,
+        when no hold is left, perform the releases asked for meanwhile."""
+        with self._lock:
+            self._depth += 1
+            with self._state_lock:
+                outer, self._busy = self._busy, engine
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                with self._state_lock:
+                    self._busy = outer
+                if self._depth == 0:
+                    self._release_pending()
+                self._take_snapshot()
+
     def load(self, engine: str) -> LoadedModels:
         """Load an engine's components (if needed), releasing others beyond the limit first."""
-        with self._lock:
+        with self._holding(engine):
             if engine in self._loaded:
                 return self._loaded[engine]
             if engine not in self._loaders:
@@ -185,7 +245,7 @@ class ModelManager:
     @contextmanager
     def use(self, engine: str) -> Iterator[LoadedModels]:
         """Hold the lock, with the engine loaded, while the caller runs it."""
-        with self._lock:
+        with self._holding(engine):
             models = self.load(engine)
             try:
                 yield models
@@ -199,16 +259,53 @@ class ModelManager:
                 ) from err
 
     def release(self, engine: str | None = None) -> list[str]:
-        """Free one engine (or all with None); returns the names released."""
-        with self._lock:
-            if engine is not None and engine not in self._loaded:
+        """Free one engine (or all with None); returns the names released now. While another
+        thread loads or runs an engine, the release is queued instead (status() lists it under
+        `release_pending`), done when that run ends, and [] is returned."""
+        if self._lock.acquire(blocking=False):
+            try:
+                if engine is not None and engine not in self._loaded:
+                    raise InputError(
+                        f"Engine {engine!r} is not loaded; "
+                        f"loaded: {sorted(self._loaded) or 'none'}."
+                    )
+                names = [engine] if engine else list(self._loaded)
+                for name in names:
+                    self._free(name)
+                self._take_snapshot()
+                return names
+            finally:
+                self._lock.release()
+        with self._state_lock:
+            known = set(self._snapshot) | {self._busy}
+            if engine is not None and engine not in known:
                 raise InputError(
-                    f"Engine {engine!r} is not loaded; loaded: {sorted(self._loaded) or 'none'}."
+                    f"Engine {engine!r} is not loaded; loaded: {sorted(self._snapshot) or 'none'}."
                 )
-            names = [engine] if engine else list(self._loaded)
-            for name in names:
-                self._free(name)
-            return names
+            if engine is None:
+                self._pending_all = True
+            else:
+                self._pending.add(engine)
+        # the run may have ended between the first try and the queueing: then do it here
+        if self._lock.acquire(blocking=False):
+            try:
+                if self._depth == 0:
+                    names = self._release_pending()
+                    self._take_snapshot()
+                    return names
+            finally:
+                self._lock.release()
+        return []
+
+    def _release_pending(self) -> list[str]:
+        with self._state_lock:
+            names = list(self._loaded) if self._pending_all else sorted(self._pending)
+            self._pending.clear()
+            self._pending_all = False
+        names = [name for name in names if name in self._loaded]
+        for name in names:
+            self._free(name)
+        return names
 
     def _free(self, engine: str) -> None:
         self._loaded.pop(engine, None)
@@ -218,18 +315,40 @@ class ModelManager:
 
             torch.cuda.empty_cache()
 
+    def _take_snapshot(self) -> None:
+        """Record what is loaded for status(); call with the run lock held."""
+        snapshot = {
+            name: {
+                "weights_mb": round(models.parameter_bytes() / 2**20, 1),
+                "components": sorted(models.components),
+                "loaded_at": models.loaded_at,
+            }
+            for name, models in self._loaded.items()
+        }
+        with self._state_lock:
+            self._snapshot = snapshot
+
     def status(self) -> dict:
-        """What is loaded, how much memory its weights hold, and the device's own figures."""
-        with self._lock:
+        """What is loaded, how much memory its weights hold, what is running now, releases
+        waiting for it, and the device's own figures. Never waits for a run."""
+        now = time.time()
+        with self._state_lock:
             engines = {
                 name: {
-                    "weights_mb": round(models.parameter_bytes() / 2**20, 1),
-                    "components": sorted(models.components),
-                    "loaded_for_s": round(time.time() - models.loaded_at, 1),
+                    "weights_mb": entry["weights_mb"],
+                    "components": entry["components"],
+                    "loaded_for_s": round(now - entry["loaded_at"], 1),
                 }
-                for name, models in self._loaded.items()
+                for name, entry in self._snapshot.items()
             }
-        status = {"device": self.device.describe(), "loaded": engines}
+            busy = self._busy
+            pending = ["all"] if self._pending_all else sorted(self._pending)
+        status = {
+            "device": self.device.describe(),
+            "loaded": engines,
+            "busy": busy,
+            "release_pending": pending,
+        }
         status.update(_device_memory(self.device))
         return status
 

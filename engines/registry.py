@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
-import shutil
 import sys
-import tempfile
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import InputError, ModelUnavailable
+from .files import atomic_write_text, atomic_writer, check_writable_folder, partial_files
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -20,6 +21,13 @@ else:  # pragma: no cover
 
 DEFAULT_MODELS_TOML = Path(__file__).with_name("models.toml")
 CACHE_DIR = Path(os.environ.get("ZSS_CACHE", Path.home() / ".cache" / "zsstudio"))
+ALIASES = "aliases"
+"""The top-level models.toml table of renamed Hub repos: old id = current id."""
+RECORD_SUFFIX = ".download.json"
+"""Next to a URL download: what was downloaded (url, bytes, sha256), written once it is whole."""
+STALE_PARTIAL_S = 600.0
+"""A download's temp file untouched this long belongs to a process that died (reads time out
+after 60 s), so the next download removes it."""
 _SPEC_KEYS = {
     "repo",
     "revision",
@@ -54,6 +62,8 @@ class ComponentSpec:
     local_path: str | None = None
     license: str = ""
     description: str = ""
+    former_repos: tuple[str, ...] = ()
+    """Ids the repo had before a rename (models.toml [aliases]); their cached copies count."""
 
     @property
     def key(self) -> str:
@@ -131,12 +141,21 @@ def _apply_override(spec: ComponentSpec, value: str) -> ComponentSpec:
     return replace(spec, repo=repo, revision=revision or "main", url=None, local_path=None)
 
 
+def _parse_aliases(table) -> dict[str, str]:
+    if not isinstance(table, dict) or not all(
+        isinstance(old, str) and isinstance(new, str) and new for old, new in table.items()
+    ):
+        raise InputError(f"models.toml: [{ALIASES}] must map old repo ids to current ones.")
+    return dict(table)
+
+
 @dataclass
 class Registry:
     """Reads models.toml and turns component names into local paths."""
 
     specs: dict[str, dict[str, ComponentSpec]] = field(default_factory=dict)
     source_file: Path = DEFAULT_MODELS_TOML
+    aliases: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Registry:
@@ -149,6 +168,7 @@ class Registry:
             raise InputError(f"Models file {path} cannot be read: {err}.") from err
         except tomllib.TOMLDecodeError as err:
             raise InputError(f"Models file {path} is not valid TOML: {err}.") from err
+        aliases = _parse_aliases(data.pop(ALIASES, {}))
         specs: dict[str, dict[str, ComponentSpec]] = {}
         for engine, components in data.items():
             if not isinstance(components, dict):
@@ -158,7 +178,7 @@ class Registry:
                 if not isinstance(table, dict):
                     raise InputError(f"models.toml: [{engine}.{name}] must be a table.")
                 specs[engine][name] = _parse_spec(engine, name, table)
-        return cls(specs=specs, source_file=path)
+        return cls(specs=specs, source_file=path, aliases=aliases)
 
     def engines(self) -> list[str]:
         return list(self.specs)
@@ -166,82 +186,133 @@ class Registry:
     def components(self, engine: str) -> list[ComponentSpec]:
         return [self.spec(engine, name) for name in self.specs.get(engine, {})]
 
+    def canonical_repo(self, repo: str) -> str:
+        """The current id of a Hub repo that models.toml's [aliases] says was renamed."""
+        seen = {repo}
+        while repo in self.aliases and self.aliases[repo] not in seen:
+            repo = self.aliases[repo]
+            seen.add(repo)
+        return repo
+
+    def _with_aliases(self, spec: ComponentSpec) -> ComponentSpec:
+        if not spec.repo or spec.local_path:
+            return spec
+        repo = self.canonical_repo(spec.repo)
+        former = tuple(
+            old for old in self.aliases if old != repo and self.canonical_repo(old) == repo
+        )
+        return replace(spec, repo=repo, former_repos=former)
+
     def spec(self, engine: str, name: str) -> ComponentSpec:
         try:
             spec = self.specs[engine][name]
         except KeyError as err:
             raise InputError(f"No model `{engine}.{name}` in {self.source_file}.") from err
         override = os.environ.get(override_variable(engine, name))
-        return _apply_override(spec, override) if override else spec
+        return self._with_aliases(_apply_override(spec, override) if override else spec)
 
-    def resolve(self, engine: str, name: str, download: bool | None = None) -> ResolvedModel:
-        """Local path of a component. Downloads when allowed (default: unless HF_HUB_OFFLINE)."""
-        spec = self.spec(engine, name)
+    def resolve(
+        self, engine: str, name: str, download: bool | None = None, force: bool = False
+    ) -> ResolvedModel:
+        """Local path of a component. Downloads when allowed (default: unless HF_HUB_OFFLINE);
+        `force` downloads it again even when a copy is here."""
+        return self.resolve_spec(self.spec(engine, name), download, force)
+
+    def resolve_from(
+        self, engine: str, name: str, source: str, download: bool | None = None
+    ) -> ResolvedModel:
+        """A component taken from another source, written as an override is: a local path, or
+        owner/repo[@revision] (an old repo id goes through [aliases])."""
+        try:
+            spec = self.specs[engine][name]
+        except KeyError as err:
+            raise InputError(f"No model `{engine}.{name}` in {self.source_file}.") from err
+        return self.resolve_spec(self._with_aliases(_apply_override(spec, source)), download)
+
+    def resolve_recorded(
+        self, engine: str, name: str, entry: dict, download: bool | None = None
+    ) -> ResolvedModel:
+        """The model a recipe's `models` entry recorded: a Hub source at its recorded revision
+        (an old repo id through [aliases]); other sources resolve as the registry says now."""
+        source = entry.get("source") or ""
+        if re.fullmatch(r"[\w.-]+/[\w.-]+", source):
+            revision = entry.get("revision") or "main"
+            return self.resolve_from(engine, name, f"{source}@{revision}", download)
+        return self.resolve(engine, name, download)
+
+    def resolve_spec(
+        self, spec: ComponentSpec, download: bool | None = None, force: bool = False
+    ) -> ResolvedModel:
+        """Local path of the weights `spec` describes (see `resolve`)."""
         if download is None:
             download = not _offline()
         if spec.local_path:
             path = Path(spec.local_path).expanduser()
             if not path.exists():
+                variable = override_variable(spec.engine, spec.name)
                 raise ModelUnavailable(
                     spec.key,
                     spec.local_path,
-                    f"Fix {override_variable(engine, name)} to point at an existing folder or file.",
+                    f"Fix {variable} to point at an existing folder or file.",
                     "the path does not exist",
                 )
             return ResolvedModel(spec, path, f"local:{path}")
         if spec.url:
-            return self._resolve_url(spec, download)
-        return self._resolve_hub(spec, download)
+            return self._resolve_url(spec, download, force)
+        return self._resolve_hub(spec, download, force)
 
-    def download(self, engine: str) -> list[ResolvedModel]:
-        return [self.resolve(engine, spec.name, download=True) for spec in self.components(engine)]
+    def download(self, engine: str, force: bool = False) -> list[ResolvedModel]:
+        return [
+            self.resolve(engine, spec.name, download=True, force=force)
+            for spec in self.components(engine)
+        ]
 
-    def _resolve_hub(self, spec: ComponentSpec, download: bool) -> ResolvedModel:
+    def _resolve_hub(self, spec: ComponentSpec, download: bool, force: bool) -> ResolvedModel:
         from huggingface_hub import hf_hub_download, snapshot_download
 
-        def fetch(local_only: bool) -> Path:
+        def fetch(repo: str, local_only: bool) -> Path:
+            options = {"revision": spec.revision, "local_files_only": local_only}
+            if force and not local_only:
+                options["force_download"] = True
             if spec.filename:
                 name = f"{spec.subfolder}/{spec.filename}" if spec.subfolder else spec.filename
-                return Path(
-                    hf_hub_download(
-                        spec.repo, name, revision=spec.revision, local_files_only=local_only
-                    )
-                )
+                return Path(hf_hub_download(repo, name, **options))
             patterns = list(spec.allow_patterns) if spec.allow_patterns else None
             if spec.subfolder and not patterns:
                 patterns = [f"{spec.subfolder}/*"]
-            return Path(
-                snapshot_download(
-                    spec.repo,
-                    revision=spec.revision,
-                    allow_patterns=patterns,
-                    local_files_only=local_only,
-                )
-            )
+            return Path(snapshot_download(repo, allow_patterns=patterns, **options))
 
+        local_err: Exception | None = None
+        if not force:
+            # a copy cached under the current id, or under an id the repo had before a rename
+            for repo in (spec.repo, *spec.former_repos):
+                try:
+                    path = fetch(repo, local_only=True)
+                except Exception as err:  # huggingface_hub raises several kinds here
+                    local_err = local_err or err
+                    continue
+                return ResolvedModel(spec, path, _snapshot_revision(path, spec.revision))
+        if not download:
+            raise ModelUnavailable(
+                spec.key, spec.source, spec.fix(), "not downloaded; offline"
+            ) from local_err
         try:
-            path = fetch(local_only=True)
-        except Exception as local_err:  # huggingface_hub raises several kinds here
-            if not download:
-                raise ModelUnavailable(
-                    spec.key, spec.source, spec.fix(), "not downloaded; offline"
-                ) from local_err
-            try:
-                path = fetch(local_only=False)
-            except Exception as err:
-                raise ModelUnavailable(
-                    spec.key, spec.source, spec.fix(), f"download failed: {type(err).__name__}"
-                ) from err
+            path = fetch(spec.repo, local_only=False)
+        except Exception as err:
+            raise ModelUnavailable(
+                spec.key, spec.source, spec.fix(), f"download failed: {type(err).__name__}"
+            ) from err
         return ResolvedModel(spec, path, _snapshot_revision(path, spec.revision))
 
-    def _resolve_url(self, spec: ComponentSpec, download: bool) -> ResolvedModel:
+    def _resolve_url(self, spec: ComponentSpec, download: bool, force: bool) -> ResolvedModel:
         filename = spec.filename or spec.url.rsplit("/", 1)[-1]
         folder = CACHE_DIR / "url" / (spec.sha256 or hashlib.sha256(spec.url.encode()).hexdigest())
         target = folder / filename
-        if target.exists():
+        problem = "a new download was asked for" if force else _download_problem(target, spec)
+        if problem is None:
             return ResolvedModel(spec, target, spec.sha256 or "unverified")
         if not download:
-            raise ModelUnavailable(spec.key, spec.url, spec.fix(), "not downloaded; offline")
+            raise ModelUnavailable(spec.key, spec.url, spec.fix(), f"{problem}; offline")
         try:
             _download_url(spec.url, target, spec.sha256)
         except Exception as err:
@@ -260,26 +331,80 @@ def _snapshot_revision(path: Path, fallback: str) -> str:
     return fallback
 
 
-def _download_url(url: str, target: Path, sha256: str | None) -> None:
+def download_record_path(target: Path) -> Path:
+    return target.with_name(target.name + RECORD_SUFFIX)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download_problem(target: Path, spec: ComponentSpec) -> str | None:
+    """Why the file at `target` is not a whole download of `spec` (None: it is). The record
+    written after a download says how many bytes and which sha256 it had, so a file cut short
+    or changed since does not pass for downloaded."""
+    if not target.is_file():
+        return "not downloaded"
+    record_path = download_record_path(target)
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        size, sha256 = int(record["bytes"]), str(record["sha256"])
+    except FileNotFoundError:
+        if spec.sha256 and file_sha256(target) == spec.sha256:
+            return None  # no record (an older version downloaded it), but the checksum holds
+        return f"{target} has no download record (cut short, or not written by zsstudio)"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"the download record {record_path} is unreadable"
+    if target.stat().st_size != size:
+        return f"{target} is {target.stat().st_size} bytes; {size} were downloaded"
+    if spec.sha256 and sha256 != spec.sha256:
+        return f"{target} is not the file models.toml names (sha256 {sha256})"
+    if file_sha256(target) != sha256:
+        return f"{target} changed since it was downloaded"
+    return None
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """Temp files of downloads that died mid-way (a killed process cannot clean up)."""
+    now = time.time()
+    for path in partial_files(target):
+        try:
+            if now - path.stat().st_mtime > STALE_PARTIAL_S:
+                path.unlink()
+        except OSError:
+            pass
+
+
+def _download_url(url: str, target: Path, sha256: str | None) -> str:
+    """Fetch `url` into `target` through a temp file, renamed only once every byte the server
+    announced arrived and the checksum (when known) holds; then write the download record.
+    Returns the file's sha256."""
     import urllib.request
 
     from tqdm.auto import tqdm
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    check_writable_folder(target.parent)
+    _remove_stale_partials(target)
     digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
-                    while chunk := response.read(1 << 20):
-                        tmp.write(chunk)
-                        digest.update(chunk)
-                        bar.update(len(chunk))
-        except BaseException:
-            os.unlink(tmp.name)
-            raise
-    if sha256 and digest.hexdigest() != sha256:
-        os.unlink(tmp.name)
-        raise ValueError(f"checksum mismatch: expected {sha256}, got {digest.hexdigest()}")
-    shutil.move(tmp.name, target)
+    received = 0
+    with atomic_writer(target) as out:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            length = response.headers.get("Content-Length")
+            expected = int(length) if length and length.isdigit() else None
+            with tqdm(total=expected, unit="B", unit_scale=True, desc=target.name) as bar:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+        if expected is not None and received != expected:
+            raise OSError(f"the download stopped early: {received} of {expected} bytes arrived")
+        if sha256 and digest.hexdigest() != sha256:
+            raise ValueError(f"checksum mismatch: expected {sha256}, got {digest.hexdigest()}")
+    record = {"url": url, "bytes": received, "sha256": digest.hexdigest()}
+    atomic_write_text(download_record_path(target), json.dumps(record, indent=2) + "\n")
+    return digest.hexdigest()

@@ -27,7 +27,10 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
     def release_engine(name: str) -> dict:
         name = (name or "").strip()
         studio.manager.release(None if name in ("", "all") else name)
-        return studio.status()
+        status = studio.status()
+        if status["release_pending"]:
+            gr.Info("A run is using the models: they are released when it ends.")
+        return status
 
     refresh.click(system_status, outputs=status, api_name="system_status")
     demo.load(system_status, outputs=status, api_visibility="private", show_progress="hidden")

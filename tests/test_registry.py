@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from engines.errors import InputError, ModelUnavailable
@@ -89,13 +91,18 @@ def test_url_component_offline_is_unavailable(tmp_path, monkeypatch):
 
 
 def test_url_component_found_in_cache(tmp_path, monkeypatch):
+    """A file whose checksum is the one models.toml names counts, with or without a record of
+    its download (older versions wrote none)."""
     monkeypatch.setattr("engines.registry.CACHE_DIR", tmp_path)
-    (tmp_path / "url" / "ab").mkdir(parents=True)
-    (tmp_path / "url" / "ab" / "g.pt").write_bytes(b"weights")
-    toml = '[demo.vocoder]\nurl = "https://example.org/g.pt"\nsha256 = "ab"\nfilename = "g.pt"\n'
+    sha = hashlib.sha256(b"weights").hexdigest()
+    (tmp_path / "url" / sha).mkdir(parents=True)
+    (tmp_path / "url" / sha / "g.pt").write_bytes(b"weights")
+    toml = (
+        f'[demo.vocoder]\nurl = "https://example.org/g.pt"\nsha256 = "{sha}"\nfilename = "g.pt"\n'
+    )
     resolved = Registry.load(write_toml(tmp_path, toml)).resolve("demo", "vocoder")
     assert resolved.path.read_bytes() == b"weights"
-    assert resolved.revision == "ab"
+    assert resolved.revision == sha
 
 
 @pytest.mark.parametrize(

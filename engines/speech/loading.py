@@ -42,7 +42,15 @@ def load_asr(context: LoadContext) -> dict[str, Any]:
 def load_tts(context: LoadContext):
     from .tts import load_voice_cloner
 
-    return load_voice_cloner(context.resolve("tts"), context.resolve, context.device.torch_device)
+    def resolve(component: str, source: str | None = None) -> ResolvedModel:
+        """A component as the registry says, or from `source` (a path or owner/repo[@rev])."""
+        if source is None:
+            return context.resolve(component)
+        resolved = context.registry.resolve_from(context.engine, component, source)
+        context.sources[component] = resolved.recipe_entry()
+        return resolved
+
+    return load_voice_cloner(context.resolve("tts"), resolve, context.device.torch_device)
 
 
 def load_knn_vc(context: LoadContext) -> KnnVC:

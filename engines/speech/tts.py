@@ -8,6 +8,8 @@ in as one more backend chosen by its config's `model_type`, without touching the
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import ModelUnavailable
-from ..registry import ResolvedModel
+from ..registry import ResolvedModel, override_variable
 
 
 class VoiceCloner(Protocol):
@@ -41,28 +43,20 @@ class PocketTTS:
         self._check_prompt_layout()
 
     @classmethod
-    def load(cls, tts: ResolvedModel, codec: ResolvedModel, device: torch.device) -> PocketTTS:
+    def load(cls, tts: ResolvedModel, audio_tokenizer, device: torch.device) -> PocketTTS:
+        """Pocket TTS from its checkpoint folder and its codec (see `load_pocket_codec`)."""
         from transformers import (
             AutoTokenizer,
-            PocketTTSAudioTokenizerModel,
             PocketTTSFeatureExtractor,
             PocketTTSForConditionalGeneration,
             PocketTTSProcessor,
         )
 
-        try:
-            audio_tokenizer = PocketTTSAudioTokenizerModel.from_pretrained(
-                codec.folder, dtype=torch.float32
-            )
-        except (OSError, ValueError) as err:
-            raise ModelUnavailable(
-                codec.spec.key, codec.spec.source, codec.spec.fix(), f"cannot load: {err}"
-            ) from err
         folder = tts.folder
         try:
             # The processor is assembled here rather than by from_pretrained, which would
-            # fetch the codec by the Hub id written in processor_config.json: the codec is
-            # a registry component of its own, so an offline copy of both is enough.
+            # fetch the codec by the id written in processor_config.json with no fallback:
+            # load_pocket_codec tries that id, then the registry's speech.codec (offline too).
             settings = _processor_settings(folder)
             processor = PocketTTSProcessor(
                 PocketTTSFeatureExtractor.from_pretrained(folder),
@@ -163,8 +157,63 @@ def _chat_template(folder: Path) -> str | None:
 Loader = Callable[[ResolvedModel, Callable[[str], ResolvedModel], torch.device], VoiceCloner]
 
 
+def codec_named_by(folder: Path) -> str | None:
+    """Where the checkpoint's processor_config.json says its codec is (transformers writes
+    audio_tokenizer.audio_tokenizer_name_or_path): a Hub id or an absolute path, else None."""
+    try:
+        data = json.loads((folder / "processor_config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    entry = data.get("audio_tokenizer") if isinstance(data, dict) else None
+    name = entry.get("audio_tokenizer_name_or_path") if isinstance(entry, dict) else None
+    if not isinstance(name, str):
+        return None
+    name = name.strip()
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", name) or (Path(name).is_absolute() and Path(name).exists()):
+        return name
+    return None
+
+
+def load_pocket_codec(tts: ResolvedModel, resolve):
+    """The Pocket TTS codec from where the checkpoint names it, else from the registry's
+    speech.codec (an override of speech.codec is used alone); ModelUnavailable naming every
+    place tried when none loads."""
+    from transformers import PocketTTSAudioTokenizerModel
+
+    named = codec_named_by(tts.folder)
+    sources: list[str | None] = [None]
+    if named and not os.environ.get(override_variable("speech", "codec")):
+        sources.insert(0, named)
+    tried: list[tuple[str, str]] = []  # (where, why it failed)
+    fix = ""
+    for source in sources:
+        where = f"{source} (named by the checkpoint)" if source else None
+        try:
+            codec = resolve("codec", source) if source else resolve("codec")
+        except ModelUnavailable as err:
+            fix = err.fix
+            tried.append((where or err.source, err.reason or "not available"))
+            continue
+        fix = codec.spec.fix()
+        try:
+            return PocketTTSAudioTokenizerModel.from_pretrained(codec.folder, dtype=torch.float32)
+        except (OSError, ValueError) as err:
+            tried.append((where or codec.spec.source, f"cannot load: {_first_line(err)}"))
+    raise ModelUnavailable(
+        "speech.codec",
+        " or ".join(where for where, _ in tried),
+        fix,
+        "; ".join(f"{where}: {why}" for where, why in tried),
+    )
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def _load_pocket(tts: ResolvedModel, resolve, device: torch.device) -> VoiceCloner:
-    return PocketTTS.load(tts, resolve("codec"), device)
+    return PocketTTS.load(tts, load_pocket_codec(tts, resolve), device)
 
 
 BACKENDS: dict[str, Loader] = {"pocket_tts": _load_pocket}

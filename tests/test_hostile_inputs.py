@@ -1,0 +1,497 @@
+"""Hostile conditions: downloads cut short or changed, full disks and unwritable folders, a
+busy port, and a flood of wrong logins. Servers here listen on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from engines import files
+from engines.cli import main as cli_main
+from engines.errors import InputError, ModelUnavailable
+from engines.files import (
+    atomic_write_bytes,
+    atomic_write_text,
+    check_writable_folder,
+    partial_files,
+)
+from engines.registry import Registry, download_record_path
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = bytes(range(256)) * 400  # 100 kB
+
+
+# -- a file server that can lie ----------------------------------------------------------
+
+
+class Served:
+    """What the server answers for one path: `body`, the Content-Length it announces, and
+    how many bytes it really sends before closing."""
+
+    def __init__(self, body: bytes, announce: int | None = None, send: int | None = None):
+        self.body = body
+        self.announce = len(body) if announce is None else announce
+        self.send = len(body) if send is None else send
+        self.requests = 0
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        served = self.server.files.get(self.path)
+        if served is None:
+            self.send_error(404)
+            return
+        served.requests += 1
+        self.send_response(200)
+        self.send_header("Content-Length", str(served.announce))
+        self.end_headers()
+        self.wfile.write(served.body[: served.send])
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.files = {}
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def url_of(server, path: str) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setattr("engines.registry.CACHE_DIR", folder)
+    return folder
+
+
+def url_registry(tmp_path, url: str, sha256: str = "") -> Path:
+    path = tmp_path / "models.toml"
+    path.write_text(
+        f'[demo.vocoder]\nurl = "{url}"\nsha256 = "{sha256}"\nfilename = "g.pt"\nlicense = "MIT"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def downloaded_column(capsys, toml: Path) -> str:
+    capsys.readouterr()
+    assert cli_main(["--models", str(toml), "models", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    return row["downloaded"]
+
+
+# -- downloads ----------------------------------------------------------------------------
+
+
+def test_a_download_cut_short_is_refused_and_leaves_no_file(server, cache, tmp_path, capsys):
+    server.files["/g.pt"] = Served(WEIGHTS, send=len(WEIGHTS) // 3)  # closes early
+    toml = url_registry(tmp_path, url_of(server, "/g.pt"))
+    registry = Registry.load(toml)
+    with pytest.raises(ModelUnavailable, match="stopped early"):
+        registry.resolve("demo", "vocoder", download=True)
+    assert [p for p in cache.rglob("*") if p.is_file()] == []  # no file, no temp file
+    assert downloaded_column(capsys, toml) == "no"
+    # `zsstudio download` tries again; once the server sends it all, it is accepted
+    server.files["/g.pt"] = Served(WEIGHTS)
+    assert cli_main(["--models", str(toml), "download", "demo"]) == 0
+    resolved = registry.resolve("demo", "vocoder", download=False)
+    assert resolved.path.read_bytes() == WEIGHTS
+    assert downloaded_column(capsys, toml) == "yes"
+
+
+def test_the_download_record_holds_size_and_checksum(server, cache, tmp_path):
+    server.files["/g.pt"] = Served(WEIGHTS)
+    registry = Registry.load(url_registry(tmp_path, url_of(server, "/g.pt")))
+    path = registry.resolve("demo", "vocoder", download=True).path
+    record = json.loads(download_record_path(path).read_text())
+    assert record == {
+        "url": url_of(server, "/g.pt"),
+        "bytes": len(WEIGHTS),
+        "sha256": hashlib.sha256(WEIGHTS).hexdigest(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (lambda path: path.write_bytes(WEIGHTS[:1000]), "bytes; 102400 were downloaded"),
+        (lambda path: path.write_bytes(WEIGHTS[::-1]), "changed since it was downloaded"),
+        (lambda path: download_record_path(path).unlink(), "no download record"),
+    ],
+)
+def test_a_file_truncated_or_changed_later_is_not_downloaded(
+    server, cache, tmp_path, capsys, spoil, reason
+):
+    server.files["/g.pt"] = Served(WEIGHTS)
+    toml = url_registry(tmp_path, url_of(server, "/g.pt"))
+    registry = Registry.load(toml)
+    path = registry.resolve("demo", "vocoder", download=True).path
+    spoil(path)
+    with pytest.raises(ModelUnavailable, match=reason):
+        registry.resolve("demo", "vocoder", download=False)
+    assert downloaded_column(capsys, toml) == "no"
+    assert cli_main(["--models", str(toml), "download", "demo"]) == 0  # fetched again
+    assert path.read_bytes() == WEIGHTS
+    assert server.files["/g.pt"].requests == 2
+
+
+def test_a_published_checksum_is_verified(server, cache, tmp_path):
+    server.files["/g.pt"] = Served(WEIGHTS)
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    registry = Registry.load(url_registry(tmp_path, url_of(server, "/g.pt"), wrong))
+    with pytest.raises(ModelUnavailable, match="checksum mismatch"):
+        registry.resolve("demo", "vocoder", download=True)
+    assert [p for p in cache.rglob("*") if p.is_file()] == []
+    right = hashlib.sha256(WEIGHTS).hexdigest()
+    registry = Registry.load(url_registry(tmp_path, url_of(server, "/g.pt"), right))
+    assert registry.resolve("demo", "vocoder", download=True).revision == right
+
+
+def test_a_temp_file_left_by_a_killed_download_is_removed(server, cache, tmp_path):
+    server.files["/g.pt"] = Served(WEIGHTS)
+    toml = url_registry(tmp_path, url_of(server, "/g.pt"))
+    folder = cache / "url" / hashlib.sha256(url_of(server, "/g.pt").encode()).hexdigest()
+    folder.mkdir(parents=True)
+    stale = folder / ".g.pt.killed.part"
+    stale.write_bytes(WEIGHTS[:500])
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    active = folder / ".g.pt.other.part"  # another process's download, still being written
+    active.write_bytes(b"x")
+    Registry.load(toml).resolve("demo", "vocoder", download=True)
+    assert partial_files(folder / "g.pt") == [active]
+
+
+def test_download_force_replaces_the_file(server, cache, tmp_path, capsys):
+    server.files["/g.pt"] = Served(WEIGHTS)
+    toml = url_registry(tmp_path, url_of(server, "/g.pt"))
+    assert cli_main(["--models", str(toml), "download", "demo"]) == 0
+    newer = WEIGHTS[::-1]
+    server.files["/g.pt"] = Served(newer)
+    assert cli_main(["--models", str(toml), "download", "demo"]) == 0  # already here
+    path = Registry.load(toml).resolve("demo", "vocoder", download=False).path
+    assert path.read_bytes() == WEIGHTS
+    assert cli_main(["--models", str(toml), "download", "demo", "--force"]) == 0
+    assert path.read_bytes() == newer
+    assert json.loads(download_record_path(path).read_text())["sha256"] == (
+        hashlib.sha256(newer).hexdigest()
+    )
+
+
+def test_download_force_asks_the_hub_for_a_fresh_copy(tmp_path, monkeypatch):
+    calls = []
+
+    def hf_hub_download(repo, filename, **options):
+        calls.append(options)
+        return str(tmp_path / filename)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", hf_hub_download)
+    toml = tmp_path / "models.toml"
+    toml.write_text('[demo.g]\nrepo = "org/model"\nfilename = "g.pt"\n', encoding="utf-8")
+    Registry.load(toml).resolve("demo", "g", download=True, force=True)
+    assert calls == [{"revision": "main", "local_files_only": False, "force_download": True}]
+    calls.clear()
+    Registry.load(toml).resolve("demo", "g", download=True)
+    assert calls == [{"revision": "main", "local_files_only": True}]  # the cached copy
+
+
+# -- writing files ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every temp file's write fails as on a full disk, after writing a little."""
+    real_named = tempfile.NamedTemporaryFile
+    real_unnamed = tempfile.TemporaryFile
+
+    def failing(handle):
+        def write(data):
+            handle.file.write(data[:4])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        handle.write = write
+        return handle
+
+    monkeypatch.setattr(
+        files.tempfile, "NamedTemporaryFile", lambda *a, **k: failing(real_named(*a, **k))
+    )
+
+    class Unwritable:
+        def __init__(self, *args, **kwargs):
+            self.file = real_unnamed(*args, **kwargs)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(files.tempfile, "TemporaryFile", Unwritable)
+
+
+def test_atomic_writes_replace_the_file_whole(tmp_path):
+    path = tmp_path / "a.json"
+    atomic_write_text(path, "first")
+    atomic_write_bytes(path, b"second")
+    assert path.read_bytes() == b"second"
+    assert partial_files(path) == []
+
+
+@pytest.mark.parametrize("write", [atomic_write_bytes, atomic_write_text])
+def test_a_full_disk_keeps_the_old_file_and_leaves_no_temp(tmp_path, full_disk, write):
+    path = tmp_path / "a.txt"
+    path.write_text("old")
+    data = b"new contents" if write is atomic_write_bytes else "new contents"
+    with pytest.raises(OSError) as info:
+        write(path, data)
+    assert info.value.errno == errno.ENOSPC
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_check_writable_folder_creates_it(tmp_path):
+    folder = tmp_path / "a" / "b"
+    assert check_writable_folder(folder) == folder
+    assert folder.is_dir() and list(folder.iterdir()) == []
+
+
+def test_check_writable_folder_names_a_folder_that_cannot_be(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match=f"Cannot write to the folder {blocker / 'out'}"):
+        check_writable_folder(blocker / "out")
+
+
+def test_check_writable_folder_on_a_full_disk(tmp_path, full_disk):
+    with pytest.raises(InputError, match=f"{tmp_path}: No space left on device"):
+        check_writable_folder(tmp_path)
+
+
+def test_a_download_onto_a_full_disk_fails_cleanly(server, cache, tmp_path, monkeypatch):
+    server.files["/g.pt"] = Served(WEIGHTS)
+    registry = Registry.load(url_registry(tmp_path, url_of(server, "/g.pt")))
+    real_named = tempfile.NamedTemporaryFile
+
+    def disk_fills_up(*args, **kwargs):
+        handle = real_named(*args, **kwargs)
+
+        def write(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        handle.write = write
+        return handle
+
+    monkeypatch.setattr(files.tempfile, "NamedTemporaryFile", disk_fills_up)
+    with pytest.raises(ModelUnavailable, match="No space left on device"):
+        registry.resolve("demo", "vocoder", download=True)
+    assert [p for p in cache.rglob("*") if p.is_file()] == []
+
+
+# -- the command line and the app on a bad day ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_gan_files(tmp_path_factory) -> dict[str, Path]:
+    from tiny_gan import save_tiny_generator, save_tiny_open_clip
+
+    folder = tmp_path_factory.mktemp("gan")
+    return {
+        "generator": save_tiny_generator(folder / "g.pt", size=32),
+        "clip": save_tiny_open_clip(folder / "clip"),
+    }
+
+
+@pytest.fixture
+def tiny_generator(tiny_gan_files, local_model) -> Path:
+    local_model("gan", "clip", tiny_gan_files["clip"])
+    return tiny_gan_files["generator"]
+
+
+def test_cli_full_disk_is_one_line_and_exit_1(tiny_generator, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    def no_space(self, fp, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(fp))
+
+    monkeypatch.setattr(Image.Image, "save", no_space)
+    out = tmp_path / "samples"
+    argv = ["--device", "cpu", "gan-sample", str(tiny_generator), "-n", "1", "-o", str(out)]
+    assert cli_main(argv) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1] == f"error: No space left on device: {out / 'sample_000.png'}"
+
+
+def test_cli_output_under_a_file_is_one_line_not_a_traceback(tiny_generator, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    argv = ["--device", "cpu", "gan-sample", str(tiny_generator), "-n", "1", "-o", str(blocker)]
+    assert cli_main(argv) in (1, 2)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(blocker) in last
+
+
+def test_app_on_a_busy_port_says_so_in_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "app.py", "--port", str(port), "--tabs", "gan", "--device", "cpu"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1] == (
+        f"app.py: error: cannot serve on 127.0.0.1:{port}: "
+        "the port is in use; choose another with --port"
+    )
+
+
+# -- wrong logins ---------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+def guard_on(clock: FakeClock):
+    from tabs.login import LoginGuard
+
+    return LoginGuard(
+        "ada", "s3cret", first_delay=0.5, max_delay=8.0, clock=clock, sleep=clock.sleep
+    )
+
+
+def attempt(guard, password: str, client: str = "10.0.0.1") -> bool:
+    from tabs.login import CLIENT
+
+    async def run() -> bool:
+        CLIENT.set(client)
+        return await guard.check("ada", password)
+
+    return asyncio.run(run())
+
+
+def test_wrong_logins_wait_longer_and_longer_per_client():
+    clock = FakeClock()
+    guard = guard_on(clock)
+    for _ in range(6):
+        assert not attempt(guard, "guess")
+    assert clock.slept == [0.5, 1.0, 2.0, 4.0, 8.0]  # doubling, capped at 8 s
+    assert guard.failures("10.0.0.1") == 6
+    assert attempt(guard, "s3cret", client="10.0.0.2")  # another client: no wait
+    assert clock.slept[-1] == 8.0 and len(clock.slept) == 5
+    assert attempt(guard, "s3cret")  # the right password, after the wait
+    assert guard.failures("10.0.0.1") == 0
+    assert not attempt(guard, "guess")
+    assert len(clock.slept) == 6  # the success reset the back-off
+    assert attempt(guard, "s3cret") and clock.slept[-1] == 0.5
+
+
+def test_a_burst_of_parallel_guesses_is_queued_then_refused():
+    from tabs.login import CLIENT, LoginGuard
+
+    guard = LoginGuard("ada", "s3cret", first_delay=0.01, max_delay=0.08)
+
+    async def guess() -> bool:
+        CLIENT.set("10.0.0.1")
+        return await guard.check("ada", "guess")
+
+    async def burst() -> list[bool]:
+        await guess()  # one failure: from now on attempts are spaced
+        return await asyncio.gather(*(guess() for _ in range(50)))
+
+    start = time.perf_counter()
+    assert not any(asyncio.run(burst()))
+    assert time.perf_counter() - start < 5.0
+    # the first few waited their turn, booked 10 ms apart up to 80 ms ahead; the rest were
+    # refused without their password being compared (a check counts as one failure)
+    checked = guard.failures("10.0.0.1") - 1
+    assert 1 <= checked <= 10
+
+
+def test_failures_long_ago_are_forgiven():
+    clock = FakeClock()
+    guard = guard_on(clock)
+    for _ in range(4):
+        attempt(guard, "guess")
+    clock.now += 3600
+    assert attempt(guard, "s3cret")
+    assert clock.slept == [0.5, 1.0, 2.0]  # nothing slept for the last attempt
+
+
+def test_the_app_slows_down_wrong_logins():
+    """Through the app's own launch options, over HTTP: 0.5 s, then 1 s, then 2 s."""
+    import gradio as gr
+    import httpx
+    from app_server import free_port
+
+    import app
+
+    port = free_port()
+    args = app.parse_args(["--auth", "ada:s3cret", "--port", str(port)])
+    with gr.Blocks() as demo:
+        gr.Markdown("hello")
+    options = app.launch_options(args, app.parse_auth(args.auth))
+    guard = options["auth"].__self__
+    demo.launch(**options, prevent_thread_lock=True, quiet=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(timeout=30) as http:
+            start = time.perf_counter()
+            for _ in range(3):
+                wrong = http.post(f"{url}/login", data={"username": "ada", "password": "x"})
+                assert wrong.status_code == 400
+            assert time.perf_counter() - start >= 0.5 + 1.0 - 0.05
+            assert guard.failures("127.0.0.1") == 3  # counted for this client's address
+            start = time.perf_counter()
+            right = http.post(f"{url}/login", data={"username": "ada", "password": "s3cret"})
+            assert right.status_code == 200
+            assert time.perf_counter() - start >= 2.0 - 0.05
+            assert guard.failures("127.0.0.1") == 0
+    finally:
+        demo.close()
