@@ -14,7 +14,7 @@ from . import __version__
 from .capabilities import CAPABILITIES, _module_exists
 from .commands import progress_bar, save_and_report
 from .errors import InputError, StudioError
-from .files import describe_os_error
+from .files import check_writable_folder, describe_os_error
 
 
 def _studio(args: argparse.Namespace):
@@ -124,10 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_output_location(args: argparse.Namespace) -> None:
+    """Refuse an output location that cannot be written before any model runs (-o is a file
+    when it has a suffix, else a folder)."""
+    output = getattr(args, "output", None)
+    if isinstance(output, Path):
+        check_writable_folder(output.parent if output.suffix else output)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_output_location(args)
         return args.handler(args)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)

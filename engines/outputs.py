@@ -1,27 +1,19 @@
-"""Writing output files: atomically (a crash never leaves half a file), images as PNG."""
+"""Writing output files: atomically (`engines.files`), folders created, images as PNG."""
 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from .files import atomic_write_bytes
+
 
 def write_bytes(path: Path, data: bytes) -> Path:
-    """Write `data` to a temp file beside `path`, then rename it over `path`."""
+    """Write `data` to `path` all or nothing, creating its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, data)
 
 
 def png_bytes(image: Any) -> bytes:

@@ -98,3 +98,11 @@ def test_multi_task_engines_dispatch_recipes_by_task():
         engine.run_recipe(Recipe(engine="echo", params="abc"))
     with pytest.raises(InputError, match="This recipe is for 'layout'"):
         engine.run_recipe(Recipe(engine="layout", params={}))
+
+
+def test_an_unwritable_output_is_refused_before_anything_runs(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code = main(["layout", "--prompt", "a cat", "-o", str(blocker / "out")])
+    assert code == 2
+    assert f"Cannot write to the folder {blocker / 'out'}" in capsys.readouterr().err

@@ -339,12 +339,10 @@ def tiny_generator(tiny_gan_files, local_model) -> Path:
 
 
 def test_cli_full_disk_is_one_line_and_exit_1(tiny_generator, tmp_path, monkeypatch, capsys):
-    from PIL import Image
+    def no_space(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    def no_space(self, fp, *args, **kwargs):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(fp))
-
-    monkeypatch.setattr(Image.Image, "save", no_space)
+    monkeypatch.setattr("engines.outputs.atomic_write_bytes", no_space)
     out = tmp_path / "samples"
     argv = ["--device", "cpu", "gan-sample", str(tiny_generator), "-n", "1", "-o", str(out)]
     assert cli_main(argv) == 1
