@@ -1,0 +1,240 @@
+"""Property tests: each engine moves things the way its method says, not only "the loss goes
+down". Each test here failed on the code before the fix it names (see the commit messages)."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from engines.layout.losses import (
+    LossWeights,
+    boundary_loss,
+    box_coverage,
+    inside_loss,
+    layout_loss,
+    outside_loss,
+)
+
+# -- layout --------------------------------------------------------------------------------------
+
+MAP = 16  # a 16x16 attention map, SD-1.5's guided resolution at 512 px
+TOY_LR = 10.0  # at this rate the inside term alone takes a 6x6 box's mass from 2% to over 90%
+TOY_STEPS = 50
+
+
+def blob_logits(row: float, col: float, seed: int = 0) -> torch.Tensor:
+    """Logits of one phrase map: a Gaussian blob (peak e^5 times the background) plus noise."""
+    y, x = torch.meshgrid(torch.arange(MAP).float(), torch.arange(MAP).float(), indexing="ij")
+    noise = 0.3 * torch.randn(MAP, MAP, generator=torch.Generator().manual_seed(seed))
+    return 5.0 * torch.exp(-((y - row) ** 2 + (x - col) ** 2) / (2 * 1.5**2)) + noise
+
+
+def softmax_maps(logits: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(logits.flatten(1), dim=-1).view_as(logits)
+
+
+def descend(logits: torch.Tensor, boxes, weights: LossWeights, steps: int = TOY_STEPS):
+    """SGD on the logits through layout_loss; returns the inside mass of each map after each
+    step, (steps + 1, maps), and the final maps."""
+    masks = box_coverage(boxes, (MAP, MAP), (MAP, MAP))
+    z = logits.clone()
+    history = []
+    for _ in range(steps + 1):
+        z.requires_grad_(True)
+        maps = softmax_maps(z)
+        history.append((maps * masks).flatten(1).sum(1).detach())
+        loss, _ = layout_loss(maps, masks, weights)
+        (grad,) = torch.autograd.grad(loss, z)
+        z = (z - TOY_LR * grad).detach()
+    return torch.stack(history[: steps + 1]), softmax_maps(z).detach(), masks
+
+
+def centred_box(side: int, row: int, col: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) in map cells of a side x side box whose top-left cell is (row, col)."""
+    return (col, row, col + side, row + side)
+
+
+def blob_centre(place: str, top: int, side: int) -> tuple[float, float]:
+    """Where the blob starts for a box at rows and columns top .. top + side."""
+    if place == "outside":
+        return (3.0, 3.0)  # near the opposite corner
+    if place == "straddling":
+        return (top - 0.5, top - 0.5)  # on the box's top-left corner
+    return (top + side / 2 - 0.5,) * 2  # at the box's centre
+
+
+@pytest.mark.parametrize("side", [4, 6, 10])
+@pytest.mark.parametrize("place", ["outside", "straddling", "inside"])
+def test_layout_losses_move_a_misplaced_blob_into_its_box(side, place):
+    top = MAP - 1 - side  # the box sits in the bottom-right corner, one cell from the edges
+    box = centred_box(side, top, top)
+    logits = blob_logits(*blob_centre(place, top, side))[None]
+
+    history, maps, masks = descend(logits, [box], LossWeights())
+    assert history[-1, 0] > 0.8, f"default weights: inside mass {history[-1, 0]:.3f}"
+    peak = int(maps[0].flatten().argmax())
+    assert masks[0].flatten()[peak] == 1.0, "the map's peak must end inside the box"
+
+    if place == "inside":
+        return
+    start = float(history[0, 0])
+    for weights in (LossWeights(1, 0, 0), LossWeights(0, 1, 0), LossWeights(0, 0, 1)):
+        alone, _, _ = descend(logits, [box], weights)
+        assert alone[-1, 0] > start + 0.05, (weights, start, float(alone[-1, 0]))
+        assert alone[1, 0] > alone[0, 0], weights  # from the very first step
+
+
+def test_layout_losses_move_two_blobs_into_their_boxes_at_once():
+    """Two phrases, each misplaced in the other's box: both get there under the default mix."""
+    boxes = [centred_box(6, 1, 1), centred_box(6, 9, 9)]
+    logits = torch.stack([blob_logits(12, 12, seed=1), blob_logits(4, 4, seed=2)])
+    history, maps, masks = descend(logits, boxes, LossWeights())
+    assert (history[0] < 0.05).all()
+    assert (history[-1] > 0.8).all(), history[-1]
+    for index in range(2):
+        assert masks[index].flatten()[int(maps[index].flatten().argmax())] == 1.0
+
+
+def test_layout_boundary_term_has_gradient_inside_an_empty_box():
+    box = centred_box(6, 9, 9)
+    masks = box_coverage([box], (MAP, MAP), (MAP, MAP))
+    maps = softmax_maps(blob_logits(3, 3)[None]).requires_grad_(True)
+    assert float((maps.detach() * masks).sum()) < 0.05  # the box is (almost) empty
+
+    (boundary_grad,) = torch.autograd.grad(boundary_loss(maps, masks).sum(), maps)
+    (inside_grad,) = torch.autograd.grad(inside_loss(maps, masks).sum(), maps)
+    in_box = masks[0] == 1
+    # descent raises every cell of the box, with a pull comparable to the inside term's
+    assert (boundary_grad[0][in_box] < 0).all()
+    ratio = boundary_grad[0][in_box].abs().mean() / inside_grad[0][in_box].abs().mean()
+    assert ratio > 0.1, f"boundary/inside gradient in the box: {ratio:.2e}"
+
+    # the same through the softmax: one descent step on the logits adds mass to the box, at
+    # least a tenth of what the inside term's step adds
+    def gain(term) -> float:
+        logits = blob_logits(3, 3)[None].requires_grad_(True)
+        (grad,) = torch.autograd.grad(term(softmax_maps(logits), masks).sum(), logits)
+        before = (softmax_maps(logits.detach()) * masks).sum()
+        return float((softmax_maps(logits.detach() - TOY_LR * grad) * masks).sum() - before)
+
+    assert gain(boundary_loss) > 0.1 * gain(inside_loss) > 0
+
+
+def test_layout_outside_term_lowers_a_misplaced_peak_rather_than_sharpening_it():
+    """The old peak-normalised outside term was lowest for the sharpest misplaced peak."""
+    box = centred_box(6, 9, 9)
+    masks = box_coverage([box], (MAP, MAP), (MAP, MAP))
+    logits = blob_logits(3, 3)[None].requires_grad_(True)
+    (grad,) = torch.autograd.grad(outside_loss(softmax_maps(logits), masks).sum(), logits)
+    peak = int(logits.detach().flatten().argmax())
+    assert grad.flatten()[peak] > 0  # descent lowers the misplaced peak
+
+
+LAYOUT_PROMPT = "a cat and a dog on a sofa"
+
+
+@pytest.fixture(scope="module")
+def tiny_pipe(tiny_sd15_dir):
+    from engines.device import DeviceSpec
+    from engines.layout.backbones import load_sd_pipeline
+
+    return load_sd_pipeline(tiny_sd15_dir, DeviceSpec("cpu", "float32"))
+
+
+def tiny_guidance(pipe, size: int = 64, **settings):
+    from engines.layout.attention import LAYER_MAPS
+    from engines.layout.guidance import GuidanceSettings, LayoutGuidance
+
+    half = size // 2
+    return LayoutGuidance(
+        pipe.unet,
+        pipe.scheduler,
+        LAYER_MAPS["sd15"],
+        [(1, 2), (5,)],  # "a cat", "dog"
+        [(0, 0, half, size), (half, 0, size, size)],
+        (size, size),
+        (size // 8, size // 8),
+        GuidanceSettings(**settings),
+    )
+
+
+def test_layout_every_guided_update_reaches_the_next_latent(tiny_pipe):
+    """PNDM's second step restarts from the latent it stored at the first: a guidance update
+    made before it would change the UNet's input only, never the trajectory."""
+    from engines.layout.attention import recording_attention
+    from engines.layout.sampler import sample
+
+    pipe = tiny_pipe
+    guidance = tiny_guidance(pipe, iterations=1, loss_threshold=0.0)
+    guided: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # step -> latent before, after
+    reached: dict[int, bool] = {}
+    real_guide, real_step = guidance.guide, pipe.scheduler.step
+    calls = []
+
+    def guide(latents, t, cond, step):
+        moved = real_guide(latents, t, cond, step)
+        guided[step] = (latents.clone(), moved.clone())
+        return moved
+
+    def step(model_output, t, latents, *args, **kwargs):
+        index = len(calls)
+        calls.append(index)
+        if index in guided:
+            # the same step from the unguided latent, on a copy of the scheduler's state
+            probe = copy.deepcopy(pipe.scheduler)
+            del probe.step  # the copy's own method, not this wrapper
+            unguided = probe.step(model_output, t, guided[index][0], *args, **kwargs)[0]
+            out = real_step(model_output, t, latents, *args, **kwargs)
+            reached[index] = not torch.equal(unguided, out[0])
+            return out
+        return real_step(model_output, t, latents, *args, **kwargs)
+
+    guidance.guide = guide
+    pipe.scheduler.step = step
+    try:
+        with recording_attention(pipe.unet, guidance.store, guidance.layer_map):
+            sample(
+                pipe, LAYOUT_PROMPT, "", 64, 64, 8, 7.5, torch.Generator().manual_seed(3),
+                guidance=guidance, guided_steps=4,
+            )  # fmt: skip
+    finally:
+        del pipe.scheduler.step
+    assert len(guided) == 4, sorted(guided)  # as many guided steps as asked for
+    for index, (before, after) in guided.items():
+        assert not torch.equal(before, after), f"step {index}: guidance did not move the latent"
+    assert reached == {index: True for index in guided}, reached
+
+
+def test_layout_step_is_strength_times_the_weighted_sum_gradient(tiny_pipe):
+    """Strength 30 is a step of 30 * sqrt(1 - alpha_bar_t) on the gradient of
+    inside + outside + 0.5 boundary: each term moves with strength times its weight."""
+    from engines.layout.attention import recording_attention
+
+    pipe = tiny_pipe
+    guidance = tiny_guidance(pipe, size=128, iterations=1, loss_threshold=0.0)
+    pipe.scheduler.set_timesteps(50)
+    t = pipe.scheduler.timesteps[0]
+    cond = pipe.encode_prompt(LAYOUT_PROMPT, "cpu", 1, False)[0]
+    latents = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(1))
+    with recording_attention(pipe.unet, guidance.store, guidance.layer_map):
+        z = latents.clone().requires_grad_(True)
+        with torch.enable_grad():
+            maps = guidance.maps(z, t, cond, step=0)
+            masks = guidance.group_masks(tuple(maps.shape[1:]))
+            terms = (
+                inside_loss(maps, masks).mean()
+                + outside_loss(maps, masks).mean()
+                + 0.5 * boundary_loss(maps, masks).mean()
+            )
+        (grad,) = torch.autograd.grad(terms, z)
+        moved = guidance.guide(latents, t, cond, step=0)
+    alpha_bar = float(pipe.scheduler.alphas_cumprod[int(t)])
+    expected = latents - 30.0 * math.sqrt(1 - alpha_bar) * grad
+    torch.testing.assert_close(moved, expected, rtol=1e-4, atol=1e-6)
+    (report,) = guidance.reports
+    assert report.losses[0] == pytest.approx(
+        float(terms.detach()) / 2.5, rel=1e-5
+    )  # the weighted mean
