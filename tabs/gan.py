@@ -69,7 +69,7 @@ def build(studio: Studio) -> None:
                 preview_every = gr.Slider(1, 200, value=25, step=1, label="Preview every N steps")
                 truncation = gr.Slider(0.1, 1.0, value=0.7, step=0.05, label="Truncation (grids)")
                 train_truncation = gr.Slider(
-                    0.1, 1.0, value=0.7, step=0.05, label="Truncation (training samples)"
+                    0.1, 1.0, value=1.0, step=0.05, label="Truncation (training samples)"
                 )
                 grid_size = gr.Slider(1, 12, value=6, step=1, label="Grid seeds")
                 eval_samples = gr.Slider(4, 256, value=16, step=4, label="Samples for metrics")

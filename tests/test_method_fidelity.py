@@ -238,3 +238,63 @@ def test_layout_step_is_strength_times_the_weighted_sum_gradient(tiny_pipe):
     assert report.losses[0] == pytest.approx(
         float(terms.detach()) / 2.5, rel=1e-5
     )  # the weighted mean
+
+
+# -- GAN adaptation ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    from tiny_gan import save_tiny_open_clip
+
+    from engines.gan.clip_guide import ClipGuide
+
+    return ClipGuide.load(save_tiny_open_clip(tmp_path_factory.mktemp("clip")), "cpu")
+
+
+def svl_adaptation(clip, **overrides):
+    from tiny_gan import tiny_generator
+
+    from engines.gan.adapt import Adaptation
+    from engines.gan.requests import AdaptRequest
+
+    generator = tiny_generator(32, seed=1)
+    request = AdaptRequest(source="photo", target="pencil sketch", **overrides)
+    return Adaptation(generator, generator.mean_latent(256), [clip], request.settings())
+
+
+def test_svl_fisher_is_mean_of_per_sample_squared_gradients(tiny_clip):
+    import torch.nn.functional as F
+
+    adaptation = svl_adaptation(tiny_clip, batch=3)
+    w, noise = adaptation._sample_batch()
+    adaptation._sample_batch = lambda: (w, noise)
+    adaptation._fisher_setup()
+
+    # brute force: one forward and backward per sample, squared, averaged
+    text = F.normalize(tiny_clip.text_feature("photo"), dim=0)
+    expected = [torch.zeros_like(p) for p in adaptation.parameters]
+    for n in range(3):
+        image = adaptation.target(w[n : n + 1], [layer[n : n + 1] for layer in noise])
+        score = (tiny_clip.image_features(image) @ text).sum()
+        grads = torch.autograd.grad(score, adaptation.parameters, allow_unused=True)
+        for total, grad in zip(expected, grads, strict=True):
+            if grad is not None:
+                total += grad.pow(2) / 3
+    for got, want in zip(adaptation.fisher, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-12)
+    assert sum(float(f.sum()) for f in expected) > 0
+
+
+def test_adaptation_samples_untruncated(tiny_clip):
+    """NADA and SVL train on W = mapping(z) as drawn; truncation 0.7 is for the previews."""
+    from engines.gan.requests import AdaptRequest
+
+    request = AdaptRequest(source="photo", target="pencil sketch")
+    assert request.truncation == 0.7 and request.settings().train_truncation == 1.0
+    adaptation = svl_adaptation(tiny_clip)
+    w, _ = adaptation._sample_batch()
+    rng = torch.Generator().manual_seed(request.seed)  # the loop's generator, drawn again
+    z = torch.randn(request.batch, adaptation.source.config.style_dim, generator=rng)
+    with torch.no_grad():
+        torch.testing.assert_close(w, adaptation.source.mapping(z))

@@ -42,7 +42,7 @@ class AdaptRequest(Request):
     lr: float = 0.002
     preview_every: int = 25
     truncation: float = 0.7
-    train_truncation: float = 0.7
+    train_truncation: float = 1.0
     second_clip: bool = False
     grid_size: int = 6
     eval_samples: int = 16

@@ -21,7 +21,7 @@ class AdaptSettings:
     lr: float = 0.002
     beta2: float = 0.99
     seed: int = 0
-    train_truncation: float = 0.7
+    train_truncation: float = 1.0
     preview_every: int = 25
     # NADA: adaptive layer selection (0 keeps every synthesis layer trainable)
     layer_k: int = 0
