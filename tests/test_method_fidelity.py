@@ -298,3 +298,93 @@ def test_adaptation_samples_untruncated(tiny_clip):
     z = torch.randn(request.batch, adaptation.source.config.style_dim, generator=rng)
     with torch.no_grad():
         torch.testing.assert_close(w, adaptation.source.mapping(z))
+
+
+# -- speech --------------------------------------------------------------------------------------
+
+
+def as_transformers_4(model) -> None:
+    """Make `model` report hidden states as transformers 4.x did: the last entry after the
+    encoder's final layer norm (5.x reports every layer's own output)."""
+    forward = model.forward
+
+    def forward_4x(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        if out.hidden_states is not None:
+            last = model.encoder.layer_norm(out.hidden_states[-1])
+            out.hidden_states = (*out.hidden_states[:-1], last)
+        return out
+
+    model.forward = forward_4x
+
+
+def test_truncated_wavlm_layer6_equals_full_model_layer6(tmp_path):
+    """kNN-VC's features are WavLM's 6th layer output without the final layer norm, however
+    transformers reports hidden states."""
+    import numpy as np
+    from tiny_speech import tiny_wavlm_config
+    from transformers import WavLMModel
+
+    from engines.registry import ComponentSpec, ResolvedModel
+    from engines.speech.features import WAVLM_LAYER, wavlm_features
+    from engines.speech.vc import load_wavlm
+
+    torch.manual_seed(0)
+    full = WavLMModel(tiny_wavlm_config(num_hidden_layers=WAVLM_LAYER + 2)).eval()
+    full.save_pretrained(tmp_path)
+    spec = ComponentSpec("speech", "wavlm")
+    truncated = load_wavlm(ResolvedModel(spec, tmp_path, "local"), torch.device("cpu"))
+    assert len(truncated.encoder.layers) == WAVLM_LAYER
+
+    samples = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    wave = torch.from_numpy(samples)[None]
+    layer_out = []
+    hook = full.encoder.layers[WAVLM_LAYER - 1].register_forward_hook(
+        lambda _m, _i, out: layer_out.append(out[0])
+    )
+    with torch.no_grad():
+        reported = full(wave, output_hidden_states=True).hidden_states[WAVLM_LAYER]
+    hook.remove()
+    expected = layer_out[0][0]
+    # the reference is transformers' own layer 6 of the full model (the input of layer 7)
+    torch.testing.assert_close(reported[0], expected)
+    final_norm = full.encoder.layer_norm(expected)
+    assert (final_norm - expected).abs().max() > 0.1  # the norm would change the features
+
+    torch.testing.assert_close(wavlm_features(truncated, samples), expected, rtol=1e-5, atol=1e-5)
+    as_transformers_4(truncated)
+    torch.testing.assert_close(wavlm_features(truncated, samples), expected, rtol=1e-5, atol=1e-5)
+
+
+def log_sweep(low_hz: float, high_hz: float, seconds: float, rate: int = 16000):
+    """A voiced stand-in whose F0 sweeps between two frequencies, sinusoidally in semitones."""
+    import numpy as np
+
+    t = np.arange(int(seconds * rate)) / rate
+    position = 0.5 + 0.5 * np.sin(2 * np.pi * 1.3 * t)
+    f0 = low_hz * (high_hz / low_hz) ** position
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    wave = sum(np.sin(h * phase) / h for h in range(1, 9))
+    return (0.3 * wave / np.max(np.abs(wave))).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("source_hz", "style_hz"),
+    [
+        ((110, 155), (100, 320)),  # 6 st to 20 st
+        ((100, 160), (150, 400)),  # 8 st to 17 st, median up an octave
+        ((120, 240), (150, 190)),  # 12 st to 4 st
+    ],
+)
+def test_style_pitch_range_lands_within_tolerance(source_hz, style_hz):
+    """The pitch range measured on the output (5th to 95th percentile, in semitones) is the
+    style clip's, to half a semitone."""
+    from engines.speech.style import measure, transfer
+
+    rate = 16000
+    target = measure(log_sweep(*style_hz, 2.5), rate)
+    moved, before, move = transfer(log_sweep(*source_hz, 3.0), rate, target)
+    landed = measure(moved, rate)
+    assert abs(before.f0_range_semitones - target.f0_range_semitones) > 4  # a real move
+    assert landed.f0_range_semitones == pytest.approx(target.f0_range_semitones, abs=0.5)
+    assert landed.f0_median_hz == pytest.approx(target.f0_median_hz, rel=0.05)
