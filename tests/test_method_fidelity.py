@@ -388,3 +388,214 @@ def test_style_pitch_range_lands_within_tolerance(source_hz, style_hz):
     assert abs(before.f0_range_semitones - target.f0_range_semitones) > 4  # a real move
     assert landed.f0_range_semitones == pytest.approx(target.f0_range_semitones, abs=0.5)
     assert landed.f0_median_hz == pytest.approx(target.f0_median_hz, rel=0.05)
+
+
+# -- compression ---------------------------------------------------------------------------------
+
+
+def test_usage_weighted_kmeans_fits_the_codes_in_use():
+    """Weighting codes by use lowers the quantisation error of the tokens images produce."""
+    import numpy as np
+
+    from engines.compression.codebook import kmeans_codebook
+
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(1024, 8)).astype(np.float32)
+    counts = np.zeros(1024, dtype=np.int64)
+    used = rng.choice(1024, size=96, replace=False)
+    counts[used] = rng.integers(1, 50, size=96)
+    weights = counts + 0.1
+
+    def error_on_use(book) -> float:
+        residual = codes - book.centroids[book.labels]
+        return float((weights * (residual**2).sum(1)).sum() / weights.sum())
+
+    plain, weighted = kmeans_codebook(codes, 32), kmeans_codebook(codes, 32, weights=weights)
+    assert error_on_use(weighted) < 0.8 * error_on_use(plain)
+    for cluster in np.unique(weighted.labels):  # each centroid is its members' weighted mean
+        members = weighted.labels == cluster
+        mean = (weights[members, None] * codes[members]).sum(0) / weights[members].sum()
+        np.testing.assert_allclose(weighted.centroids[cluster], mean, atol=1e-5)
+
+
+def _store(tmp_path):
+    import numpy as np
+
+    from engines.compression.codebook import CodebookStore
+
+    codes = np.random.default_rng(1).normal(size=(256, 4)).astype(np.float32)
+    return CodebookStore(codes, "abc123", tmp_path)
+
+
+def _rewrite(path, **changes):
+    """Rewrite a cache file with some arrays changed and its checksums made to match, so that
+    only the value checks can catch the change."""
+    import numpy as np
+
+    from engines.compression.codebook import write_checked
+
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    inputs = str(arrays.pop("inputs_sha256"))
+    arrays.pop("content_sha256")
+    write_checked(path, {**arrays, **changes}, inputs)
+
+
+def _corrupt(kind: str, path, store) -> None:
+    import numpy as np
+
+    if kind == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "out-of-range labels":
+        with np.load(path) as data:
+            labels = data["labels"].copy()
+        labels[3] = 16
+        _rewrite(path, labels=labels)
+    elif kind == "NaN centroids":
+        with np.load(path) as data:
+            centroids = data["centroids"].copy()
+        centroids[2, 1] = np.nan
+        _rewrite(path, centroids=centroids)
+    elif kind == "content changed":  # checksum kept: a bit flip on disk
+        with np.load(path) as data:
+            arrays = {name: data[name] for name in data.files}
+        arrays["centroids"] = arrays["centroids"] + np.float32(0.5)
+        np.savez(path, **arrays)
+    elif kind == "other inputs":  # a file made for other code vectors, under this name
+        other = _store(path.parent / "other")
+        other.codes = other.codes * 2
+        other.get(16)
+        path.write_bytes(other.cache_path(16).read_bytes())
+    elif kind == "no checksums":  # the format before this change
+        with np.load(path) as data:
+            arrays = {n: data[n] for n in data.files if not n.endswith("sha256")}
+        np.savez(path, **arrays)
+
+
+CORRUPTIONS = [
+    "truncated",
+    "empty",
+    "out-of-range labels",
+    "NaN centroids",
+    "content changed",
+    "other inputs",
+    "no checksums",
+]
+
+
+@pytest.mark.parametrize("kind", CORRUPTIONS)
+def test_codebook_cache_is_recomputed_when_corrupt(tmp_path, caplog, kind):
+    import logging
+
+    import numpy as np
+
+    from engines.compression.codebook import kmeans_codebook
+
+    store = _store(tmp_path)
+    book = store.get(16)
+    path = store.cache_path(16)
+    _corrupt(kind, path, store)
+
+    with caplog.at_level(logging.WARNING, logger="engines.compression.codebook"):
+        again = _store(tmp_path).get(16)
+    assert any("recomputing" in r.getMessage() for r in caplog.records), kind
+    expected = kmeans_codebook(store.codes, 16)
+    assert np.array_equal(again.labels, expected.labels) and again.identity == book.identity
+    assert np.array_equal(again.centroids, expected.centroids)
+
+    caplog.clear()  # the recomputed file was written back, whole and checked
+    with caplog.at_level(logging.WARNING, logger="engines.compression.codebook"):
+        third = _store(tmp_path).get(16)
+    assert not caplog.records and np.array_equal(third.labels, book.labels)
+
+
+def test_codebook_cache_writes_atomically(tmp_path, monkeypatch):
+    import numpy as np
+
+    from engines.compression import codebook
+
+    store = _store(tmp_path)
+    store.get(16)
+    path = store.cache_path(16)
+    before = path.read_bytes()
+
+    def fail(handle, **arrays):
+        handle.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(codebook.np, "savez", fail)
+    fresh = _store(tmp_path)
+    fresh.codes = fresh.codes + 1  # other inputs: recomputed, and the write fails midway
+    fresh.get(16)
+    monkeypatch.undo()
+    assert path.read_bytes() == before  # the old file is untouched
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
+    assert np.array_equal(_store(tmp_path).get(16).labels, store.get(16).labels)
+
+
+@pytest.fixture(scope="module")
+def compression_engine(tmp_path_factory):
+    from tiny_compression import compression_studio, tiny_amused_in, tiny_photo
+
+    base = tmp_path_factory.getbasetemp()
+    photos = tmp_path_factory.mktemp("usage-photos")
+    from PIL import Image
+
+    for seed in range(2):
+        Image.fromarray(tiny_photo(96, 64, seed=seed)).save(photos / f"photo{seed}.png")
+    studio, undo = compression_studio(tiny_amused_in(base), base / "zss-cache-fidelity")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZSS_COMPRESSION_USAGE_IMAGES", str(photos))
+        yield studio.engine("compression")
+    undo()
+
+
+def test_zsc_says_which_kmeans_made_the_codebook_and_version_1_files_decode(compression_engine):
+    import numpy as np
+    from tiny_compression import tiny_photo
+
+    from engines.compression import bitstream
+
+    photo = tiny_photo(72, 52)
+    plain = compression_engine.compress(photo, 16, "fixed", baselines=False)
+    usage = compression_engine.compress(photo, 16, "fixed", baselines=False, kmeans="usage")
+    plain_header, payload = bitstream.read_zsc(plain.zsc)
+    usage_header, _ = bitstream.read_zsc(usage.zsc)
+    assert (plain_header.kmeans, plain_header.usage_fingerprint) == ("plain", b"")
+    assert usage_header.kmeans == "usage" and len(usage_header.usage_fingerprint) == 8
+    assert usage_header.codebook_id != plain_header.codebook_id  # another clustering
+    assert usage.metrics["kmeans"] == "usage"
+    for result in (plain, usage):
+        decoded = compression_engine.decompress(result.zsc)
+        assert np.array_equal(decoded.tokens, result.tokens)
+        assert decoded.metrics["kmeans"] == bitstream.read_zsc(result.zsc)[0].kmeans
+
+    # a version-1 file (no K-means byte) is plain K-means, and still decodes
+    version_1 = plain.zsc[:3] + b"\x01" + plain.zsc[4 : -len(payload) - 1] + payload
+    header, _ = bitstream.read_zsc(version_1)
+    assert header.kmeans == "plain"
+    assert np.array_equal(compression_engine.decompress(version_1).tokens, plain.tokens)
+
+
+def test_usage_weighted_files_need_the_same_usage(compression_engine, tmp_path, monkeypatch):
+    from tiny_compression import tiny_photo
+
+    from engines.compression import bitstream
+    from engines.errors import InputError
+
+    result = compression_engine.compress(tiny_photo(72, 52), 32, "fixed", False, kmeans="usage")
+    header, payload = bitstream.read_zsc(result.zsc)
+    other = bitstream.ZscHeader(**(header.__dict__ | {"usage_fingerprint": b"\x07" * 8}))
+    with pytest.raises(InputError, match="usage counted on other photos"):
+        compression_engine.decompress(bitstream.write_zsc(other, payload))
+
+
+def test_code_usage_is_counted_on_the_shipped_photos_by_default(monkeypatch):
+    from engines.compression.usage import SHIPPED_PHOTOS, usage_folder, usage_images
+
+    monkeypatch.delenv("ZSS_COMPRESSION_USAGE_IMAGES", raising=False)
+    assert usage_folder() == SHIPPED_PHOTOS
+    names = [path.name for path in usage_images(usage_folder())]
+    assert names == ["astronaut.png", "chelsea.png", "coffee.png"]

@@ -30,6 +30,12 @@ def add_commands(subparsers, make_studio: Callable) -> None:
         help="fixed: log2 K bits per token, decodes anywhere; model: range coding under the "
         "masked transformer, smaller, decode on the same kind of device",
     )
+    compress.add_argument(
+        "--kmeans",
+        choices=("plain", "usage"),
+        default="plain",
+        help="plain K-means, or weighted by code usage on photos (ZSS_COMPRESSION_USAGE_IMAGES)",
+    )
     compress.add_argument("--decoded", type=Path, help="also write the decoded image (PNG)")
     compress.add_argument(
         "--no-baselines", action="store_true", help="skip the JPEG/WebP comparison"
@@ -65,7 +71,7 @@ def _compress(args: argparse.Namespace, make_studio) -> int:
         make_studio,
         "compress",
         lambda engine, progress: engine.compress(
-            args.image, args.codebook, args.coder, not args.no_baselines, progress
+            args.image, args.codebook, args.coder, not args.no_baselines, progress, args.kmeans
         ),
     )
     output = args.output or args.image.with_suffix(".zsc")

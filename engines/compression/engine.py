@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..manager import LoadContext
 from . import baselines as classical
 from .amused import load_amused
-from .codebook import CODEBOOK_SIZES, check_codebook_size
+from .codebook import CODEBOOK_SIZES, check_codebook_size, check_kmeans
 from .codec import CODERS, TokenCodec
 from .images import image_sha256, load_rgb, png_bytes
 from .quality import ms_ssim, psnr
@@ -38,6 +38,7 @@ class CompressRequest(Request):
     codebook: int = 256
     coder: str = "fixed"
     baselines: bool = True
+    kmeans: str = "plain"  # or "usage": K-means weighted by code usage on photos
 
     def validate(self) -> None:
         if self.image is None:
@@ -49,6 +50,7 @@ class CompressRequest(Request):
         check_codebook_size(self.codebook)
         if self.coder not in CODERS:
             raise InputError(f"Unknown coder {self.coder!r}; choose one of {', '.join(CODERS)}.")
+        check_kmeans(self.kmeans)
 
     def to_params(self) -> dict[str, Any]:
         params = dataclasses.asdict(self) | {"task": self.task}
@@ -253,8 +255,9 @@ class CompressionEngine(Engine):
         coder: str = "fixed",
         baselines: bool = True,
         progress: Progress | None = None,
+        kmeans: str = "plain",
     ) -> CompressResult:
-        return self.run(CompressRequest(image, codebook, coder, baselines), progress)
+        return self.run(CompressRequest(image, codebook, coder, baselines, kmeans), progress)
 
     def decompress(self, file: Any, progress: Progress | None = None) -> DecompressResult:
         return self.run(DecompressRequest(file), progress)
@@ -277,13 +280,14 @@ class CompressionEngine(Engine):
         with self.manager.use(self.name) as models:
             codec: TokenCodec = models["codec"]
             progress(0.02, f"K-means codebook K={request.codebook}")
-            codec.codebook(request.codebook)
+            codec.codebook(request.codebook, request.kmeans)
             start = time.perf_counter()
             encoded = codec.compress(
                 image,
                 request.codebook,
                 request.coder,
                 lambda f: progress(0.05 + 0.4 * f, "Coding tokens"),
+                request.kmeans,
             )
             encode_s = time.perf_counter() - start
             start = time.perf_counter()
@@ -299,6 +303,7 @@ class CompressionEngine(Engine):
         metrics: dict[str, Any] = {
             "codebook": request.codebook,
             "coder": request.coder,
+            "kmeans": encoded.header.kmeans,
             "width": width,
             "height": height,
             "token_grid": f"{tokens.shape[1]}x{tokens.shape[0]}",
@@ -360,6 +365,7 @@ class CompressionEngine(Engine):
             "height": header.height,
             "codebook": header.codebook_size,
             "coder": header.coder,
+            "kmeans": header.kmeans,
             "model": header.model_id,
             "file_bytes": len(data),
             "bpp": 8 * len(data) / header.pixels,
