@@ -6,6 +6,9 @@ Prints JSON.
     python benchmarks/gan.py --model stylegan2-cat-config-f.pt --clip /m/vit-b-32-openai
     python benchmarks/gan.py --random-size 1024            # published architecture, random weights
 
+For SVL it also reports the EWC penalty next to the directional moment loss (first and last
+iteration, weighted as they enter the total) and the Fisher's mean entry.
+
 Tiny models time the code path only. `--random-size` builds the published StyleGAN2 config-f
 and a ViT-B/32 CLIP with random weights: speed and memory are those of the real networks (the
 losses and images are meaningless). Setup (SVL stage 1, Fisher) is timed separately.
@@ -133,12 +136,29 @@ def run_child(args) -> dict:
     }
     if figures["median_step_seconds"]:
         figures["steady_iterations_per_second"] = 1 / figures["median_step_seconds"]
+    figures.update(loss_terms(result))
     figures["peak_process_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )
     figures["device"] = studio.manager.device.describe()
     figures["torch_threads"] = torch.get_num_threads()
     return figures
+
+
+def loss_terms(result) -> dict:
+    """SVL: the EWC penalty beside the directional moment loss it restrains (both weighted, as
+    they enter the total), at the first and last iteration, and the Fisher's mean entry."""
+    history = result.history
+    if not history or "directional_moment" not in history[-1]:
+        return {}
+    out = {"ewc_fisher_mean": result.metrics.get("ewc_fisher_mean")}
+    for when, row in (("first", history[0]), ("last", history[-1])):
+        for term in ("directional_moment", "ewc", "relation", "total"):
+            if term in row:
+                out[f"{term}_{when}"] = row[term]
+    if out.get("directional_moment_last"):
+        out["ewc_over_moment_last"] = out.get("ewc_last", 0.0) / out["directional_moment_last"]
+    return out
 
 
 def main(argv=None) -> int:

@@ -105,6 +105,8 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
             form("coder")
             button = gr.Button("Compress", variant="primary")
             gr.Examples(_examples(), inputs=list(form.inputs.values()))
+            with gr.Accordion("Advanced", open=False):
+                form("kmeans")
         outputs = _compress_outputs()
     outputs["rates"] = gr.Dataframe(
         headers=RATE_HEADERS, label="Rate and quality, measured on this image"

@@ -43,7 +43,12 @@ def test_header_round_trips_and_is_compact():
     parsed, payload = read_zsc(data)
     assert parsed == header
     assert payload == b"payload"
-    assert len(data) - len(b"payload") == 3 + 5 + 1 + 1 + 1 + len("amused/amused-512") + 8 + 8
+    # magic, 5 bytes, two varints, the model id, its hash, two CRCs, the K-means kind
+    assert len(data) - len(b"payload") == 3 + 5 + 1 + 1 + 1 + len("amused/amused-512") + 8 + 8 + 1
+    usage = _header(kmeans="usage", usage_fingerprint=bytes(range(8, 16)))
+    data = write_zsc(usage, b"payload")
+    assert read_zsc(data) == (usage, b"payload")
+    assert len(data) - len(b"payload") == 3 + 5 + 1 + 1 + 1 + len("amused/amused-512") + 8 + 8 + 9
 
 
 @pytest.mark.parametrize(
@@ -51,7 +56,7 @@ def test_header_round_trips_and_is_compact():
     [
         (lambda d: b"", "empty"),
         (lambda d: b"\x89PNG\r\n\x1a\n" + d[8:], "not a .zsc file"),
-        (lambda d: d[:3] + bytes([2]) + d[4:], "format version 2"),
+        (lambda d: d[:3] + bytes([3]) + d[4:], "format version 3"),
         (lambda d: d[:12], "truncated"),
         (lambda d: d[:4] + bytes([7]) + d[5:], "corrupt"),
         (lambda d: d[:5] + bytes([30]) + d[6:], "corrupt"),

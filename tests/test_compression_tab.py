@@ -40,6 +40,7 @@ def test_tab_wiring(demo):
         "Photo (up to 2048 px a side)",
         "Codebook size K",
         "Entropy coder",
+        "K-means",
     ]
     assert labels[deps["restore_tokens"]["inputs"][0]].startswith(".zsc file")
     assert deps["compress"]["outputs"][1] == deps["restore_tokens"]["inputs"][0]

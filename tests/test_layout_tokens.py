@@ -90,9 +90,20 @@ def test_losses_are_low_for_a_map_filling_its_box_and_high_outside_it():
     outside_map = (1 - masks) / (1 - masks).sum()
     for term in (inside_loss, outside_loss, boundary_loss):
         assert term(inside_map, masks).item() < 0.05
+    for term in (inside_loss, boundary_loss):
         assert term(outside_map, masks).item() > 0.45
+    # the outside term is the mass of the strongest fifth of the outside cells (7 of 32): all of
+    # a misplaced object's, a fifth of an even spread
+    misplaced = torch.zeros(1, 8, 8)
+    misplaced[0, 2:5, 5:7] = 1 / 6
+    assert outside_loss(misplaced, masks).item() == pytest.approx(1.0)
+    assert outside_loss(outside_map, masks).item() == pytest.approx(7 / 32)
     total, parts = layout_loss(outside_map, masks, LossWeights(1.0, 1.0, 0.5))
-    assert 0.45 < total.item() <= 1.0 and set(parts) == {"inside", "outside", "boundary"}
+    assert set(parts) == {"inside", "outside", "boundary"}
+    assert parts["boundary"] == pytest.approx(0.5)  # every column wrong, every row right
+    # the weighted sum, not the mean: strength applies to each unit of weight
+    assert total.item() == pytest.approx(1.0 + 7 / 32 + 0.5 * 0.5)
+    assert LossWeights(1.0, 1.0, 0.5).mean_of(total.item()) == pytest.approx(total.item() / 2.5)
     only_inside, parts = layout_loss(outside_map, masks, LossWeights(1.0, 0.0, 0.0))
     assert only_inside.item() == pytest.approx(1.0) and set(parts) == {"inside"}
 

@@ -1,6 +1,6 @@
 """The `.zsc` file format: a compact header, then the coder's payload.
 
-Layout (version 1; integers little-endian, sizes as LEB128 varints):
+Layout (version 2; integers little-endian, sizes as LEB128 varints):
 
     magic        3 bytes  b"ZSC"
     version      1 byte
@@ -14,7 +14,11 @@ Layout (version 1; integers little-endian, sizes as LEB128 varints):
     model hash   8 bytes  fingerprint of the model weights the tokens belong to
     codebook id  4 bytes  CRC-32 of the K-means cluster map
     checksum     4 bytes  CRC-32 of the token grid
+    K-means      1 byte   0 = plain, 1 = usage-weighted                     (version 2 only)
+    usage id     8 bytes  fingerprint of the usage counts (usage-weighted only)
     payload      the rest
+
+Version 1 files (no K-means byte: plain K-means) still decode.
 
 Every byte counts toward the reported bits per pixel, header included.
 """
@@ -30,8 +34,10 @@ import numpy as np
 from ..errors import InputError
 
 MAGIC = b"ZSC"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 CODER_IDS = {"fixed": 0, "model": 1}
+KMEANS_IDS = {"plain": 0, "usage": 1}
 DEVICE_IDS = {"": 0, "cpu": 1, "cuda": 2, "mps": 3}
 FINGERPRINT_BYTES = 8
 MAX_SIDE_IN_FILE = 1 << 20
@@ -49,6 +55,8 @@ class ZscHeader:
     checksum: int
     passes: int = 0
     prob_device: str = ""
+    kmeans: str = "plain"
+    usage_fingerprint: bytes = b""  # 8 bytes for usage-weighted K-means, else empty
 
     @property
     def pixels(self) -> int:
@@ -105,6 +113,9 @@ def write_zsc(header: ZscHeader, payload: bytes) -> bytes:
     log2k = header.codebook_size.bit_length() - 1
     if 1 << log2k != header.codebook_size:
         raise ValueError("codebook size must be a power of two")
+    usage = header.usage_fingerprint
+    if len(usage) != (FINGERPRINT_BYTES if header.kmeans == "usage" else 0):
+        raise ValueError("usage-weighted K-means needs its 8-byte usage fingerprint, plain none")
     return b"".join(
         [
             MAGIC,
@@ -123,13 +134,16 @@ def write_zsc(header: ZscHeader, payload: bytes) -> bytes:
             model_id,
             header.model_fingerprint,
             struct.pack("<II", header.codebook_id, header.checksum),
+            bytes([KMEANS_IDS[header.kmeans]]),
+            usage,
             payload,
         ]
     )
 
 
 def read_zsc(data: bytes) -> tuple[ZscHeader, bytes]:
-    """Parse a .zsc file; anything that is not a well-formed version-1 file is an InputError."""
+    """Parse a .zsc file; anything that is not a well-formed version-1 or -2 file is an
+    InputError."""
     if not data:
         raise InputError("The .zsc file is empty.")
     if data[: len(MAGIC)] != MAGIC:
@@ -140,10 +154,11 @@ def read_zsc(data: bytes) -> tuple[ZscHeader, bytes]:
     reader = _Reader(data)
     reader.take(len(MAGIC))
     version = reader.byte()
-    if version != VERSION:
+    if version not in READABLE_VERSIONS:
+        readable = " and ".join(map(str, READABLE_VERSIONS))
         raise InputError(
-            f"This .zsc file uses format version {version}; this build reads version {VERSION}. "
-            "Decode it with the Zero-Shot Studio version that wrote it."
+            f"This .zsc file uses format version {version}; this build reads versions "
+            f"{readable}. Decode it with the Zero-Shot Studio version that wrote it."
         )
     coder_id, log2k, passes, device_id = reader.byte(), reader.byte(), reader.byte(), reader.byte()
     coders = {v: k for k, v in CODER_IDS.items()}
@@ -161,6 +176,15 @@ def read_zsc(data: bytes) -> tuple[ZscHeader, bytes]:
         raise InputError("The .zsc file is corrupt: the model name is not text.") from err
     fingerprint = reader.take(FINGERPRINT_BYTES)
     codebook_id, checksum = struct.unpack("<II", reader.take(8))
+    kmeans, usage = "plain", b""
+    if version >= 2:
+        kinds = {v: k for k, v in KMEANS_IDS.items()}
+        kind_id = reader.byte()
+        if kind_id not in kinds:
+            raise InputError("The .zsc file is corrupt: unknown K-means kind.")
+        kmeans = kinds[kind_id]
+        if kmeans == "usage":
+            usage = reader.take(FINGERPRINT_BYTES)
     coder = coders[coder_id]
     if (coder == "model") != (passes > 0):
         raise InputError("The .zsc file is corrupt: the coder and its pass count disagree.")
@@ -175,5 +199,7 @@ def read_zsc(data: bytes) -> tuple[ZscHeader, bytes]:
         checksum=checksum,
         passes=passes,
         prob_device=devices[device_id],
+        kmeans=kmeans,
+        usage_fingerprint=usage,
     )
     return header, data[reader.offset :]

@@ -13,10 +13,11 @@ from .. import registry
 from ..errors import InputError
 from .amused import AmusedParts
 from .bitstream import ZscHeader, read_zsc, token_checksum, write_zsc
-from .codebook import CodebookStore, ReducedCodebook, check_codebook_size
+from .codebook import CodebookStore, ReducedCodebook, check_codebook_size, check_kmeans
 from .coders import FixedLengthCoder, ModelCoder, TokenCoder
 from .schedule import DEFAULT_PASSES
 from .token_model import MaskedTokenModel
+from .usage import USAGE_IMAGES_VARIABLE, UsageCounter
 from .vq import VQTokenizer
 
 CODERS = ("fixed", "model")
@@ -53,8 +54,13 @@ class TokenCodec:
     def __init__(self, parts: AmusedParts, cache_dir: Path | None = None):
         self.parts = parts
         self.vq = VQTokenizer(parts.vqvae, parts.device.torch_device)
-        self.codebooks = CodebookStore(
-            self.vq.code_vectors, parts.fingerprint.hex(), cache_dir or codebook_cache_dir()
+        cache_dir = cache_dir or codebook_cache_dir()
+        self.codebooks = CodebookStore(self.vq.code_vectors, parts.fingerprint.hex(), cache_dir)
+        self.usage = UsageCounter(
+            self.vq,
+            lambda: self.codebooks.get(parts.codebook_size),
+            parts.fingerprint.hex(),
+            cache_dir,
         )
         self.model = MaskedTokenModel(parts, self.vq.factor)
 
@@ -65,14 +71,28 @@ class TokenCodec:
             return ModelCoder(self.model, passes)
         raise InputError(f"Unknown coder {name!r}; choose one of {', '.join(CODERS)}.")
 
-    def codebook(self, k: int) -> ReducedCodebook:
+    def codebook(self, k: int, kmeans: str = "plain") -> ReducedCodebook:
+        """The K-centroid codebook: plain K-means, or weighted by code usage on photos."""
         check_codebook_size(k, self.parts.codebook_size)
-        return self.codebooks.get(k)
+        if check_kmeans(kmeans) == "plain" or k >= self.parts.codebook_size:
+            return self.codebooks.get(k)
+        return self.codebooks.get(k, self.usage.get())
+
+    def _usage_fingerprint(self, k: int, kmeans: str) -> bytes:
+        if kmeans == "plain" or k >= self.parts.codebook_size:
+            return b""
+        return self.usage.get().fingerprint
 
     def compress(
-        self, image: np.ndarray, k: int, coder: str, progress: StepProgress | None = None
+        self,
+        image: np.ndarray,
+        k: int,
+        coder: str,
+        progress: StepProgress | None = None,
+        kmeans: str = "plain",
     ) -> Encoded:
-        codebook = self.codebook(k)
+        codebook = self.codebook(k, kmeans)
+        usage = self._usage_fingerprint(k, kmeans)
         tokens = self.vq.encode(image, codebook)
         token_coder = self.coder(coder)
         coded = token_coder.encode(tokens, codebook, progress)
@@ -87,6 +107,8 @@ class TokenCodec:
             checksum=token_checksum(tokens),
             passes=token_coder.passes,
             prob_device=self.model.device_kind if coder == "model" else "",
+            kmeans="usage" if usage else "plain",
+            usage_fingerprint=usage,
         )
         data = write_zsc(header, coded.payload)
         return Encoded(data, header, tokens, len(coded.payload), coded.ideal_bits)
@@ -94,7 +116,7 @@ class TokenCodec:
     def decode_tokens(self, data: bytes, progress: StepProgress | None = None) -> DecodedTokens:
         header, payload = read_zsc(data)
         self._check_model(header)
-        codebook = self.codebook(header.codebook_size)
+        codebook = self._codebook_of(header)
         if codebook.identity != header.codebook_id:
             raise InputError(
                 f"The K={header.codebook_size} codebook computed here differs from the one the "
@@ -107,6 +129,27 @@ class TokenCodec:
         if token_checksum(tokens) != header.checksum:
             raise InputError(self._checksum_message(header))
         return DecodedTokens(header, tokens, codebook)
+
+    def _codebook_of(self, header: ZscHeader) -> ReducedCodebook:
+        """The codebook a file was encoded with: plain K-means, or usage-weighted K-means from
+        the usage counts the file names (found in the cache, or counted again here)."""
+        k = header.codebook_size
+        if header.kmeans == "plain":
+            return self.codebook(k)
+        check_codebook_size(k, self.parts.codebook_size)
+        fingerprint = header.usage_fingerprint
+        usage = self.codebooks.cached_usage(k, fingerprint)
+        if usage is None:
+            usage = self.usage.get()
+            if usage.fingerprint != fingerprint:
+                raise InputError(
+                    f"This file's K={k} codebook comes from usage-weighted K-means with code "
+                    f"usage counted on other photos (usage {fingerprint.hex()}) than here "
+                    f"({usage.source}: usage {usage.fingerprint.hex()}). Set "
+                    f"{USAGE_IMAGES_VARIABLE} to the folder it was counted on, or copy the "
+                    "encoder's codebook cache over."
+                )
+        return self.codebooks.get(k, usage)
 
     def render(
         self, tokens: np.ndarray, codebook: ReducedCodebook, size: tuple[int, int]

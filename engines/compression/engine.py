@@ -74,8 +74,10 @@ class CompressionEngine(Engine):
         coder: str = DEFAULT_CODER,
         baselines: bool = True,
         progress: Progress | None = None,
+        kmeans: str = "plain",
     ) -> CompressResult:
-        return self.run(CompressRequest(image, codebook_size, coder, baselines), progress)
+        request = CompressRequest(image, codebook_size, coder, baselines, kmeans)
+        return self.run(request, progress)
 
     def decompress(self, file: Any, progress: Progress | None = None) -> DecompressResult:
         return self.run(DecompressRequest(file), progress)
@@ -99,10 +101,14 @@ class CompressionEngine(Engine):
         with self.manager.use(self.name) as models:
             codec: TokenCodec = models["codec"]
             progress(0.02, f"K-means codebook K={k}")
-            codec.codebook(k)
+            codec.codebook(k, request.kmeans)
             start = time.perf_counter()
             encoded = codec.compress(
-                image, k, request.coder, lambda f: progress(0.05 + 0.4 * f, "Coding tokens")
+                image,
+                k,
+                request.coder,
+                lambda f: progress(0.05 + 0.4 * f, "Coding tokens"),
+                request.kmeans,
             )
             encode_s = time.perf_counter() - start
             start = time.perf_counter()
@@ -118,6 +124,7 @@ class CompressionEngine(Engine):
         metrics: dict[str, Any] = {
             "codebook": k,
             "coder": request.coder,
+            "kmeans": encoded.header.kmeans,
             "width": width,
             "height": height,
             "token_grid": f"{tokens.shape[1]}x{tokens.shape[0]}",
@@ -170,6 +177,7 @@ class CompressionEngine(Engine):
             "height": header.height,
             "codebook": header.codebook_size,
             "coder": header.coder,
+            "kmeans": header.kmeans,
             "model": header.model_id,
             "file_bytes": len(data),
             "bpp": 8 * len(data) / header.pixels,

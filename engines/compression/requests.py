@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from ..base import Request
 from ..errors import InputError
 from ..fields import choice, flag, integer, number, seed, value
-from .codebook import CODEBOOK_SIZES
+from .codebook import CODEBOOK_SIZES, KMEANS_KINDS
 from .codec import CODERS
 from .restoration import DEFAULT_STEPS, MAX_LOSS
 
@@ -74,6 +74,14 @@ class CompressRequest(Request):
         True,
         "also code the image with JPEG, WebP (and AVIF): smallest, and at the same bytes",
         label="classical baselines",
+    )
+    kmeans: str = choice(
+        "plain",
+        KMEANS_KINDS,
+        "how the codebook is reduced to K: plain K-means over all 8192 codes, or weighted by "
+        "how often photos use each code (ZSS_COMPRESSION_USAGE_IMAGES names the photos)",
+        label="K-means",
+        labels=("Plain K-means", "Weighted by code usage on photos"),
     )
 
     def check(self) -> None:

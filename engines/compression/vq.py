@@ -24,18 +24,29 @@ class VQTokenizer:
     def grid_shape(self, height: int, width: int) -> tuple[int, int]:
         return -(-height // self.factor), -(-width // self.factor)
 
+    def _latents(self, image: np.ndarray):
+        """The encoder's latent vectors, (h * w, D) on the device, and the grid's (h, w)."""
+        import torch
+
+        padded = pad_to_multiple(image, self.factor)
+        pixels = torch.from_numpy(padded).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+        with torch.no_grad():
+            latents = self.vqvae.encode(pixels).latents  # (1, D, h, w)
+        _, channels, height, width = latents.shape
+        return latents.permute(0, 2, 3, 1).reshape(-1, channels), (height, width)
+
+    def latent_vectors(self, image: np.ndarray) -> np.ndarray:
+        """(h * w, D) float32: what the quantiser sees, before any codebook."""
+        return self._latents(image)[0].float().cpu().numpy()
+
     def encode(self, image: np.ndarray, codebook: ReducedCodebook) -> np.ndarray:
         """(h, w) cluster indices: each latent vector goes to its nearest centroid (for the full
         codebook that is the VQGAN's own quantisation)."""
         import torch
 
-        padded = pad_to_multiple(image, self.factor)
-        pixels = torch.from_numpy(padded).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+        flat, (height, width) = self._latents(image)
         centroids = torch.from_numpy(codebook.centroids).to(self.device)
         with torch.no_grad():
-            latents = self.vqvae.encode(pixels).latents  # (1, D, h, w)
-            _, channels, height, width = latents.shape
-            flat = latents.permute(0, 2, 3, 1).reshape(-1, channels)
             tokens = torch.argmin(torch.cdist(flat, centroids), dim=1)
         return tokens.reshape(height, width).cpu().numpy().astype(np.int64)
 

@@ -92,19 +92,18 @@ class Adaptation:
         )
 
     def _fisher_setup(self) -> None:
-        """EWC anchors and Fisher weights, once, from the source-domain CLIP score."""
+        """EWC anchors and Fisher weights, once, from each sample's source-domain CLIP score
+        (summed over the CLIP models) on one batch."""
         if self.request.method != "svl" or self.request.lambda_ewc == 0:
             return
         self.anchors = [p.detach().clone() for p in self.parameters]
         w, noise = self._sample_batch()
         images = self.target(w, noise)
-        score = sum(
-            (
-                c.image_features(images) @ F.normalize(c.text_feature(self.request.source), dim=0)
-            ).mean()
+        scores = sum(
+            c.image_features(images) @ F.normalize(c.text_feature(self.request.source), dim=0)
             for c in self.clips
         )
-        self.fisher = svl.fisher_information(score, self.parameters)
+        self.fisher = svl.fisher_information(scores, self.parameters)
 
     # -- the loop ------------------------------------------------------------------------------
 

@@ -198,6 +198,12 @@ class GanAdaptEngine(Engine):
             figures["variation_pairwise_abs_cos_after"] = first.pairwise_abs_cosine
         if adaptation.layer_counts:
             figures["layers_trained_per_step"] = adaptation.layer_counts[-1]
+        if adaptation.fisher is not None:
+            entries = sum(f.numel() for f in adaptation.fisher)
+            figures["ewc_fisher_mean"] = sum(float(f.sum()) for f in adaptation.fisher) / entries
+        for term in ("directional_moment", "ewc"):  # SVL: EWC beside the moment loss it restrains
+            if adaptation.history and term in adaptation.history[-1]:
+                figures[f"final_{term}"] = adaptation.history[-1][term]
         device = adaptation.device
         if device.type == "cuda":
             figures["peak_gpu_memory_mb"] = round(

@@ -67,10 +67,10 @@ class AdaptRequest(Request):
         0.7, 0.0, 1.0, "truncation of W for the grids and the metrics (1: none)", step=0.05
     )
     train_truncation: float = number(
-        0.7,
+        1.0,
         0.0,
         1.0,
-        "truncation of W for the training samples",
+        "truncation of W for the training samples; 1 (none) as StyleGAN-NADA trains",
         label="training truncation",
         step=0.05,
     )

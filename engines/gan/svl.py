@@ -108,15 +108,27 @@ def directional_moment_loss(
 
 
 def fisher_information(
-    score: torch.Tensor, parameters: Sequence[torch.nn.Parameter]
+    scores: torch.Tensor, parameters: Sequence[torch.nn.Parameter]
 ) -> list[torch.Tensor]:
-    """Squared gradients of a scalar score (the source-domain CLIP score) w.r.t. parameters.
-    One backward pass over one batch: an empirical diagonal Fisher, computed once."""
-    grads = torch.autograd.grad(score, list(parameters), allow_unused=True)
-    return [
-        torch.zeros_like(p) if g is None else g.detach().pow(2)
-        for p, g in zip(parameters, grads, strict=True)
-    ]
+    """Empirical diagonal Fisher: the mean over samples of the squared gradient of each
+    sample's score (the source-domain CLIP score), F = 1/B sum_n (d s_n / d theta)^2.
+
+    `scores` holds one score per sample, all from one forward pass; each sample's gradient is
+    its own backward pass through that graph (the generator and CLIP treat samples
+    independently, so this equals a forward and backward per sample). The square of the
+    gradient of the batch-mean score would be smaller, down to 1/B of this when the samples'
+    gradients are unrelated. Computed once, before adapting."""
+    parameters = list(parameters)
+    fisher = [torch.zeros_like(p) for p in parameters]
+    count = scores.numel()
+    for index, score in enumerate(scores.reshape(-1)):
+        grads = torch.autograd.grad(
+            score, parameters, retain_graph=index < count - 1, allow_unused=True
+        )
+        for total, grad in zip(fisher, grads, strict=True):
+            if grad is not None:
+                total.add_(grad.detach().pow(2))
+    return [total / count for total in fisher]
 
 
 def ewc_penalty(

@@ -100,14 +100,17 @@ class LayoutGuidance:
         return phrase_maps(token_maps, self.groups)
 
     def loss(self, latents: torch.Tensor, t, cond_embeds: torch.Tensor, step: int = -1):
-        """The layout loss at `latents` (differentiable if `latents` requires grad), its
-        terms, and the maps it was computed on."""
+        """The layout loss at `latents` (the weighted sum of the terms, differentiable if
+        `latents` requires grad), its terms, and the maps it was computed on."""
         maps = self.maps(latents, t, cond_embeds, step)
         masks = self.group_masks(tuple(maps.shape[1:])).to(maps.device)
         total, terms = layout_loss(maps, masks, self.settings.weights)
         return total, terms, maps
 
     def step_size(self, t) -> float:
+        """strength * sqrt(1 - alpha_bar_t), LMD+'s schedule; within 2% of layout guidance's
+        strength * sigma_t^2 (which is strength * (1 - alpha_bar_t) for this latent's scale)
+        over SD's first ten of fifty steps."""
         alphas = getattr(self.scheduler, "alphas_cumprod", None)
         if alphas is None:
             return self.settings.strength
@@ -116,8 +119,10 @@ class LayoutGuidance:
 
     def guide(self, latents: torch.Tensor, t, cond_embeds: torch.Tensor, step: int) -> torch.Tensor:
         """Up to `iterations` gradient steps on the latent at timestep t, stopping once the loss
-        is under the threshold. The update is computed and applied in float32; a non-finite
-        loss or gradient stops the step and keeps the last good latent."""
+        (the weighted mean of the terms, in [0, 1]) is under the threshold. The step descends
+        the weighted sum, so each term moves with strength * its weight. The update is computed
+        and applied in float32; a non-finite loss or gradient stops the step and keeps the last
+        good latent."""
         report = StepReport(step)
         self.reports.append(report)
         z = latents.detach().float()
@@ -127,7 +132,7 @@ class LayoutGuidance:
             with torch.enable_grad():
                 loss, _, maps = self.loss(z, t, cond_embeds, step)
             self.last_maps = maps.detach()
-            value = float(loss.detach())
+            value = self.settings.weights.mean_of(float(loss.detach()))
             if not math.isfinite(value):
                 report.nan_skipped = True
                 break

@@ -1,5 +1,10 @@
 """Layout losses on attention maps: mass inside the box, leakage outside it, and a boundary
-term pulling the map's extent to the box edges. All maps are float32, shaped (groups, h, w)."""
+term pulling the map's extent to the box edges. All maps are float32, shaped (groups, h, w),
+each summing to 1 over the image.
+
+Every term is measured on the map as it is (no division by its own peak), so that lowering any
+of them, alone or mixed, moves attention mass into the box; tests/test_method_fidelity.py
+checks this on maps whose blob starts outside, across, or inside the box."""
 
 from __future__ import annotations
 
@@ -20,6 +25,10 @@ class LossWeights:
     @property
     def total(self) -> float:
         return self.inside + self.outside + self.boundary
+
+    def mean_of(self, weighted_sum: float) -> float:
+        """The weighted mean of the terms (in [0, 1]) from their weighted sum."""
+        return weighted_sum / max(self.total, 1e-12)
 
 
 def feature_sizes(latent_hw: tuple[int, int], levels: int = 4) -> list[tuple[int, int]]:
@@ -97,43 +106,61 @@ def phrase_maps(token_maps: torch.Tensor, groups: Sequence[Sequence[int]]) -> to
     return torch.stack(maps)
 
 
-def _peak_normalised(maps: torch.Tensor) -> torch.Tensor:
-    return maps / maps.flatten(1).amax(1).clamp(min=1e-12)[:, None, None]
-
-
 def inside_loss(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """(1 - attention mass inside the box)^2 per group; maps sum to 1."""
+    """(1 - attention mass inside the box)^2 per group; maps sum to 1 (layout guidance's term)."""
     return (1 - (maps * masks).flatten(1).sum(1)).pow(2)
 
 
 def outside_loss(maps: torch.Tensor, masks: torch.Tensor, top: float = 0.2) -> torch.Tensor:
-    """Mean of the strongest `top` fraction of the peak-normalised map outside the box."""
-    peak = _peak_normalised(maps) * (1 - masks)
+    """Attention mass held by the strongest `top` fraction of the cells outside the box.
+
+    BoxDiff's outer term on absolute values: the map sums to 1 and nothing rescales it, so the
+    only way down is to take mass away from the strongest leaks (a misplaced object first). A
+    map normalised by its own peak would instead reward sharpening a peak that sits outside.
+    In [0, 1]: near 1 when the phrase sits, concentrated, outside its box.
+    """
+    outside = maps * (1 - masks)
     outside_cells = (1 - masks).flatten(1).sum(1)
     losses = []
-    for values, cells in zip(peak.flatten(1), outside_cells, strict=True):
-        k = max(1, math.ceil(top * float(cells)))
-        losses.append(
-            values.topk(min(k, values.numel())).values.mean() if cells > 0.5 else values.sum() * 0
-        )
+    for values, cells in zip(outside.flatten(1), outside_cells, strict=True):
+        if cells < 0.5:  # the box covers the image: nothing can leak
+            losses.append(values.sum() * 0)
+            continue
+        k = min(values.numel(), max(1, math.ceil(top * float(cells))))
+        losses.append(values.topk(k).values.sum())
     return torch.stack(losses)
 
 
-def boundary_loss(
-    maps: torch.Tensor, masks: torch.Tensor, sharpness: float = 20.0, level: float = 0.5
-) -> torch.Tensor:
-    """L1 between the soft-thresholded map's row and column profiles and the box's: the map's
-    extent must start and end at the box edges, on both axes."""
-    soft = torch.sigmoid(sharpness * (_peak_normalised(maps) - level))
-    rows = (soft.amax(2) - masks.amax(2)).abs().mean(1)
-    cols = (soft.amax(1) - masks.amax(1)).abs().mean(1)
-    return (rows + cols) / 2
+def box_marginals(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The box's row and column profiles as distributions: uniform over the rows (columns) the
+    box covers, partial cells in proportion. Shapes (groups, h) and (groups, w)."""
+    rows, cols = masks.amax(2), masks.amax(1)
+    return rows / rows.sum(1, keepdim=True), cols / cols.sum(1, keepdim=True)
+
+
+def boundary_loss(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Where the map's extent starts and ends on each axis, against the box edges: the total
+    variation distance between the map's row (column) marginal and the box's, averaged over
+    the two axes. In [0, 1]; 0 only when all the mass lies within the box's rows and columns and
+    spreads over them evenly.
+
+    Unlike a soft-thresholded, peak-normalised map it does not saturate: every cell of the box's
+    rows and columns that lacks mass gets the same pull, so an empty box receives a gradient
+    (-1/2 per cell in map units, a quarter of the inside term's -2(1 - mass) when empty)."""
+    row_target, col_target = box_marginals(masks)
+    rows = (maps.sum(2) - row_target).abs().sum(1)
+    cols = (maps.sum(1) - col_target).abs().sum(1)
+    return (rows + cols) / 4
 
 
 def layout_loss(
     maps: torch.Tensor, masks: torch.Tensor, weights: LossWeights
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Weighted mean of the three terms, averaged over groups; in [0, 1]. Also the terms."""
+    """The weighted sum of the three terms, each averaged over groups, and the terms.
+
+    The sum is not divided by the weights: a latent step of strength s moves each term as a
+    step of s * weight on that term alone, so strength 30 with the inside weight 1 is layout
+    guidance's scale 30. `weights.mean_of(total)` gives the weighted mean, in [0, 1]."""
     terms = {
         "inside": (weights.inside, inside_loss),
         "outside": (weights.outside, outside_loss),
@@ -146,4 +173,4 @@ def layout_loss(
             value = term(maps, masks).mean()
             total = total + weight * value
             parts[name] = float(value.detach())
-    return total / max(weights.total, 1e-12), parts
+    return total, parts

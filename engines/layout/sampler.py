@@ -1,5 +1,6 @@
 """The denoising loop: diffusers' StableDiffusionPipeline loop, step for step, with layout
-guidance of the latent before each of the first guided steps."""
+guidance of the latent before each of the first guided steps whose latent the scheduler
+keeps."""
 
 from __future__ import annotations
 
@@ -18,6 +19,23 @@ class Sample:
     nsfw: bool
 
 
+def keeps_sample(scheduler) -> bool:
+    """Whether the scheduler's next `step` starts from the latent it is given.
+
+    PNDM's does not always: its second PLMS step (and three of every four Runge-Kutta steps
+    when those are on) restarts from a latent it stored one step earlier and uses the given
+    one only to evaluate the UNet, so a guidance update made just before it would be lost.
+    The other diffusers schedulers always start from the given latent.
+    """
+    from diffusers import PNDMScheduler
+
+    if not isinstance(scheduler, PNDMScheduler):
+        return True
+    if scheduler.counter < len(scheduler.prk_timesteps) and not scheduler.config.skip_prk_steps:
+        return scheduler.counter % 4 == 0
+    return scheduler.counter != 1
+
+
 def sample(
     pipe,
     prompt: str,
@@ -33,7 +51,8 @@ def sample(
 ) -> Sample:
     """Generate one image. With `guidance` None this performs exactly the operations of
     `pipe(prompt, ...)` with the same generator, so the output is identical to the stock
-    pipeline's."""
+    pipeline's. With guidance, the first `guided_steps` steps whose latent the scheduler keeps
+    (see `keeps_sample`) are guided: with PNDM, steps 1 and 3 to 11 for ten guided steps."""
     device = pipe._execution_device
     unet, scheduler = pipe.unet, pipe.scheduler
     do_cfg = guidance_scale > 1 and unet.config.time_cond_proj_dim is None
@@ -50,10 +69,12 @@ def sample(
     extra_step_kwargs = pipe.prepare_extra_step_kwargs(generator, 0.0)
 
     timesteps = scheduler.timesteps
+    guided = 0
     for i, t in enumerate(timesteps):
-        if guidance is not None and i < guided_steps:
+        if guidance is not None and guided < guided_steps and keeps_sample(scheduler):
             progress(i / len(timesteps), f"step {i + 1}/{len(timesteps)}: layout guidance")
             latents = guidance.guide(latents, t, prompt_embeds, i)
+            guided += 1
         with torch.no_grad():
             model_input = torch.cat([latents] * 2) if do_cfg else latents
             model_input = scheduler.scale_model_input(model_input, t)

@@ -32,6 +32,8 @@ class Prosody:
     f0_range_semitones: float | None  # 5th to 95th percentile of voiced F0
     syllables_per_second: float  # loudness peaks per second of sounding time: speaking rate
     loudness_dbfs: float  # RMS of the sounding part
+    f0_low_hz: float | None = None  # the 5th and 95th percentiles the range spans
+    f0_high_hz: float | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -56,9 +58,9 @@ def measure(samples: np.ndarray, rate: int, loudness_dbfs: float | None = None) 
     )
     f0 = f0[voiced & np.isfinite(f0)] if f0 is not None else np.zeros(0)
     median = float(np.median(f0)) if f0.size >= 5 else None
-    spread = None
+    spread = low = high = None
     if median is not None:
-        low, high = np.percentile(f0, [5, 95])
+        low, high = (float(v) for v in np.percentile(f0, [5, 95]))
         spread = float(12.0 * np.log2(high / low))
     syllables, sounding_seconds = syllable_nuclei(samples, rate)
     return Prosody(
@@ -66,6 +68,8 @@ def measure(samples: np.ndarray, rate: int, loudness_dbfs: float | None = None) 
         f0_range_semitones=spread,
         syllables_per_second=syllables / max(sounding_seconds, 1e-3),
         loudness_dbfs=rms_dbfs(samples) if loudness_dbfs is None else float(loudness_dbfs),
+        f0_low_hz=low,
+        f0_high_hz=high,
     )
 
 
@@ -98,7 +102,9 @@ class StyleMove:
     """The change applied to move one clip's prosody toward another's."""
 
     f0_median_hz: float | None  # the new median (None: pitch left alone)
-    f0_range_factor: float
+    f0_range_factor: (
+        float  # Praat's pitch range factor: scales each F0's distance from the median in Hz
+    )
     duration_factor: float  # > 1 slower
     gain_db: float
 
@@ -108,6 +114,27 @@ class StyleMove:
         }
 
 
+def range_factor_for(current: Prosody, semitones: float) -> float:
+    """The pitch range factor r that takes `current`'s F0 range (5th to 95th percentile) to
+    `semitones` under Praat's "Change gender".
+
+    Praat (6.1, as parselmouth bundles it) scales each F0's distance from the median in Hz,
+    f -> m + r (f - m), after moving the median (which does not change a range in semitones),
+    so the ratio of the two ranges in semitones is not the factor. With the percentiles at
+    m (1 + a) and m (1 - b), the new range is 12 log2((1 + r a) / (1 - r b)); setting it to
+    the target R = 2^(semitones / 12) gives r = (R - 1) / (a + R b). Without measured
+    percentiles the range is taken as symmetric in semitones about the median."""
+    median = current.f0_median_hz
+    spread = current.f0_range_semitones or 0.0
+    low = current.f0_low_hz or median * 2.0 ** (-spread / 24)
+    high = current.f0_high_hz or median * 2.0 ** (spread / 24)
+    above, below = (high - median) / median, (median - low) / median
+    if above + below <= 0:
+        return 1.0
+    ratio = 2.0 ** (semitones / 12.0)
+    return (ratio - 1.0) / (above + ratio * below)
+
+
 def plan_move(current: Prosody, target: Prosody) -> StyleMove:
     """How to move `current` toward `target`, within limits that keep speech natural."""
     median, range_factor = None, 1.0
@@ -115,7 +142,7 @@ def plan_move(current: Prosody, target: Prosody) -> StyleMove:
         median = target.f0_median_hz
         if current.f0_range_semitones and target.f0_range_semitones:
             range_factor = float(
-                np.clip(target.f0_range_semitones / current.f0_range_semitones, *RANGE_LIMITS)
+                np.clip(range_factor_for(current, target.f0_range_semitones), *RANGE_LIMITS)
             )
     duration = 1.0
     if current.syllables_per_second > 0 and target.syllables_per_second > 0:
