@@ -96,3 +96,20 @@ def test_lazy_parts_load_once_and_record_their_own_sources(tmp_path, local_model
     assert not parts.is_loaded("knn_vc") and parts.sources("knn_vc") == {}
     with pytest.raises(KeyError):
         parts.get("nothing")
+
+
+def test_a_stable_diffusion_folder_missing_a_unet_weight_is_refused(
+    tiny_sd15_dir, tmp_path, local_model
+):
+    import shutil
+
+    from engines.layout.backbones import load_sd_pipeline
+
+    folder = tmp_path / "sd15"
+    shutil.copytree(tiny_sd15_dir, folder)
+    local_model("layout", "sd15", folder)
+    resolved = Registry.load().resolve("layout", "sd15")
+    assert load_sd_pipeline(resolved, choose_device("cpu")).unet is not None
+    drop_one_tensor(folder / "unet", "diffusion_pytorch_model.safetensors")
+    with pytest.raises(ModelUnavailable, match="unet/ does not load|missing"):
+        load_sd_pipeline(resolved, choose_device("cpu"))

@@ -140,8 +140,12 @@ LAYOUT_PROMPT = "a cat and a dog on a sofa"
 def tiny_pipe(tiny_sd15_dir):
     from engines.device import DeviceSpec
     from engines.layout.backbones import load_sd_pipeline
+    from engines.registry import Registry, override_variable
 
-    return load_sd_pipeline(tiny_sd15_dir, DeviceSpec("cpu", "float32"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(override_variable("layout", "sd15"), str(tiny_sd15_dir))
+        resolved = Registry.load().resolve("layout", "sd15")
+    return load_sd_pipeline(resolved, DeviceSpec("cpu", "float32"))
 
 
 def tiny_guidance(pipe, size: int = 64, **settings):

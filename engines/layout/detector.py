@@ -8,7 +8,9 @@ from collections.abc import Sequence
 import torch
 
 from ..device import DeviceSpec
+from ..loading import pretrained, pretrained_files
 from ..manager import LoadContext
+from ..registry import ResolvedModel
 from .scoring import Detection
 
 BOX_THRESHOLD = 0.3
@@ -18,16 +20,14 @@ TEXT_THRESHOLD = 0.25
 class GroundingDetector:
     """Detects one phrase at a time, so every detection belongs to the phrase it was asked."""
 
-    def __init__(self, folder, device: DeviceSpec):
+    def __init__(self, resolved: ResolvedModel, device: DeviceSpec):
         from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
         self.device = device.torch_device
-        self.processor = AutoProcessor.from_pretrained(folder)
+        self.processor = pretrained_files(resolved, AutoProcessor)
         # float32 whatever the pipeline's dtype: the detector is small, its box decoding is not
         # robust in half precision.
-        self.model = AutoModelForZeroShotObjectDetection.from_pretrained(
-            folder, dtype=torch.float32
-        )
+        self.model = pretrained(resolved, AutoModelForZeroShotObjectDetection, dtype=torch.float32)
         self.model.to(self.device).eval().requires_grad_(False)
 
     @torch.no_grad()
@@ -55,4 +55,4 @@ class GroundingDetector:
 
 
 def load_detector(context: LoadContext) -> GroundingDetector:
-    return GroundingDetector(context.resolve("detector").folder, context.device)
+    return GroundingDetector(context.resolve("detector"), context.device)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import ModelUnavailable
+from ..loading import pretrained, pretrained_files, unavailable
 from ..registry import ResolvedModel, override_variable
 
 
@@ -52,24 +53,23 @@ class PocketTTS:
             PocketTTSProcessor,
         )
 
+        # The processor is assembled here rather than by from_pretrained, which would fetch
+        # the codec by the id written in processor_config.json with no fallback:
+        # load_pocket_codec tries that id, then the registry's speech.codec (offline too).
         folder = tts.folder
         try:
-            # The processor is assembled here rather than by from_pretrained, which would
-            # fetch the codec by the id written in processor_config.json with no fallback:
-            # load_pocket_codec tries that id, then the registry's speech.codec (offline too).
             settings = _processor_settings(folder)
-            processor = PocketTTSProcessor(
-                PocketTTSFeatureExtractor.from_pretrained(folder),
-                AutoTokenizer.from_pretrained(folder),
-                audio_tokenizer=audio_tokenizer.to(device).eval(),
-                chat_template=_chat_template(folder),
-                **settings,
-            )
-            model = PocketTTSForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+            chat_template = _chat_template(folder)
         except (OSError, ValueError, KeyError) as err:
-            raise ModelUnavailable(
-                tts.spec.key, tts.spec.source, tts.spec.fix(), f"cannot load Pocket TTS: {err}"
-            ) from err
+            raise unavailable(tts, f"cannot load Pocket TTS: {err}") from err
+        processor = PocketTTSProcessor(
+            pretrained_files(tts, PocketTTSFeatureExtractor),
+            pretrained_files(tts, AutoTokenizer),
+            audio_tokenizer=audio_tokenizer.to(device).eval(),
+            chat_template=chat_template,
+            **settings,
+        )
+        model = pretrained(tts, PocketTTSForConditionalGeneration, dtype=torch.float32)
         return cls(processor, model.to(device).eval())
 
     @property
@@ -196,20 +196,15 @@ def load_pocket_codec(tts: ResolvedModel, resolve):
             continue
         fix = codec.spec.fix()
         try:
-            return PocketTTSAudioTokenizerModel.from_pretrained(codec.folder, dtype=torch.float32)
-        except (OSError, ValueError) as err:
-            tried.append((where or codec.spec.source, f"cannot load: {_first_line(err)}"))
+            return pretrained(codec, PocketTTSAudioTokenizerModel, dtype=torch.float32)
+        except ModelUnavailable as err:
+            tried.append((where or codec.spec.source, f"cannot load: {err.reason}"))
     raise ModelUnavailable(
         "speech.codec",
         " or ".join(where for where, _ in tried),
         fix,
         "; ".join(f"{where}: {why}" for where, why in tried),
     )
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _load_pocket(tts: ResolvedModel, resolve, device: torch.device) -> VoiceCloner:

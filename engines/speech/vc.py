@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import ModelUnavailable
+from ..loading import pretrained
 from ..registry import ResolvedModel
 from .features import WAVLM_LAYER, WAVLM_RATE, check_wavlm, wavlm_features
 from .hifigan import HiFiGANGenerator, load_hifigan
@@ -21,12 +22,7 @@ def load_wavlm(resolved: ResolvedModel, device: torch.device):
     output, and skipping them saves three quarters of the work."""
     from transformers import WavLMModel
 
-    try:
-        model = WavLMModel.from_pretrained(resolved.folder, dtype=torch.float32)
-    except (OSError, ValueError) as err:
-        raise ModelUnavailable(
-            resolved.spec.key, resolved.spec.source, resolved.spec.fix(), str(err).splitlines()[0]
-        ) from err
+    model = pretrained(resolved, WavLMModel, dtype=torch.float32)
     check_wavlm(model, resolved.spec.key)
     model.encoder.layers = model.encoder.layers[:WAVLM_LAYER]
     model.config.num_hidden_layers = WAVLM_LAYER
