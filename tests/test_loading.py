@@ -113,3 +113,22 @@ def test_a_stable_diffusion_folder_missing_a_unet_weight_is_refused(
     drop_one_tensor(folder / "unet", "diffusion_pytorch_model.safetensors")
     with pytest.raises(ModelUnavailable, match="unet/ does not load|missing"):
         load_sd_pipeline(resolved, choose_device("cpu"))
+
+
+@pytest.mark.parametrize("damage", ["no weights file", "one tensor missing"])
+def test_an_open_clip_folder_without_all_its_weights_is_refused(tmp_path, local_model, damage):
+    """open_clip alone only warns and runs a randomly initialised CLIP."""
+    from tiny_gan import save_tiny_open_clip
+
+    from engines.gan.loading import clip_loader
+
+    folder = save_tiny_open_clip(tmp_path / "clip")
+    local_model("gan", "clip", folder)
+    context = LoadContext(Registry.load(), choose_device("cpu"), "gan")
+    assert clip_loader("clip")(context).model is not None
+    if damage == "no weights file":
+        (folder / "open_clip_model.safetensors").unlink()
+    else:
+        drop_one_tensor(folder, "open_clip_model.safetensors")
+    with pytest.raises(ModelUnavailable, match="gan.clip"):
+        clip_loader("clip")(context)

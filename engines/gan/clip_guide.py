@@ -30,11 +30,14 @@ class ClipGuide:
 
     @classmethod
     def load(cls, folder: str | Path, device: torch.device | str, name: str = "clip") -> ClipGuide:
-        """Load an open_clip folder (open_clip_config.json + weights), as the Hub repos ship."""
+        """Load an open_clip folder (open_clip_config.json + weights), as the Hub repos ship.
+        Weights are required: open_clip itself would only warn and run a random CLIP."""
         import open_clip
 
         spec = f"local-dir:{Path(folder)}"
-        model = open_clip.create_model(spec, device=device, precision="fp32")
+        model = open_clip.create_model(
+            spec, device=device, precision="fp32", require_pretrained=True
+        )
         return cls(model, open_clip.get_tokenizer(spec), name)
 
     @property

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import torch
 
+from ..loading import unavailable
 from ..manager import LoadContext, PartLoader
 from ..registry import Registry
 from .catalog import CLIP_COMPONENTS, ENGINE, generator_choices
@@ -25,7 +26,10 @@ class LoadedGenerator(NamedTuple):
 def clip_loader(component: str) -> PartLoader:
     def load(context: LoadContext) -> ClipGuide:
         resolved = context.resolve(component)
-        return ClipGuide.load(resolved.folder, context.device.torch_device, component)
+        try:
+            return ClipGuide.load(resolved.folder, context.device.torch_device, component)
+        except (OSError, RuntimeError, ValueError, KeyError) as err:
+            raise unavailable(resolved, str(err).strip().splitlines()[0]) from err
 
     return load
 
