@@ -272,6 +272,6 @@ def test_missing_vqvae_folder_is_named(tmp_path):
     studio, undo = compression_studio(folder, tmp_path / "cache")
     try:
         with pytest.raises(ModelUnavailable, match=r"no vqvae/ folder in .*no-vqvae"):
-            studio.engine("compression").decompress(b"ZSC")
+            studio.engine("compression").compress(np.zeros((32, 32, 3), np.uint8))
     finally:
         undo()

@@ -8,6 +8,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -493,3 +494,148 @@ def test_the_app_slows_down_wrong_logins():
             assert guard.failures("127.0.0.1") == 0
     finally:
         demo.close()
+
+
+# -- .zsc files that lie (issue: a 70-byte file took the server down) -----------------------
+
+
+def _zsc_header(width: int, height: int, payload: bytes = b"") -> bytes:
+    from engines.compression.bitstream import ZscHeader, write_zsc
+
+    header = ZscHeader(
+        width=min(width, 2048),
+        height=min(height, 2048),
+        codebook_size=256,
+        coder="fixed",
+        model_id="amused/amused-512",
+        model_fingerprint=b"\0" * 8,
+        codebook_id=0,
+        checksum=0,
+    )
+    data = write_zsc(header, payload)
+    if (width, height) == (header.width, header.height):
+        return data
+    # write the lying size by hand: the encoder refuses to
+    from engines.compression.bitstream import _varint
+
+    real = _varint(header.width) + _varint(header.height)
+    return data.replace(real, _varint(width) + _varint(height), 1)
+
+
+@pytest.mark.parametrize("side", [4096, 65536, 1 << 20])
+def test_a_zsc_header_claiming_a_huge_image_is_refused_at_once(side):
+    from engines.compression.bitstream import read_zsc
+
+    data = _zsc_header(side, side)
+    assert len(data) < 100
+    started = time.perf_counter()
+    with pytest.raises(InputError, match=f"{side}x{side}.*1 to 2048 px"):
+        read_zsc(data)
+    assert time.perf_counter() - started < 0.1
+
+
+def test_a_zsc_payload_too_long_for_its_size_is_refused():
+    from engines.compression.bitstream import max_payload_bytes, read_zsc
+
+    with pytest.raises(InputError, match="more than a 64x64 image can have"):
+        read_zsc(_zsc_header(64, 64, b"\xff" * (max_payload_bytes(64, 64) + 1)))
+
+
+def test_decompress_refuses_a_random_file_before_loading_any_model(tmp_path, monkeypatch):
+    from engines.compression.engine import CompressionEngine
+    from engines.manager import ModelManager
+    from engines.registry import Registry
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded for a file that is not a .zsc")
+
+    monkeypatch.setattr(CompressionEngine, "load", no_loading)
+    engine = CompressionEngine(ModelManager(Registry.load(), "cpu"))
+    junk = tmp_path / "junk.zsc"
+    junk.write_bytes(os.urandom(300))
+    with pytest.raises(InputError, match="not a .zsc file"):
+        engine.decompress(str(junk))
+    lying = tmp_path / "lying.zsc"
+    lying.write_bytes(_zsc_header(4096, 4096))
+    with pytest.raises(InputError, match="4096x4096"):
+        engine.restore_tokens(str(lying))
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("abc", "params must be a JSON object"),
+        ({"codebook": 1e400}, "Unknown codebook size K inf"),
+        ({"steps": None, "file": "x.zsc"}, "steps must be a whole number, got None"),
+        ({"lost_fraction": "0.2", "file": "x.zsc"}, "must be a number, got '0.2'"),
+        ({"seed": -1, "file": "x.zsc"}, "seed is -1"),
+        ({"seed": 1e23, "file": "x.zsc"}, "seed is 99999999999999991611392"),
+    ],
+)
+def test_recipe_values_of_the_wrong_type_are_refused_by_the_request(params, message):
+    from engines.base import Recipe
+    from engines.compression.engine import CompressionEngine
+    from engines.manager import ModelManager
+    from engines.registry import Registry
+
+    engine = CompressionEngine(ModelManager(Registry.load(), "cpu"))
+    task = "compress" if "codebook" in params else "restore"
+    recipe = Recipe(
+        engine="compression", params=params if isinstance(params, str) else {"task": task, **params}
+    )
+    with pytest.raises(InputError, match=re.escape(message)):
+        engine.request_from_recipe(recipe).validate()
+
+
+def test_a_generator_file_describing_a_huge_resolution_is_refused():
+    import torch
+
+    from engines.gan.checkpoint import config_from_state
+
+    state = {"style.1.weight": torch.zeros(4, 4), "input.input": torch.zeros(1, 4, 4, 4)}
+    for block in range(10):  # 4096 px
+        state[f"to_rgbs.{block}.conv.weight"] = torch.zeros(1)
+        state[f"convs.{2 * block}.conv.weight"] = torch.zeros(1, 4, 4, 3, 3)
+    state["to_rgb1.conv.weight"] = torch.zeros(1)
+    with pytest.raises(InputError, match="4096 px generator; StyleGAN2 generators up to 1024"):
+        config_from_state(state, "big.pt")
+
+
+# -- images too big for memory --------------------------------------------------------------
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims a size its (tiny) data does not hold."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [4000, 50000])
+def test_an_image_over_the_limit_is_refused_from_its_header(tmp_path, side):
+    from engines.compression.images import load_rgb
+
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png_claiming(side, side))
+    started = time.perf_counter()
+    with pytest.raises(InputError) as err:
+        load_rgb(str(path))
+    assert time.perf_counter() - started < 0.5
+    message = str(err.value)
+    assert "2048 px" in message and "huge.png" in message
+    assert str(tmp_path) not in message  # no server paths
+
+
+def test_a_text_file_named_png_gets_our_message(tmp_path):
+    from engines.compression.images import load_rgb
+
+    path = tmp_path / "notes.png"
+    path.write_text("just text")
+    with pytest.raises(InputError, match="notes.png is not an image"):
+        load_rgb(str(path))

@@ -40,7 +40,9 @@ CODER_IDS = {"fixed": 0, "model": 1}
 KMEANS_IDS = {"plain": 0, "usage": 1}
 DEVICE_IDS = {"": 0, "cpu": 1, "cuda": 2, "mps": 3}
 FINGERPRINT_BYTES = 8
-MAX_SIDE_IN_FILE = 1 << 20
+MAX_SIDE_IN_FILE = 2048  # the largest image the encoder takes (images.MAX_SIDE)
+MIN_PATCH = 8  # no tokenizer we use has patches smaller than this
+MAX_BITS_PER_TOKEN = 32  # range coding never spends more than this on a <= 16-bit token
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,10 @@ def read_zsc(data: bytes) -> tuple[ZscHeader, bytes]:
         raise InputError(f"The .zsc file is corrupt: codebook size 2^{log2k} is not offered.")
     width, height = reader.varint(), reader.varint()
     if not (0 < width <= MAX_SIDE_IN_FILE and 0 < height <= MAX_SIDE_IN_FILE):
-        raise InputError(f"The .zsc file is corrupt: image size {width}x{height} is invalid.")
+        raise InputError(
+            f"The .zsc file says its image is {width}x{height}; files are made from images of "
+            f"1 to {MAX_SIDE_IN_FILE} px a side, so this one is damaged or not ours."
+        )
     try:
         model_id = reader.take(reader.byte()).decode("utf-8")
     except UnicodeDecodeError as err:
@@ -188,6 +193,12 @@ def read_zsc(data: bytes) -> tuple[ZscHeader, bytes]:
     coder = coders[coder_id]
     if (coder == "model") != (passes > 0):
         raise InputError("The .zsc file is corrupt: the coder and its pass count disagree.")
+    payload = data[reader.offset :]
+    if len(payload) > max_payload_bytes(width, height):
+        raise InputError(
+            f"The .zsc file is corrupt: {len(payload)} bytes of tokens is more than a "
+            f"{width}x{height} image can have."
+        )
     header = ZscHeader(
         width=width,
         height=height,
@@ -202,4 +213,11 @@ def read_zsc(data: bytes) -> tuple[ZscHeader, bytes]:
         kmeans=kmeans,
         usage_fingerprint=usage,
     )
-    return header, data[reader.offset :]
+    return header, payload
+
+
+def max_payload_bytes(width: int, height: int) -> int:
+    """An upper bound on a payload's size for an image of this size, whatever the tokenizer
+    and coder: checked before anything is allocated for decoding."""
+    tokens = -(-width // MIN_PATCH) * -(-height // MIN_PATCH)
+    return tokens * MAX_BITS_PER_TOKEN // 8 + 64

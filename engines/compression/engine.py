@@ -15,6 +15,7 @@ from ..hashing import array_sha256
 from ..manager import LoadContext
 from . import baselines as classical
 from .amused import load_amused
+from .bitstream import MAX_SIDE_IN_FILE, max_payload_bytes, read_zsc
 from .codec import TokenCodec
 from .images import load_rgb
 from .quality import psnr
@@ -39,16 +40,22 @@ from .results import (
 
 
 def _read_file(source: Any) -> bytes:
+    """A .zsc file's bytes, its header checked: a damaged or foreign file is refused before
+    any model loads."""
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
     else:
         path = Path(source)
         if not path.is_file():
-            raise InputError(f"File {path} does not exist.")
+            raise InputError(f"File {path.name} does not exist.")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise InputError(f"{path.name} is over {MAX_FILE_BYTES >> 20} MB: not a .zsc file.")
         data = path.read_bytes()
-    if not data:
-        raise InputError("The .zsc file is empty.")
+    read_zsc(data)
     return data
+
+
+MAX_FILE_BYTES = max_payload_bytes(MAX_SIDE_IN_FILE, MAX_SIDE_IN_FILE) + 1024
 
 
 class CompressionEngine(Engine):

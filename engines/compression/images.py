@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from ..images import open_image
 
 MAX_SIDE = 2048
 """Larger images are refused, not silently downscaled: the file must decode to the image given."""
@@ -16,7 +15,7 @@ MAX_SIDE = 2048
 
 def load_rgb(source: Any) -> np.ndarray:
     """An (H, W, 3) uint8 array from a path, bytes, PIL image or array. Alpha is dropped."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if source is None:
         raise InputError("No image given: upload a photo (PNG, JPEG, WebP ...).")
@@ -24,23 +23,7 @@ def load_rgb(source: Any) -> np.ndarray:
         return _check_size(_array_to_rgb(source))
     if isinstance(source, Image.Image):
         return _check_size(_pil_to_rgb(source))
-    if isinstance(source, (bytes, bytearray)):
-        stream, name = io.BytesIO(source), "the uploaded data"
-    elif isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"Image file {path} does not exist.")
-        stream, name = path, str(path)
-    else:
-        raise InputError(f"Cannot read an image from a {type(source).__name__}.")
-    try:
-        with Image.open(stream) as image:
-            image.load()
-            return _check_size(_pil_to_rgb(image))
-    except UnidentifiedImageError as err:
-        raise InputError(f"{name} is not an image Pillow can read.") from err
-    except (OSError, SyntaxError, ValueError) as err:
-        raise InputError(f"{name} is a damaged or truncated image: {err}.") from err
+    return _check_size(_pil_to_rgb(open_image(source, MAX_SIDE, "image")))
 
 
 def _pil_to_rgb(image) -> np.ndarray:

@@ -63,6 +63,9 @@ def generator_state(data: dict, name: str = "checkpoint") -> dict[str, torch.Ten
     return state
 
 
+MAX_RESOLUTION = 1024  # FFHQ, the largest published StyleGAN2
+
+
 def config_from_state(state: dict[str, torch.Tensor], name: str = "checkpoint") -> GeneratorConfig:
     """Resolution, mapping depth, style size and channel widths, read off the tensor shapes."""
     try:
@@ -78,6 +81,11 @@ def config_from_state(state: dict[str, torch.Tensor], name: str = "checkpoint") 
         ) from err
     if mlp != list(range(1, len(mlp) + 1)) or rgb_blocks != list(range(len(rgb_blocks))):
         raise InputError(f"{name}: mapping or synthesis layers are not numbered consecutively.")
+    if 2 ** (len(rgb_blocks) + 2) > MAX_RESOLUTION:
+        raise InputError(
+            f"{name} describes a {2 ** (len(rgb_blocks) + 2)} px generator; StyleGAN2 "
+            f"generators up to {MAX_RESOLUTION} px are supported."
+        )
     return GeneratorConfig(
         size=2 ** (len(rgb_blocks) + 2),
         style_dim=int(style_dim),
