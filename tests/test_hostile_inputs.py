@@ -639,3 +639,26 @@ def test_a_text_file_named_png_gets_our_message(tmp_path):
     path.write_text("just text")
     with pytest.raises(InputError, match="notes.png is not an image"):
         load_rgb(str(path))
+
+
+def test_audio_decoded_by_the_fallback_is_capped_in_length(tmp_path, monkeypatch):
+    """Formats soundfile cannot open (AAC, M4A) go through librosa: decode no more than the
+    limit, and refuse a longer clip."""
+    import librosa
+    import numpy as np
+
+    from engines.speech import audio
+
+    calls = {}
+
+    def long_clip(path, sr=None, mono=False, duration=None):
+        calls["duration"] = duration
+        rate = 100
+        return np.zeros(int((duration or 10**6) * rate)), rate
+
+    monkeypatch.setattr(librosa, "load", long_clip)
+    path = tmp_path / "talk.m4a"
+    path.write_bytes(b"\0" * 64)  # soundfile cannot open this: the fallback runs
+    with pytest.raises(InputError, match="over 20 minutes"):
+        audio.read_clip(str(path), "voice")
+    assert calls["duration"] == audio.MAX_FILE_SECONDS + 1

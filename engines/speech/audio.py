@@ -85,7 +85,7 @@ def _read_file(path: Path, role: str) -> Clip:
     import soundfile as sf
 
     if not path.is_file():
-        raise InputError(f"The {role} clip {path} does not exist.")
+        raise InputError(f"The {role} clip {path.name} does not exist.")
     try:
         info = sf.info(str(path))
         if info.duration > MAX_FILE_SECONDS:
@@ -111,11 +111,19 @@ def _read_with_librosa(path: Path, role: str) -> tuple[np.ndarray, int]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            samples, rate = librosa.load(str(path), sr=None, mono=False)
+            # decode no more than the limit (and a little more, to tell it was longer)
+            samples, rate = librosa.load(
+                str(path), sr=None, mono=False, duration=MAX_FILE_SECONDS + 1
+            )
     except Exception as err:
         raise InputError(
             f"The {role} clip {path.name} cannot be read as audio; use WAV, FLAC, OGG or MP3."
         ) from err
+    if samples.shape[-1] > MAX_FILE_SECONDS * rate:
+        raise InputError(
+            f"The {role} clip is over {MAX_FILE_SECONDS // 60} minutes long; longer clips are "
+            "not accepted."
+        )
     return np.asarray(samples, dtype=np.float32), int(rate)
 
 
