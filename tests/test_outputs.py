@@ -97,3 +97,22 @@ def test_handlers_by_name_and_files_only_in_the_session_folder(echo_app, tmp_pat
     written = list((tmp_path / "outputs").glob("*/*/echo.txt"))
     assert len(written) == 1
     assert set(Path(tempfile.gettempdir()).glob("zss-*")) == before  # no stray temp folders
+
+
+def test_an_upload_gradio_cannot_decode_gets_our_message(tmp_path):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    from tabs.uploads import AudioInput, ImageInput
+
+    with gr.Blocks() as demo:
+        image, audio, out = ImageInput(type="filepath"), AudioInput(type="filepath"), gr.Textbox()
+        gr.Button().click(lambda i: "ok", image, out, api_name="image")
+        gr.Button().click(lambda a: "ok", audio, out, api_name="audio")
+    assert image.get_block_name() == "image" and audio.get_block_name() == "audio"
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with served(demo) as url:
+        client = Client(url, verbose=False)
+        with pytest.raises(AppError, match="notes.png cannot be read as an image"):
+            client.predict(handle_file(str(text)), api_name="/image")
