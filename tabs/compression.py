@@ -20,7 +20,7 @@ from engines.studio import Studio
 
 from .common import metrics_rows, recipe_file
 from .forms import Call, Form, connect
-from .uploads import ImageInput
+from .uploads import image_input
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "compression"
 EXAMPLES = ("astronaut.png", "coffee.png", "chelsea.png")
@@ -100,7 +100,7 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
     with gr.Row():
         with gr.Column():
             image = form.add(
-                "image", ImageInput(label="Photo (up to 2048 px a side)", type="filepath")
+                "image", image_input(label="Photo (up to 2048 px a side)", type="filepath")
             )
             form("codebook_size")
             form("coder")

@@ -12,7 +12,6 @@ from engines.studio import Studio
 
 from .common import metrics_rows, recipe_file
 from .forms import Call, Form, connect
-from .uploads import AudioInput
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "speech"
 
@@ -30,7 +29,7 @@ SYNTHETIC_LABEL = "Synthetic speech (AI-generated)"
 
 
 def _clip(label: str) -> gr.Audio:
-    return AudioInput(label=label, sources=["upload", "microphone"], type="filepath")
+    return gr.Audio(label=label, sources=["upload", "microphone"], type="filepath")
 
 
 def _example(name: str) -> str:

@@ -8,35 +8,31 @@ from typing import Any
 
 import gradio as gr
 
+IMAGE = "an image (PNG, JPEG, WebP ...)"
+
 
 def unreadable(payload: Any, kind: str) -> str:
     name = getattr(payload, "orig_name", None) or "The uploaded file"
     return f"{name} cannot be read as {kind}; upload another file."
 
 
-def checked_preprocess(component, payload, kind: str):
-    """The component's own preprocessing, its failures turned into one sentence for the user."""
-    try:
-        return super(type(component), component).preprocess(payload)
-    except gr.Error:
-        raise
-    except Exception as err:  # whatever the decoder raised, the user sees one sentence
-        raise gr.Error(unreadable(payload, kind), print_exception=False) from err
+def readable(component: gr.components.Component, kind: str) -> gr.components.Component:
+    """The component, its preprocessing failures turned into one sentence for the user.
+    (An instance attribute, not a subclass: Gradio writes a .pyi file beside every component
+    class it sees defined.)"""
+    decode = component.preprocess
+
+    def preprocess(payload):
+        try:
+            return decode(payload)
+        except gr.Error:
+            raise
+        except Exception as err:  # whatever the decoder raised, the user sees one sentence
+            raise gr.Error(unreadable(payload, kind), print_exception=False) from err
+
+    component.preprocess = preprocess
+    return component
 
 
-class ImageInput(gr.Image):
-    """gr.Image for uploads."""
-
-    is_template = True
-
-    def preprocess(self, payload):
-        return checked_preprocess(self, payload, "an image (PNG, JPEG, WebP ...)")
-
-
-class AudioInput(gr.Audio):
-    """gr.Audio for uploads and recordings."""
-
-    is_template = True
-
-    def preprocess(self, payload):
-        return checked_preprocess(self, payload, "audio (WAV, FLAC, OGG, MP3 ...)")
+def image_input(**options) -> gr.Image:
+    return readable(gr.Image(**options), IMAGE)
