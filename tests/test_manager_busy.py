@@ -229,7 +229,7 @@ def test_the_speech_engine_reports_knn_vc_weights(local_model):
     engine = SpeechEngine(ModelManager(Registry.load(), CPU))
     with engine.manager.use("speech") as models:
         knn_vc = engine.part(models, "knn_vc")
-        speaker = models["speaker"]["model"]
+        speaker = engine.part(models, "speaker")["model"]
     expected = tensor_bytes(knn_vc.wavlm, knn_vc.vocoder, speaker)
     assert models.parameter_bytes() == expected
     assert tensor_bytes(knn_vc.wavlm, knn_vc.vocoder) > 0
