@@ -19,6 +19,7 @@ from engines.studio import Studio, on_zero_gpu
 from tabs import about, system
 from tabs.login import LoginGuard, login_app_kwargs
 from tabs.outputs import DELETE_CACHE, OUTPUTS
+from tabs.uploads import limit_image_decoding
 
 HEADER = f"""\
 # Zero-Shot Studio
@@ -43,6 +44,7 @@ def build_demo(
 ) -> gr.Blocks:
     """The app: a header, one tab per built capability, About, and the System panel."""
     capabilities = select(list(tabs) if tabs else None)
+    limit_image_decoding()
     studio = studio or Studio(device=device, models=models)
     if on_zero_gpu():
         studio.preload([cap.key for cap in capabilities])

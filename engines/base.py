@@ -16,6 +16,8 @@ from .fields import declared_fields
 from .manager import LoadContext, ModelManager
 from .outputs import write_bytes
 
+MAX_RECIPE_BYTES = 1 << 20  # recipes are a few KB; a larger file is not one
+
 Progress = Callable[[float, str], None]
 """progress(fraction in [0, 1], what is happening now)."""
 
@@ -48,16 +50,29 @@ class Recipe:
         if not isinstance(data, dict) or "engine" not in data or "params" not in data:
             raise InputError("A recipe is a JSON object with at least `engine` and `params`.")
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        expected = {"engine": str, "params": dict, "models": dict, "version": str}
+        for name, kind in expected.items():
+            if name in values and not isinstance(values[name], kind):
+                raise InputError(
+                    f"A recipe's `{name}` must be a {kind.__name__}, got {values[name]!r}."
+                )
+        seed = values.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise InputError(f"A recipe's `seed` must be a whole number, got {seed!r}.")
+        return cls(**values)
 
     @classmethod
     def load(cls, path: str | Path) -> Recipe:
+        path = Path(path)
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if path.stat().st_size > MAX_RECIPE_BYTES:
+                raise InputError(f"{path.name} is over {MAX_RECIPE_BYTES >> 10} KB: not a recipe.")
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as err:
-            raise InputError(f"Recipe file {path} does not exist.") from err
+            raise InputError(f"Recipe file {path.name} does not exist.") from err
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InputError(f"Recipe file {path} is not readable JSON: {err}.") from err
+            raise InputError(f"Recipe file {path.name} is not readable JSON: {err}.") from err
         return cls.from_dict(data)
 
 
