@@ -93,6 +93,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--tabs", default=None, help="comma-separated capabilities to show (default: all built)"
     )
     parser.add_argument("--models", default=None, metavar="PATH", help="an alternate models.toml")
+    parser.add_argument(
+        "--gpu-budget",
+        type=float,
+        default=None,
+        metavar="GB",
+        help="weight memory engines may hold together (default: 85%% of a CUDA device; one "
+        "engine at a time on CPU and MPS)",
+    )
     return parser.parse_args(argv)
 
 
@@ -121,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from engines.device import choose_device
 
             choose_device(args.device)
-        demo = build_demo(tabs=tabs, device=args.device, models=args.models)
+        studio = Studio(device=args.device, models=args.models, gpu_budget_gb=args.gpu_budget)
+        demo = build_demo(tabs=tabs, studio=studio)
     except InputError as err:
         print(f"app.py: error: {err}", file=sys.stderr)
         return 2

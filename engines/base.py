@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, OutOfMemory
 from .fields import declared_fields
 from .manager import LoadContext, ModelManager
 from .outputs import write_bytes
@@ -166,9 +166,10 @@ def metrics_json(metrics: dict[str, Any]) -> str:
 class Engine(ABC):
     """An engine: `load()` builds its components; `run(request, progress)` returns a Result.
 
-    An engine with one task sets `request_type` and implements `run`. An engine with several
-    sets `tasks` (request type -> the name of its method taking (request, progress)); `run`
-    then dispatches on the request's type and recipes carry the task's name."""
+    `tasks` maps each request type to the name of the method that runs it, taking (request,
+    progress); `run` dispatches on the request's type (and runs it once more when an
+    out-of-memory error released other engines to make room). With several tasks, recipes
+    carry the task's name."""
 
     name: ClassVar[str]
     request_type: ClassVar[type[Request]] = Request
@@ -186,7 +187,13 @@ class Engine(ABC):
         """Validate the request, run it on the loaded models, and measure the outputs."""
         for request_type, method in self.tasks.items():
             if isinstance(request, request_type):
-                return getattr(self, method)(request, progress or no_progress)
+                task = getattr(self, method)
+                try:
+                    return task(request, progress or no_progress)
+                except OutOfMemory as err:
+                    if not err.retry:  # room was made by releasing other engines: once more
+                        raise
+                    return task(request, progress or no_progress)
         takes = ", ".join(t.__name__ for t in self.tasks) or self.request_type.__name__
         raise InputError(f"The {self.name} engine takes {takes}, not {type(request).__name__}.")
 
@@ -199,8 +206,8 @@ class Engine(ABC):
         params = recipe.params
         if not isinstance(params, dict):
             raise InputError(f"A recipe's params must be a JSON object, got {params!r}.")
-        if not self.tasks:
-            return self.request_type.from_params(params)
+        if len(self.tasks) <= 1:
+            return (next(iter(self.tasks), None) or self.request_type).from_params(params)
         params = dict(params)
         by_task = {t.task: t for t in self.tasks}
         task = params.pop("task", None)
@@ -218,6 +225,6 @@ class Engine(ABC):
 
     def recipe(self, request: Request, sources: dict[str, dict], seed: int | None) -> Recipe:
         params = request.to_params()
-        if self.tasks:
+        if len(self.tasks) > 1:
             params = {"task": request.task, **params}
         return Recipe(engine=self.name, params=params, models=sources, seed=seed)
