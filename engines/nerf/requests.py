@@ -62,12 +62,8 @@ class EditRequest(Request):
     task: ClassVar[str] = "edit"
 
     scene: str | None = value(None, "a fitted scene file (.nerf)")
-    source: str = text(
-        "", "what the scene shows now", label="source prompt", empty="Write a source prompt."
-    )
-    target: str = text(
-        "", "what it should show", label="target prompt", empty="Write a target prompt."
-    )
+    source: str = text("", "what the scene shows now", label="source prompt", max_length=300)
+    target: str = text("", "what it should show", label="target prompt", max_length=300)
     mode: str = choice(
         "dds",
         MODES,
@@ -86,6 +82,9 @@ class EditRequest(Request):
 
     def check(self) -> None:
         self.scene = _path(self.scene, "scene file")
+        for role in ("source", "target"):
+            if not getattr(self, role).strip():
+                raise InputError(f"Write a {role} prompt: it is empty.")
         if self.source.strip() == self.target.strip():
             raise InputError(
                 "The source and target prompts are the same: the edit would do nothing."
