@@ -451,3 +451,27 @@ def test_cli_fit_then_render(engine, example, tmp_path, monkeypatch):
     )
     assert video.read_bytes()[4:8] == b"ftyp"
     assert main(["--device", "cpu", "nerf-edit", str(out), "--source", "x", "--target", "x"]) == 2
+
+
+@pytest.mark.parametrize(("background", "value"), [("white", 1.0), ("black", 0.0)])
+def test_transparent_pixels_take_the_chosen_background(tmp_path, background, value):
+    from PIL import Image
+
+    folder = write_scene(tmp_path / "rgba")
+    Image.new("RGBA", (16, 16), (200, 10, 10, 0)).save(folder / "v1.png")
+    data = load_scene(folder, 16, background)
+    assert np.allclose(data.images[1], value)
+
+
+def test_opencv_poses_are_converted(tmp_path):
+    folder = write_scene(tmp_path / "gl")
+    opengl = load_scene(folder, 16)
+    meta = json.loads((folder / "transforms.json").read_text())
+    for frame in meta["frames"]:
+        matrix = np.asarray(frame["transform_matrix"])
+        matrix[:3, 1:3] *= -1  # the same cameras written in OpenCV axes
+        frame["transform_matrix"] = matrix.tolist()
+    (folder / "transforms.json").write_text(json.dumps({**meta, "convention": "opencv"}))
+    opencv = load_scene(folder, 16)
+    assert opencv.convention == "opencv"
+    np.testing.assert_allclose(opencv.c2w, opengl.c2w, atol=1e-6)

@@ -60,21 +60,20 @@ class NerfEditEngine(Engine):
         if isinstance(request, ReconstructRequest):
             scene = self._read_scene(request)
 
-            def job(emit, stop):
-                return self._reconstruct(request, scene, emit, stop)
+            def job(parts, emit, stop):
+                return self._reconstruct(parts, request, scene, emit, stop)
         else:
             from .scene_file import load_scene_file
 
             loaded = load_scene_file(request.scene)
 
-            def job(emit, stop):
-                return self._edit(request, loaded, emit, stop)
+            def job(parts, emit, stop):
+                return self._edit(parts, request, loaded, emit, stop)
 
         def work(emit, stop: threading.Event) -> NerfResult:
             try:
                 with self.manager.use(self.name) as models:
-                    self._parts = models["parts"]
-                    return job(emit, stop)
+                    return job(models["parts"], emit, stop)
             finally:
                 with self._runs_lock:
                     self._runs.pop(run.id, None)
@@ -102,7 +101,9 @@ class NerfEditEngine(Engine):
         path = example_folder(EXAMPLE_SIZE) if request.scene == EXAMPLE else request.scene
         return load_scene(path, request.resolution, request.background)
 
-    def _reconstruct(self, request: ReconstructRequest, scene, emit, stop) -> NerfResult:
+    def _reconstruct(
+        self, parts: LazyComponents, request: ReconstructRequest, scene, emit, stop
+    ) -> NerfResult:
         import torch
 
         from .cameras import Cameras
@@ -111,7 +112,6 @@ class NerfEditEngine(Engine):
         from .model import LatentNerf, NerfConfig
         from .scene_file import SceneHeader, scene_bytes
 
-        parts: LazyComponents = self._parts
         device = self.manager.device.torch_device
         _reset_peak(device)
         emit(FitUpdate("latents", 0, request.steps, "Encoding the views with the VAE"))
@@ -194,7 +194,7 @@ class NerfEditEngine(Engine):
 
     # -- edit ------------------------------------------------------------------------------------
 
-    def _edit(self, request: EditRequest, loaded, emit, stop) -> NerfResult:
+    def _edit(self, parts: LazyComponents, request: EditRequest, loaded, emit, stop) -> NerfResult:
         import torch
 
         from .edit import Editor, EditSettings
@@ -203,7 +203,6 @@ class NerfEditEngine(Engine):
         from .views import render_picture, side_by_side
 
         model, header = loaded
-        parts: LazyComponents = self._parts
         device = self.manager.device.torch_device
         _reset_peak(device)
         emit(FitUpdate("latents", 0, request.steps, "Loading the VAE and the UNet"))
