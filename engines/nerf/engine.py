@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from ..base import Engine, Progress, no_progress
-from ..gan.runs import AdaptationRun
 from ..manager import LazyComponents, LoadContext
+from ..runs import BackgroundRun, Runs
 from .loading import PARTS
 from .requests import EXAMPLE, EditRequest, ReconstructRequest, RenderRequest
 from .results import NerfResult
@@ -31,8 +31,7 @@ class NerfEditEngine(Engine):
 
     def __init__(self, manager):
         super().__init__(manager)
-        self._runs: dict[str, AdaptationRun] = {}
-        self._runs_lock = threading.Lock()
+        self._runs = Runs()
 
     def load(self, context: LoadContext) -> dict[str, Any]:
         # nothing is loaded up front: rendering the RGB head needs no model at all
@@ -47,12 +46,12 @@ class NerfEditEngine(Engine):
         return self._follow(self.start(request), progress)
 
     @staticmethod
-    def _follow(run: AdaptationRun, progress: Progress) -> NerfResult:
+    def _follow(run: BackgroundRun, progress: Progress) -> NerfResult:
         for update in run:
             progress(update.fraction, update.message)
         return run.result()
 
-    def start(self, request: ReconstructRequest | EditRequest) -> AdaptationRun:
+    def start(self, request: ReconstructRequest | EditRequest) -> BackgroundRun:
         """Check the request and read its inputs now (bad input fails here, before any model
         loads), then fit or edit in a background thread: iterate the run for FitUpdates,
         `cancel(run.id)` to stop early (the result keeps what was done), `run.result()`."""
@@ -71,25 +70,14 @@ class NerfEditEngine(Engine):
                 return self._edit(parts, request, loaded, emit, stop)
 
         def work(emit, stop: threading.Event) -> NerfResult:
-            try:
-                with self.manager.use(self.name) as models:
-                    return job(models["parts"], emit, stop)
-            finally:
-                with self._runs_lock:
-                    self._runs.pop(run.id, None)
+            with self.manager.use(self.name) as models:
+                return job(models["parts"], emit, stop)
 
-        run = AdaptationRun(work)
-        with self._runs_lock:
-            self._runs[run.id] = run
-        return run.start()
+        return self._runs.start(work)
 
     def cancel(self, run_id: str) -> bool:
-        with self._runs_lock:
-            run = self._runs.get(run_id)
-        if run is None:
-            return False
-        run.cancel()
-        return True
+        """Ask a fit or edit to stop; False if no such run is in progress."""
+        return self._runs.cancel(run_id)
 
     # -- reconstruct ---------------------------------------------------------------------------
 
