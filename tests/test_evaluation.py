@@ -304,3 +304,16 @@ def test_gan_eval_runs_nada_and_svl_on_the_same_seed(gan_models, tmp_path):
         for key in ("clip_target_score_after", "clip_direction_alignment", "diversity_clip_after"):
             assert_row_is_mean(row, key, [m[key] for m in metrics])
     assert_valid_plots(out, report)
+
+
+def test_the_tab_curve_of_one_image_is_measured_from_real_files(compression):
+    from engines.evaluation.compression import image_curve
+
+    studio, photos = compression
+    engine = studio.engine("compression")
+    series, png = image_curve(engine, str(photos / "a.png"), codebooks=(16, 64))
+    assert png.startswith(PNG_SIGNATURE)
+    for point, k in zip(series["ours (fixed coder)"], (16, 64), strict=True):
+        result = engine.compress(str(photos / "a.png"), k, "fixed", baselines=False)
+        assert point == (result.metrics["bpp"], result.metrics["psnr_db"])
+    assert len(series["JPEG"]) == 7 and all(bpp > 0 for bpp, _ in series["JPEG"])

@@ -227,3 +227,36 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report
         plots=_curve_plots(ours, classical),
         notes=notes,
     )
+
+
+TAB_CODEBOOKS = (16, 64, 256, 1024)
+"""The tab's curve: K-means for these is quick, and cached after the first image."""
+
+
+def image_curve(engine, image, codebooks=TAB_CODEBOOKS, coder: str = "fixed", progress=None):
+    """The rate-distortion curve of one image: ours at each K (real files, decoded), and JPEG,
+    WebP and AVIF at a sweep of qualities at native size. Returns (series, png): series maps
+    each codec to its measured (bpp, PSNR) points."""
+    from ..compression import baselines as classical
+    from ..compression.images import load_rgb
+    from ..compression.quality import psnr
+
+    image = load_rgb(image)
+    pixels = image.shape[0] * image.shape[1]
+    series: dict[str, list[tuple[float, float]]] = {f"ours ({coder} coder)": []}
+    for index, k in enumerate(codebooks):
+        if progress is not None:
+            progress(index / len(codebooks), f"Rate-distortion curve: K={k}")
+        result = engine.compress(image, k, coder, baselines=False)
+        series[f"ours ({coder} coder)"].append((result.metrics["bpp"], result.metrics["psnr_db"]))
+    size = (image.shape[1], image.shape[0])
+    for codec in classical.available_codecs():
+        points = series.setdefault(codec, [])
+        for quality in (classical.LOWEST_QUALITY[codec], *classical.QUALITIES[1:]):
+            data = classical.encode(image, codec, quality)
+            decoded, _ = classical.decode(data, size)
+            points.append((8 * len(data) / pixels, psnr(image, decoded)))
+    png = plots.curves(
+        series, "bits per pixel", "PSNR (dB)", "Rate-distortion of this image", logx=True
+    )
+    return series, png
