@@ -14,6 +14,7 @@ from engines.compression import (
     DecompressRequest,
     RestoreRequest,
 )
+from engines.evaluation.compression import image_curve
 from engines.fields import declaration
 from engines.outputs import png_bytes, write_bytes
 from engines.studio import Studio
@@ -120,11 +121,19 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
     with gr.Row():
         outputs["metrics"] = gr.Dataframe(headers=["metric", "value"], label="Measured")
         outputs["recipe"] = gr.File(label="Recipe (zsstudio run recipe.json)")
+    outputs["rd_plot"] = gr.Image(
+        label="Rate-distortion of this image: ours at each K vs JPEG/WebP/AVIF qualities",
+        type="filepath",
+        interactive=False,
+    )
 
     def compress(values: dict[str, Any], call: Call) -> dict[str, Any]:
         result = studio.engine("compression").run(CompressRequest(**values), call.progress)
         stem = Path(values["image"]).stem if values["image"] else "image"
-        return _compressed(result, stem, call)
+        shown = _compressed(result, stem, call)
+        _, png = image_curve(studio.engine("compression"), result.original, coder=values["coder"])
+        shown["rd_plot"] = str(write_bytes(call.folder() / f"{stem}-rd.png", png))
+        return shown
 
     connect(button.click, compress, form.inputs, outputs, api_name="compress")
     return outputs["zsc_file"], image
