@@ -152,7 +152,8 @@ class SpatialSelfAttention:
         logits = _logits(attn, cond, context)
         on_reference = []
         for bias in (inside_bias, outside_bias):
-            probs = (logits + bias[:, None]).softmax(-1).mean(1)
+            biased = logits if bias is None else logits + bias[:, None]
+            probs = biased.softmax(-1).mean(1)
             on_reference.append(probs[..., tokens:].sum(-1))
         mass = mask * on_reference[0] + (1 - mask) * on_reference[1]
         control.probe.record(control.probe.reference_inside, self.layer, mass, mask)
@@ -183,13 +184,11 @@ class SpatialCrossAttention:
         if self.has_ip and control.active("ip_mask"):
             keep = 1 - control.settings.ip_mask_strength * (1 - control.masks.grid(tokens))
             extra["ip_adapter_masks"] = [keep[:, None].to(hidden_states.dtype)]
+        text = encoder_hidden_states[0] if self.has_ip else encoder_hidden_states
         if control.active("token") and attention_mask is None:
-            text = encoder_hidden_states
-            if isinstance(text, tuple):
-                text = text[0]
             attention_mask = self._token_bias(hidden_states, text.shape[1], control)
-            if control.probing():
-                self._probe(attn, hidden_states, text, attention_mask, control)
+        if control.probing() and control.masks is not None and control.token_indices:
+            self._probe(attn, hidden_states, text, attention_mask, control)
         return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, **extra)
 
     @staticmethod
@@ -211,15 +210,20 @@ class SpatialCrossAttention:
         if attn.norm_cross:
             cond_text = attn.norm_encoder_hidden_states(cond_text)
         logits = _logits(attn, cond, cond_text)
+        if bias is not None:
+            logits = logits + bias[-frames:, None]
         index = list(control.token_indices)
-        mass = (logits + bias[-frames:, None]).softmax(-1).mean(1)[..., index].sum(-1)
+        mass = logits.softmax(-1).mean(1)[..., index].sum(-1)
         mask = control.masks.conditional(cond.shape[1]).to(mass.dtype)
         control.probe.record(control.probe.token_inside, self.layer, mass, mask)
 
 
 def _key_bias(frames: int, own: int, reference: int, log_reference: float, like: torch.Tensor):
     """(frames, 1, own + reference) additive mask: 0 on the frame's own keys, `log_reference`
-    on the reference's; broadcast over queries by the processor."""
+    on the reference's; broadcast over queries by the processor. None when it is all 0 (the
+    processor may then use its fastest kernel)."""
+    if log_reference == 0:
+        return None
     bias = like.new_zeros(frames, 1, own + reference)
     bias[..., own:] = log_reference
     return bias
