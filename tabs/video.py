@@ -53,7 +53,7 @@ EXAMPLES: list[dict[str, Any]] = [
         "phrase": "toy robot",
         "boxes": [
             ("start", 0.05, 0.6, 0.35, 0.95),
-            ("8", 0.35, 0.25, 0.65, 0.6),
+            ("middle", 0.35, 0.25, 0.65, 0.6),
             ("end", 0.62, 0.05, 0.95, 0.4),
         ],
     },
@@ -194,9 +194,8 @@ def build(studio: Studio) -> None:
             "recipe": recipe_file(result, folder),
         }
 
-    def stop_video(values: dict[str, Any], call: Call) -> dict[str, Any]:
+    def stop_video(values: dict[str, Any], call: Call) -> None:
         _STOPS.setdefault(call.session, threading.Event()).set()
-        return {}
 
     connect(run.click, subject_video, form.inputs, outputs, api_name="subject_video")
     connect(stop.click, stop_video, {}, {}, api_name="subject_video_stop", gpu=False)
