@@ -79,12 +79,15 @@ def use_ip_adapter(pipe, ip: dict[str, Any] | None, variant: str | None, scale: 
         if variant is not None:
             pipe.set_ip_adapter_scale(scale)
         return
+    if pipe.offloaded:  # hooks are re-made for the new set of models by set_cpu_offload
+        set_cpu_offload(pipe, False, pipe._execution_device)
     if pipe.ip_variant is not None:
         pipe.unload_ip_adapter()
         pipe.ip_variant = None
     if variant is None:
         return
     resolved = ip["resolved"]
+    ip["encoder"].to(pipe.unet.device)
     pipe.register_modules(image_encoder=ip["encoder"], feature_extractor=None)
     weight = IP_ADAPTER_FILES[variant]
     if not (resolved.folder / "models" / weight).is_file():
