@@ -482,3 +482,38 @@ def test_cli_bad_box_exits_2_and_writes_nothing(tmp_path, capsys):
     assert cli.main(args + ["--box", "0:0.6,0.1,0.5,0.5", "-o", str(out)]) == 2
     assert "inverted or has zero area" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_controls_run_without_cfg_and_on_non_square_frames(pipe, parts, subject_png):
+    """guidance_scale <= 1 makes the batch frames-only; a 64x96 video makes every grid
+    non-square (8x12, 4x6, 2x3, 1x2): the masks and the reference must follow both."""
+    subject = load_subject(subject_png)
+    with_ip(pipe, parts)
+    boxes = frame_boxes(LEFT_TO_RIGHT, FRAMES)
+    settings = ControlSettings(1.0, 0.75, (0, 2), 1.0, (0, 2), 2.0, (0, 2))
+    control = VideoControl(settings, FRAMES, BoxMasks.build(boxes, (8, 12), cfg=False), (2, 3))
+    image, _ = subject.canvas(96, 64)
+    reference = encode_reference(pipe, image, seed=0)
+
+    def generate(control=None, reference=None):
+        return sample(
+            pipe,
+            PROMPT,
+            "",
+            FRAMES,
+            64,
+            96,
+            2,
+            1.0,
+            torch.Generator().manual_seed(0),
+            ip_image=subject.cutout(),
+            control=control,
+            reference=reference,
+        )
+
+    plain = generate()
+    with controlled_attention(pipe.unet):
+        controlled = generate(control, reference)
+    assert controlled.shape == plain.shape == (FRAMES, 64, 96, 3)
+    assert np.isfinite(controlled).all() and not np.allclose(controlled, plain, atol=1e-4)
+    assert {t.shape[1] for t in control.reference.values()} == {96, 24, 6, 2}
