@@ -67,8 +67,8 @@ CAPABILITIES: tuple[Capability, ...] = (
         "attention control (masked reference attention, IP-Adapter cross-attention masked to "
         "the box, subject-token attention boosted inside it) on AnimateDiff (SD 1.5 + motion "
         "adapter v1-5-2) + IP-Adapter. Metrics as the paper reports them (CLIP-T/I, DINO-I, "
-        "mIoU, centroid distance). The subject is cut out by the photo's alpha or a mask you "
-        "give; there is no automatic background removal yet.",
+        "mIoU, centroid distance). The subject is cut out by the photo's alpha, a mask, or "
+        "optionally CLIPSeg (CIDAS/clipseg-rd64-refined, Apache-2.0).",
     ),
     Capability(
         key="speech",

@@ -40,7 +40,8 @@ ADVANCED_ROWS = (
     ("reference_start", "reference_end"),
     ("ip_mask_strength", "ip_mask_start", "ip_mask_end"),
     ("token_strength", "token_start", "token_end"),
-    ("soft_edge", "metrics", "cpu_offload"),
+    ("soft_edge", "remove_background"),
+    ("metrics", "cpu_offload"),
 )
 EXAMPLES: list[dict[str, Any]] = [
     {

@@ -97,6 +97,7 @@ def tiny_video_dirs(tiny_sd15_dir, tmp_path_factory):
     from tiny_layout import save_tiny_grounding_dino
     from tiny_video import (
         save_tiny_clip,
+        save_tiny_clipseg,
         save_tiny_dino,
         save_tiny_ip_adapter,
         save_tiny_motion_adapter,
@@ -110,4 +111,5 @@ def tiny_video_dirs(tiny_sd15_dir, tmp_path_factory):
         "clip": save_tiny_clip(make("tiny-clip")),
         "dino": save_tiny_dino(make("tiny-dino")),
         "detector": save_tiny_grounding_dino(make("tiny-grounding-dino-video")),
+        "segmenter": save_tiny_clipseg(make("tiny-clipseg")),
     }

@@ -517,3 +517,46 @@ def test_controls_run_without_cfg_and_on_non_square_frames(pipe, parts, subject_
     assert controlled.shape == plain.shape == (FRAMES, 64, 96, 3)
     assert np.isfinite(controlled).all() and not np.allclose(controlled, plain, atol=1e-4)
     assert {t.shape[1] for t in control.reference.values()} == {96, 24, 6, 2}
+
+
+def test_background_removal_cuts_the_subject_out_with_clipseg(engine, parts, tmp_path):
+    from engines.video.segment import HIGH, LOW, cut_out
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 56, 3), np.uint8)).save(photo)
+    subject = load_subject(photo)
+    assert subject.alpha is None
+    segmenter = engine.manager.load("video")["parts"].get("segmenter")
+    cut = cut_out(segmenter, subject, "toy robot")
+    model, processor = segmenter["model"], segmenter["processor"]
+    inputs = processor(
+        text=["toy robot"], images=[Image.open(photo)], return_tensors="pt", padding=True
+    )
+    with torch.no_grad():
+        logits = model(**inputs).logits
+        probs = torch.sigmoid(logits.reshape(1, 1, *logits.shape[-2:]))
+    probs = torch.nn.functional.interpolate(probs, size=(40, 56), mode="bilinear")[0, 0]
+    expected = ((probs - LOW) / (HIGH - LOW)).clamp(0, 1).numpy()
+    assert cut.alpha.shape == (40, 56) and np.allclose(cut.alpha, expected, atol=1e-6)
+    assert np.array_equal(cut.rgb, subject.rgb)
+
+    request = SubjectVideoRequest(
+        prompt=PROMPT,
+        subject=str(photo),
+        subject_phrase="toy robot",
+        remove_background=True,
+        frames=8,
+        width=256,
+        height=256,
+        steps=1,
+        metrics=False,
+    )
+    assert "segmenter" in engine.run(request).recipe.models
+    with torch.no_grad():
+        last = model.decoder.transposed_convolution[-1]
+        last.weight.zero_(), last.bias.fill_(-100.0)  # a segmenter that sees nothing anywhere
+    try:
+        with pytest.raises(InputError, match="found no 'toy robot' in the subject photo"):
+            cut_out(segmenter, subject, "toy robot")
+    finally:
+        engine.manager.release("video")  # the next load reads the checkpoint again

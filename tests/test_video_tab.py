@@ -37,6 +37,7 @@ ADVANCED = {
     "token_start": 0.0,
     "token_end": 0.4,
     "soft_edge": 0.0,
+    "remove_background": False,
     "metrics": False,
     "cpu_offload": False,
 }

@@ -199,3 +199,38 @@ def save_tiny_dino(folder: Path) -> Path:
     ViTModel(config, add_pooling_layer=False).eval().save_pretrained(folder)
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
     return folder
+
+
+def save_tiny_clipseg(folder: Path) -> Path:
+    """CLIPSegForImageSegmentation (CLIP towers + the refined decoder reading two vision
+    layers) with its processor and the real CLIP tokenizer, like CIDAS/clipseg-rd64-refined."""
+    import torch
+    from transformers import (
+        CLIPSegConfig,
+        CLIPSegForImageSegmentation,
+        CLIPSegProcessor,
+        ViTImageProcessor,
+    )
+
+    folder = Path(folder)
+    tokenizer = write_clip_tokenizer(folder / "_tokenizer_src")
+    vision = tiny_clip_vision_config().to_dict() | {"num_hidden_layers": 3}
+    config = CLIPSegConfig(
+        text_config=tiny_clip_text_config().to_dict(),
+        vision_config=vision,
+        projection_dim=32,
+        extract_layers=(1, 2),
+        reduce_dim=16,
+        decoder_num_attention_heads=2,
+        decoder_intermediate_size=32,
+        use_complex_transposed_convolution=True,  # the "refined" decoder
+    )
+    torch.manual_seed(7)
+    CLIPSegForImageSegmentation(config).eval().save_pretrained(folder)
+    image_processor = ViTImageProcessor(
+        size={"height": VISION_IMAGE, "width": VISION_IMAGE},
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    )
+    CLIPSegProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    return folder

@@ -26,6 +26,7 @@ from .backbone import (
 )
 from .media import draw_boxes, frame_strip, mp4_bytes, to_uint8
 from .request import SubjectVideoRequest
+from .segment import cut_out, load_segmenter
 from .subject import Subject, load_subject
 from .trajectory import frame_boxes
 
@@ -69,6 +70,7 @@ PARTS = {
     "clip": load_clip,
     "dino": load_dino,
     "detector": load_detector,
+    "segmenter": load_segmenter,
 }
 
 
@@ -104,6 +106,9 @@ class SubjectVideoEngine(Engine):
             for name in needed:  # a missing model is reported before anything is generated
                 progress(0.0, f"loading {name}")
                 parts.get(name)
+            if "segmenter" in needed:
+                progress(0.02, "cutting the subject out")
+                subject = cut_out(parts.get("segmenter"), subject, request.phrase)
             pipe = parts.get("pipeline")
             check_prompt_length(pipe.tokenizer, request.prompt)
             tokens = ()
@@ -167,6 +172,8 @@ class SubjectVideoEngine(Engine):
         needed = ["pipeline"]
         if subject is not None:
             needed.append("ip_adapter")
+            if request.remove_background and subject.alpha is None:
+                needed.append("segmenter")
         if request.metrics:
             needed.append("clip")
             if subject is not None:

@@ -151,6 +151,11 @@ class SubjectVideoRequest(Request):
     soft_edge: float = number(
         0.0, 0.0, 0.5, "feather the box masks by this fraction of the box size", step=0.05
     )
+    remove_background: bool = flag(
+        False,
+        "cut the subject out with CLIPSeg (finding the subject phrase) when the photo has no "
+        "alpha channel and no mask is given",
+    )
     metrics: bool = flag(True, "measure CLIP-T/I, DINO-I, temporal consistency, box IoU")
     cpu_offload: bool = flag(
         False, "model CPU offload: slower, fits 12-16 GB GPUs", label="CPU offload"
@@ -193,6 +198,11 @@ class SubjectVideoRequest(Request):
                 raise InputError(f"This recipe was made from an in-memory {name}; pass a file.")
         if self.subject_mask is not None and self.subject is None:
             raise InputError("A subject mask was given without a subject image.")
+        if self.remove_background and self.subject is not None and not self.phrase:
+            raise InputError(
+                "Background removal looks for the subject phrase: give one (words of the "
+                "prompt naming the subject)."
+            )
         for control in ("reference", "ip_mask", "token"):
             start, end = getattr(self, f"{control}_start"), getattr(self, f"{control}_end")
             if start > end:
