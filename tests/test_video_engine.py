@@ -560,3 +560,15 @@ def test_background_removal_cuts_the_subject_out_with_clipseg(engine, parts, tmp
             cut_out(segmenter, subject, "toy robot")
     finally:
         engine.manager.release("video")  # the next load reads the checkpoint again
+
+
+def test_box_scores_count_misses_as_zero_iou_and_measure_centroids_in_frame_fractions():
+    from engines.video.metrics import box_scores
+
+    boxes = np.array([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+    found = [(0.0, 0.0, 0.5, 0.5), (0.25, 0.5, 0.75, 1.0), None]
+    scores = box_scores(found, boxes)
+    assert scores["box_mIoU"] == pytest.approx((1.0 + 1 / 3 + 0.0) / 3)
+    assert scores["box_centroid_distance"] == pytest.approx((0.0 + 0.25) / 2)
+    assert scores["box_detected_frames"] == pytest.approx(2 / 3)
+    assert box_scores([None], boxes[:1])["box_centroid_distance"] is None
