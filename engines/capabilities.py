@@ -59,8 +59,16 @@ CAPABILITIES: tuple[Capability, ...] = (
         tab_module="tabs.video",
         paper="DreamVideo-2: Zero-Shot Subject-Driven Video Customization with Precise Motion",
         paper_url="https://arxiv.org/abs/2410.13830",
-        papers_part="A subject from one image, moved along a box trajectory, without tuning.",
-        ours="A zero-shot approximation on AnimateDiff + IP-Adapter with box-guided attention.",
+        papers_part="A subject from one image moved along a box trajectory without tuning: "
+        "reference attention to the subject image run as a one-frame video, masked with a "
+        "blended box mask (1 inside, lambda_M = 0.75 outside); box-driven motion.",
+        ours="No code or weights were released, and its mask-guided motion module and "
+        "reweighted loss are trained: ours is a zero-shot approximation that replaces them with "
+        "attention control (masked reference attention, IP-Adapter cross-attention masked to "
+        "the box, subject-token attention boosted inside it) on AnimateDiff (SD 1.5 + motion "
+        "adapter v1-5-2) + IP-Adapter. Metrics as the paper reports them (CLIP-T/I, DINO-I, "
+        "mIoU, centroid distance). The subject is cut out by the photo's alpha, a mask, or "
+        "optionally CLIPSeg (CIDAS/clipseg-rd64-refined, Apache-2.0).",
     ),
     Capability(
         key="speech",

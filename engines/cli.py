@@ -14,7 +14,7 @@ from . import __version__
 from .capabilities import CAPABILITIES, _module_exists
 from .commands import progress_bar, save_and_report
 from .errors import InputError, StudioError
-from .files import check_writable_folder, describe_os_error
+from .files import check_can_create, describe_os_error
 
 
 def _studio(args: argparse.Namespace):
@@ -140,7 +140,7 @@ def check_output_location(args: argparse.Namespace) -> None:
     when it has a suffix, else a folder)."""
     output = getattr(args, "output", None)
     if isinstance(output, Path):
-        check_writable_folder(output.parent if output.suffix else output)
+        check_can_create(output.parent if output.suffix else output)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

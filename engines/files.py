@@ -74,3 +74,19 @@ def describe_os_error(err: OSError) -> str:
     what = err.strerror or str(err) or type(err).__name__
     paths = [str(p) for p in (err.filename, err.filename2) if p is not None]
     return f"{what}: {' -> '.join(paths)}" if paths else what
+
+
+def check_can_create(path: str | os.PathLike) -> Path:
+    """Make sure the folder `path` exists and can be written, or could be created, without
+    creating anything: InputError naming the folder when not."""
+    folder = Path(path).expanduser()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"Cannot write to the folder {folder}: {existing} is not a folder.")
+    if existing == folder:
+        return check_writable_folder(folder)  # exists: try a real write (a full disk shows)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"Cannot write to the folder {folder}: no permission in {existing}.")
+    return folder

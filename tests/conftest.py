@@ -89,3 +89,27 @@ def clip_tokenizer_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("clip-tokenizer")
     write_clip_tokenizer(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_video_dirs(tiny_sd15_dir, tmp_path_factory):
+    """Every subject-video component, tiny and in its real layout, by registry name."""
+    from tiny_layout import save_tiny_grounding_dino
+    from tiny_video import (
+        save_tiny_clip,
+        save_tiny_clipseg,
+        save_tiny_dino,
+        save_tiny_ip_adapter,
+        save_tiny_motion_adapter,
+    )
+
+    make = tmp_path_factory.mktemp
+    return {
+        "sd15": tiny_sd15_dir,
+        "motion_adapter": save_tiny_motion_adapter(make("tiny-motion-adapter")),
+        "ip_adapter": save_tiny_ip_adapter(make("tiny-ip-adapter")),
+        "clip": save_tiny_clip(make("tiny-clip")),
+        "dino": save_tiny_dino(make("tiny-dino")),
+        "detector": save_tiny_grounding_dino(make("tiny-grounding-dino-video")),
+        "segmenter": save_tiny_clipseg(make("tiny-clipseg")),
+    }

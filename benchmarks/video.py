@@ -1,0 +1,217 @@
+"""Subject-video control cost: the three attention controls vs plain AnimateDiff + IP-Adapter
+on the same pipeline, subject, seed and steps.
+
+Prints JSON: seconds and peak memory of each mode and their ratios, measured in one run (each
+mode in its own process, so each peak is its own: CUDA peak allocated bytes on a GPU, peak
+resident set size on CPU). Target: time ratio <= 1.5. On a GPU it also times the controlled
+run with model CPU offload.
+
+    python benchmarks/video.py                      # tiny random models, CPU-friendly
+    python benchmarks/video.py --full-size-random   # SD-1.5 + motion adapter + IP-Adapter
+                                                    # (ViT-H) architectures, random weights:
+                                                    # timing and memory only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # tiny model builders
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+PROMPT = "a toy robot walking across a wooden table, soft daylight"
+SUBJECT = ROOT / "assets" / "video" / "toy-robot.png"
+BOXES = [(0, 0.04, 0.35, 0.38, 0.9), (15, 0.6, 0.35, 0.95, 0.9)]
+COMPONENTS = ("sd15", "motion_adapter", "ip_adapter")
+MODES = {
+    "plain": {"reference_strength": 0.0, "ip_mask_strength": 0.0, "token_strength": 0.0},
+    "controlled": {},
+    "controlled_offload": {"cpu_offload": True},
+}
+
+
+def build_tiny(folder: Path) -> dict[str, Path]:
+    from tiny_models import save_tiny_sd15_pipeline
+    from tiny_video import save_tiny_ip_adapter, save_tiny_motion_adapter
+
+    return {
+        "sd15": save_tiny_sd15_pipeline(folder / "sd15"),
+        "motion_adapter": save_tiny_motion_adapter(folder / "motion"),
+        "ip_adapter": save_tiny_ip_adapter(folder / "ip"),
+    }
+
+
+def build_full_size_random(folder: Path, dtype: str) -> dict[str, Path]:
+    """The real architectures with random weights: SD 1.5, the v1-5-2 motion adapter (the
+    class's defaults), and an h94/IP-Adapter folder (CLIP ViT-H/14 image encoder and an
+    ip-adapter_sd15 file of the real shapes)."""
+    import torch
+    from diffusers import MotionAdapter
+    from layout import build_full_size_sd15
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    sd15 = build_full_size_sd15(folder / "sd15", dtype)
+    torch_dtype = getattr(torch, dtype)
+    torch.manual_seed(0)
+    MotionAdapter().to(torch_dtype).save_pretrained(folder / "motion")
+    vision = CLIPVisionConfig(
+        hidden_size=1280,
+        intermediate_size=5120,
+        num_hidden_layers=32,
+        num_attention_heads=16,
+        image_size=224,
+        patch_size=14,
+        projection_dim=1024,
+        hidden_act="gelu",
+    )
+    models = folder / "ip" / "models"
+    CLIPVisionModelWithProjection(vision).to(torch_dtype).save_pretrained(models / "image_encoder")
+    # hidden size of each cross-attention layer, in diffusers' order (down, up, mid)
+    sizes = [320, 320, 640, 640, 1280, 1280] + [1280] * 3 + [640] * 3 + [320] * 3 + [1280]
+    weights = {
+        "image_proj.proj.weight": torch.randn(4 * 768, 1024) * 0.02,
+        "image_proj.proj.bias": torch.zeros(4 * 768),
+        "image_proj.norm.weight": torch.ones(768),
+        "image_proj.norm.bias": torch.zeros(768),
+    }
+    for index, size in enumerate(sizes):
+        for name in ("to_k_ip", "to_v_ip"):
+            weights[f"ip_adapter.{1 + 2 * index}.{name}.weight"] = torch.randn(size, 768) * 0.02
+    save_file(
+        {k: v.to(torch_dtype) for k, v in weights.items()}, models / "ip-adapter_sd15.safetensors"
+    )
+    return {"sd15": sd15, "motion_adapter": folder / "motion", "ip_adapter": folder / "ip"}
+
+
+def worker(args: argparse.Namespace) -> dict:
+    """Run one mode in this process and measure it."""
+    import torch
+
+    from engines.registry import override_variable
+    from engines.studio import Studio
+    from engines.video import SubjectVideoEngine, SubjectVideoRequest
+
+    for component, folder in json.loads(args.folders).items():
+        os.environ[override_variable("video", component)] = folder
+    studio = Studio(device=args.device)
+    engine = SubjectVideoEngine(studio.manager)
+    cuda = studio.manager.device.device.startswith("cuda")
+    mode = MODES[args.worker]
+    if mode.get("cpu_offload") and not cuda:
+        return {"skipped": "CPU offload needs a CUDA device"}
+    last = args.frames - 1
+    request = SubjectVideoRequest(
+        prompt=PROMPT,
+        subject=str(SUBJECT),
+        subject_phrase="toy robot",
+        keyframes=[(min(f, last), *box) for f, *box in BOXES],
+        frames=args.frames,
+        width=args.size,
+        height=args.size,
+        steps=args.steps,
+        seed=args.seed,
+        metrics=False,
+        **mode,
+    )
+    engine.run(SubjectVideoRequest(**{**request.to_params(), "steps": 1}))  # load, warm up
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    seconds, metrics = [], {}
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        metrics = engine.run(request).metrics
+        if cuda:
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - started)
+    if cuda:
+        peak_gb = torch.cuda.max_memory_allocated() / 2**30
+    else:
+        import resource
+
+        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return {
+        "seconds": statistics.median(seconds),
+        "peak_gb": peak_gb,
+        "controls": metrics["controls"],
+        "device": studio.manager.device.describe(),
+    }
+
+
+def run_worker(mode: str, args: argparse.Namespace, folders: dict[str, Path]) -> dict:
+    command = [sys.executable, __file__, "--worker", mode, "--device", args.device]
+    command += ["--size", str(args.size), "--steps", str(args.steps), "--frames", str(args.frames)]
+    command += ["--seed", str(args.seed), "--repeats", str(args.repeats)]
+    command += ["--folders", json.dumps({k: str(v) for k, v in folders.items()})]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} run failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full-size-random", action="store_true")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--size", type=int, default=None, help="default: 512 (256 on tiny)")
+    parser.add_argument("--steps", type=int, default=None, help="default: 25 (4 on tiny)")
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs; the median counts")
+    parser.add_argument("--worker", choices=tuple(MODES), help=argparse.SUPPRESS)
+    parser.add_argument("--folders", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="zss-video-bench-") as scratch:
+        if args.full_size_random:
+            import torch
+
+            dtype = "float16" if torch.cuda.is_available() else "float32"
+            folders = build_full_size_random(Path(scratch), dtype)
+            kind = (
+                "SD-1.5 + motion adapter v1-5-2 + IP-Adapter (ViT-H) architectures, random weights"
+            )
+        else:
+            folders = build_tiny(Path(scratch))
+            kind = "tiny SD-1.5-structured AnimateDiff + IP-Adapter, random weights"
+        args.size = args.size or (512 if args.full_size_random else 256)
+        args.steps = args.steps or (25 if args.full_size_random else 4)
+        results = {mode: run_worker(mode, args, folders) for mode in MODES}
+
+    plain, controlled = results["plain"], results["controlled"]
+    report = {
+        "benchmark": "video",
+        "model": kind,
+        "device": controlled["device"],
+        "frames": args.frames,
+        "size": args.size,
+        "steps": args.steps,
+        "seed": args.seed,
+        **results,
+        "time_ratio": controlled["seconds"] / plain["seconds"],
+        "peak_memory_ratio": controlled["peak_gb"] / plain["peak_gb"],
+        "peak_memory_measure": "CUDA max allocated" if "cuda" in plain["device"] else "max RSS",
+        "time_ratio_target": 1.5,
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

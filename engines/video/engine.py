@@ -1,0 +1,275 @@
+"""The subject-video engine: subject photo + box trajectory + prompt -> a short video, the video
+with its boxes, a strip of frames, and the metrics measured on them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from ..base import Engine, Progress, Result, no_progress
+from ..errors import InputError
+from ..layout.detector import load_detector
+from ..layout.tokens import box_token_indices
+from ..manager import LazyComponents, LoadContext
+from ..outputs import png_bytes
+from .backbone import (
+    load_clip,
+    load_dino,
+    load_ip_encoder,
+    load_pipeline,
+    set_cpu_offload,
+    use_ip_adapter,
+)
+from .media import draw_boxes, frame_strip, mp4_bytes, to_uint8
+from .request import SubjectVideoRequest
+from .segment import cut_out, load_segmenter
+from .subject import Subject, load_subject
+from .trajectory import frame_boxes
+
+
+@dataclass
+class SubjectVideoResult(Result):
+    frames: np.ndarray | None = None  # (F, H, W, 3) uint8
+    boxes: np.ndarray | None = None  # (F, 4) fractions, or None without keyframes
+    fps: int = 8
+    phrase: str = ""
+
+    @cached_property
+    def boxed_frames(self) -> np.ndarray | None:
+        return None if self.boxes is None else draw_boxes(self.frames, self.boxes, self.phrase)
+
+    @cached_property
+    def video_mp4(self) -> bytes:
+        return mp4_bytes(self.frames, self.fps)
+
+    @cached_property
+    def boxes_mp4(self) -> bytes | None:
+        return None if self.boxes is None else mp4_bytes(self.boxed_frames, self.fps)
+
+    def strip(self):
+        return frame_strip(self.frames if self.boxes is None else self.boxed_frames)
+
+    def output_summary(self) -> dict[str, Any]:
+        count, height, width = self.frames.shape[:3]
+        return {"frames": count, "size": f"{width}x{height}", "fps": self.fps}
+
+    def files(self) -> dict[str, bytes]:
+        files = {"video.mp4": self.video_mp4, "frames.png": png_bytes(self.strip())}
+        if self.boxes is not None:
+            files["video-boxes.mp4"] = self.boxes_mp4
+        return files
+
+
+PARTS = {
+    "pipeline": load_pipeline,
+    "ip_adapter": load_ip_encoder,
+    "clip": load_clip,
+    "dino": load_dino,
+    "detector": load_detector,
+    "segmenter": load_segmenter,
+}
+
+
+class SubjectVideoEngine(Engine):
+    """A zero-shot approximation of DreamVideo-2 on AnimateDiff + IP-Adapter: the subject's
+    features and attention are steered into the box of each frame by attention control."""
+
+    name = "video"
+    request_type = SubjectVideoRequest
+
+    def load(self, context: LoadContext) -> dict[str, Any]:
+        parts = context.lazy(PARTS)
+        parts.get("pipeline")
+        return {"parts": parts}
+
+    def run(
+        self, request: SubjectVideoRequest, progress: Progress | None = None
+    ) -> SubjectVideoResult:
+        import torch
+
+        from .control import controlled_attention
+        from .sampler import sample
+
+        progress = progress or no_progress
+        request.validate()
+        subject = None
+        if request.subject is not None:
+            subject = load_subject(request.subject, request.subject_mask)
+        boxes = frame_boxes(request.keyframes, request.frames) if request.keyframes else None
+        with self.manager.use(self.name) as models:
+            parts: LazyComponents = models["parts"]
+            needed = self._parts_needed(request, subject, boxes)
+            for name in needed:  # a missing model is reported before anything is generated
+                progress(0.0, f"loading {name}")
+                parts.get(name)
+            if "segmenter" in needed:
+                progress(0.02, "cutting the subject out")
+                subject = cut_out(parts.get("segmenter"), subject, request.phrase)
+            pipe = parts.get("pipeline")
+            check_prompt_length(pipe.tokenizer, request.prompt)
+            tokens = ()
+            if boxes is not None:
+                (tokens,) = box_token_indices(pipe.tokenizer, request.prompt, [request.phrase])
+            ip = parts.get("ip_adapter") if subject is not None else None
+            use_ip_adapter(pipe, ip, request.ip_adapter if ip else None, request.ip_scale)
+            set_cpu_offload(pipe, request.cpu_offload, self.manager.device.torch_device)
+            control, reference = self._control(pipe, request, subject, boxes, tokens)
+
+            started = time.perf_counter()
+            device = self.manager.device
+            if device.device.startswith("cuda"):
+                torch.cuda.reset_peak_memory_stats(device.torch_device)
+            generator = torch.Generator("cpu").manual_seed(request.seed)
+            sampling = dict(
+                pipe=pipe,
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt,
+                frames=request.frames,
+                height=request.height,
+                width=request.width,
+                steps=request.steps,
+                guidance_scale=request.guidance_scale,
+                generator=generator,
+                ip_image=subject.cutout() if subject is not None else None,
+                control=control,
+                reference=reference,
+                progress=lambda f, what: progress(0.05 + 0.85 * f, what),
+            )
+            if control is None:
+                video = sample(**sampling)
+            else:
+                with controlled_attention(pipe.unet):
+                    video = sample(**sampling)
+            seconds = time.perf_counter() - started
+            metrics = {"generation_s": seconds, **_memory(device)}
+            if not np.isfinite(video).all():
+                raise InputError(
+                    "The video came out with NaN pixels (half-precision overflow); run again on "
+                    "--device cpu or a GPU with bfloat16."
+                )
+            frames = to_uint8(video)
+            metrics["controls"] = _controls_used(control)
+            if request.metrics:
+                progress(0.92, "measuring the video")
+                metrics.update(self._measure(parts, request, frames, subject, boxes))
+            sources = parts.sources(*needed)
+        progress(1.0, "done")
+        return SubjectVideoResult(
+            recipe=self.recipe(request, sources, request.seed),
+            metrics=metrics,
+            frames=frames,
+            boxes=boxes,
+            fps=request.fps,
+            phrase=request.phrase,
+        )
+
+    @staticmethod
+    def _parts_needed(request, subject, boxes) -> list[str]:
+        needed = ["pipeline"]
+        if subject is not None:
+            needed.append("ip_adapter")
+            if request.remove_background and subject.alpha is None:
+                needed.append("segmenter")
+        if request.metrics:
+            needed.append("clip")
+            if subject is not None:
+                needed.append("dino")
+            if boxes is not None:
+                needed.append("detector")
+        return needed
+
+    @staticmethod
+    def _control(pipe, request, subject: Subject | None, boxes, tokens):
+        """The per-call control data, or (None, None) when no control acts (the stock loop)."""
+        import torch
+
+        from .control import ControlSettings, VideoControl
+        from .sampler import encode_reference
+        from .trajectory import BoxMasks, unet_grids
+
+        has_boxes = boxes is not None
+        settings = ControlSettings(
+            reference_strength=request.reference_strength if subject is not None else 0.0,
+            reference_lambda=request.reference_lambda,
+            reference_steps=request.step_range("reference"),
+            ip_mask_strength=request.ip_mask_strength if subject and has_boxes else 0.0,
+            ip_mask_steps=request.step_range("ip_mask"),
+            token_strength=request.token_strength if has_boxes else 0.0,
+            token_steps=request.step_range("token"),
+        )
+        if not any(_acts(settings, name) for name in ("reference", "ip_mask", "token")):
+            return None, None
+        scale = pipe.vae_scale_factor
+        latent_hw = (request.height // scale, request.width // scale)
+        device, dtype = pipe._execution_device, pipe.unet.dtype
+        masks = None
+        if has_boxes:
+            cfg = request.guidance_scale > 1
+            masks = BoxMasks.build(boxes, latent_hw, cfg, request.soft_edge, device, dtype)
+        control = VideoControl(settings, request.frames, masks, tuple(tokens))
+        reference = None
+        if _acts(settings, "reference"):
+            image, alpha = subject.canvas(request.width, request.height)
+            reference = encode_reference(pipe, image, request.seed)
+            alpha = torch.from_numpy(alpha)[None, None]
+            for h, w in unet_grids(*latent_hw):
+                pooled = torch.nn.functional.adaptive_avg_pool2d(alpha, (h, w)).flatten()
+                keep = pooled > 0.5 if (pooled > 0.5).any() else pooled > 0
+                control.reference_keep[h * w] = keep.to(device)
+        return control, reference
+
+    def _measure(self, parts, request, frames, subject, boxes) -> dict[str, Any]:
+        from .metrics import video_metrics
+
+        return video_metrics(
+            frames,
+            request.prompt,
+            parts.get("clip"),
+            dino=parts.get("dino") if subject is not None else None,
+            subject=subject.cutout() if subject is not None else None,
+            boxes=boxes,
+            detector=parts.get("detector") if boxes is not None else None,
+            phrase=request.phrase,
+        )
+
+
+def _acts(settings, control: str) -> bool:
+    first, last = getattr(settings, f"{control}_steps")
+    return getattr(settings, f"{control}_strength") > 0 and last > first
+
+
+def _controls_used(control) -> str:
+    if control is None:
+        return "none"
+    used = [name for name in ("reference", "ip_mask", "token") if _acts(control.settings, name)]
+    if not control.token_indices:
+        used = [name for name in used if name != "token"]
+    return ", ".join(used) or "none"
+
+
+def check_prompt_length(tokenizer, prompt: str) -> None:
+    """The text encoder reads 77 tokens (start and end included): a longer prompt is refused,
+    saying where it would be cut."""
+    ids = tokenizer(prompt, add_special_tokens=True).input_ids
+    limit = tokenizer.model_max_length
+    if len(ids) <= limit:
+        return
+    kept = tokenizer.decode(ids[limit - 6 : limit - 1]).strip()
+    raise InputError(
+        f"The prompt is {len(ids)} tokens; the text encoder reads {limit} (start and end "
+        f"included), so it would be truncated after '...{kept}'. Shorten it."
+    )
+
+
+def _memory(device) -> dict[str, float]:
+    import torch
+
+    if device.device.startswith("cuda"):
+        return {"peak_gpu_gb": torch.cuda.max_memory_allocated(device.torch_device) / 2**30}
+    import resource
+
+    return {"peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}

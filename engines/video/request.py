@@ -1,0 +1,259 @@
+"""What a subject-video request holds, and the one place it is checked."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ..base import Request
+from ..errors import InputError
+from ..fields import choice, flag, integer, number, seed, text, value
+from ..layout.request import _contains_words, _words, clean_phrase
+
+FRAMES_RANGE = (8, 32)
+SIZE_RANGE = (256, 512)
+STEPS_RANGE = (1, 100)
+MAX_KEYFRAMES = 32
+IP_ADAPTERS = ("plain", "plus")
+IP_ADAPTER_FILES = {
+    "plain": "ip-adapter_sd15.safetensors",
+    "plus": "ip-adapter-plus_sd15.safetensors",
+}
+IN_MEMORY_IMAGE = "<in-memory image>"
+
+
+@dataclass
+class Keyframe:
+    """Where the subject's box is at one frame: (x0, y0) top left and (x1, y1) bottom right,
+    as fractions of the frame's width and height."""
+
+    frame: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @classmethod
+    def from_value(cls, value: Any) -> Keyframe:
+        """A Keyframe, a mapping with frame/x0/y0/x1/y1, or (frame, x0, y0, x1, y1)."""
+        if isinstance(value, Keyframe):
+            return value
+        names = [f.name for f in fields(cls)]
+        try:
+            if isinstance(value, Mapping):
+                unknown = set(value) - set(names)
+                if unknown:
+                    raise InputError(f"Unknown keyframe keys {sorted(unknown)}; one has {names}.")
+                frame, x0, y0, x1, y1 = (value[name] for name in names)
+            elif isinstance(value, Sequence) and not isinstance(value, str):
+                frame, x0, y0, x1, y1 = value
+            else:
+                raise TypeError
+            coords = [float(c) for c in (x0, y0, x1, y1)]
+            whole = float(frame)
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(
+                f"A keyframe is a frame number and a box x0, y0, x1, y1; got {value!r}."
+            ) from err
+        if not all(math.isfinite(c) for c in coords):
+            raise InputError(f"Keyframe box coordinates must be finite numbers; got {value!r}.")
+        if not whole.is_integer():
+            raise InputError(f"A keyframe's frame must be a whole number; got {frame!r}.")
+        return cls(int(whole), *coords)
+
+    def box(self) -> tuple[float, float, float, float]:
+        return (self.x0, self.y0, self.x1, self.y1)
+
+
+@dataclass
+class SubjectVideoRequest(Request):
+    """A short video of the subject in `subject` moving along the keyframed box trajectory.
+
+    Without a subject image it is box-guided text-to-video; without keyframes it is
+    subject-driven text-to-video; with every control at 0 it is plain AnimateDiff (with
+    IP-Adapter when a subject is given), identical to diffusers' pipeline for the same seed.
+    """
+
+    prompt: str = text(
+        "",
+        "what happens in the video; name the subject with the subject phrase",
+        empty="The prompt is empty: describe the video, naming the subject.",
+        cli=("--prompt",),
+    )
+    subject: Any = value(help="the subject photo: RGBA cut-out, or a photo with a mask")
+    subject_mask: Any = value(help="optional mask of the subject in the photo (white = subject)")
+    keyframes: list[Keyframe] = value([], "the subject's box at chosen frames, fractions")
+    subject_phrase: str = text(
+        "",
+        "the words of the prompt that name the subject (needed with boxes)",
+        max_length=200,
+    )
+    negative_prompt: str = text("", "what to keep out of the video")
+    frames: int = integer(16, *FRAMES_RANGE, "frames of video; AnimateDiff is trained on 16")
+    width: int = integer(512, *SIZE_RANGE, "a multiple of 8", unit="px", step=64)
+    height: int = integer(512, *SIZE_RANGE, "a multiple of 8", unit="px", step=64)
+    steps: int = integer(25, *STEPS_RANGE, "denoising steps")
+    guidance_scale: float = number(
+        7.5, 0.0, 20.0, "classifier-free guidance", label="guidance scale (CFG)", step=0.5
+    )
+    seed: int = seed()
+    fps: int = integer(8, 1, 30, "frames per second of the mp4", label="frames per second")
+    ip_adapter: str = choice(
+        "plain",
+        IP_ADAPTERS,
+        "which SD-1.5 IP-Adapter encodes the subject",
+        label="IP-Adapter",
+        labels=("IP-Adapter", "IP-Adapter Plus (finer detail)"),
+    )
+    ip_scale: float = number(
+        0.6, 0.0, 1.5, "weight of the subject image's cross-attention", label="IP-Adapter scale"
+    )
+    reference_strength: float = number(
+        1.0,
+        0.0,
+        3.0,
+        "masked reference attention: weight of the subject's keys in every frame; 0: off",
+        step=0.05,
+    )
+    reference_lambda: float = number(
+        0.75,
+        0.01,
+        1.0,
+        "DreamVideo-2's lambda_M: the reference's weight outside the box (1: no mask)",
+        label="reference lambda_M",
+        step=0.05,
+    )
+    reference_start: float = number(0.0, 0.0, 1.0, "first step fraction with the reference")
+    reference_end: float = number(1.0, 0.0, 1.0, "last step fraction with the reference")
+    ip_mask_strength: float = number(
+        1.0,
+        0.0,
+        1.0,
+        "masked IP-Adapter: how much the image branch is removed outside the box; 0: off",
+        label="IP-Adapter mask strength",
+        step=0.05,
+    )
+    ip_mask_start: float = number(0.0, 0.0, 1.0, "first step fraction with the IP-Adapter mask")
+    ip_mask_end: float = number(1.0, 0.0, 1.0, "last step fraction with the IP-Adapter mask")
+    token_strength: float = number(
+        1.0,
+        0.0,
+        5.0,
+        "subject tokens' attention times (1 + s) inside the box, divided outside; 0: off",
+        label="subject-token strength",
+        step=0.1,
+    )
+    token_start: float = number(0.0, 0.0, 1.0, "first step fraction with the token control")
+    token_end: float = number(0.4, 0.0, 1.0, "last step fraction with the token control")
+    soft_edge: float = number(
+        0.0, 0.0, 0.5, "feather the box masks by this fraction of the box size", step=0.05
+    )
+    remove_background: bool = flag(
+        False,
+        "cut the subject out with CLIPSeg (finding the subject phrase) when the photo has no "
+        "alpha channel and no mask is given",
+    )
+    metrics: bool = flag(True, "measure CLIP-T/I, DINO-I, temporal consistency, box IoU")
+    cpu_offload: bool = flag(
+        False, "model CPU offload: slower, fits 12-16 GB GPUs", label="CPU offload"
+    )
+
+    def __post_init__(self) -> None:
+        if self.keyframes is None:
+            self.keyframes = []
+        if not isinstance(self.keyframes, (list, tuple)):
+            raise InputError("`keyframes` must be a list of (frame, x0, y0, x1, y1).")
+        self.keyframes = [Keyframe.from_value(k) for k in self.keyframes]
+        for name in ("subject", "subject_mask"):
+            source = getattr(self, name)
+            if isinstance(source, str) and not source.strip():
+                setattr(self, name, None)
+
+    def to_params(self) -> dict[str, Any]:
+        params = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("subject", "subject_mask"):
+            source = params[name]
+            if source is not None:
+                params[name] = str(source) if isinstance(source, (str, Path)) else IN_MEMORY_IMAGE
+        params["keyframes"] = [list((k.frame, *k.box())) for k in self.keyframes]
+        return params
+
+    @property
+    def phrase(self) -> str:
+        return clean_phrase(self.subject_phrase)
+
+    def check(self) -> None:
+        for name in ("width", "height"):
+            size = getattr(self, name)
+            if size % 8:
+                raise InputError(
+                    f"{name.capitalize()} {size} is not a multiple of 8 (the VAE downsamples by "
+                    f"8); use {size - size % 8} or {size - size % 8 + 8}."
+                )
+        for name in ("subject", "subject_mask"):
+            if getattr(self, name) == IN_MEMORY_IMAGE:
+                raise InputError(f"This recipe was made from an in-memory {name}; pass a file.")
+        if self.subject_mask is not None and self.subject is None:
+            raise InputError("A subject mask was given without a subject image.")
+        if self.remove_background and self.subject is not None and not self.phrase:
+            raise InputError(
+                "Background removal looks for the subject phrase: give one (words of the "
+                "prompt naming the subject)."
+            )
+        for control in ("reference", "ip_mask", "token"):
+            start, end = getattr(self, f"{control}_start"), getattr(self, f"{control}_end")
+            if start > end:
+                raise InputError(
+                    f"The {control.replace('_', ' ')} step range starts at {start:g} after it "
+                    f"ends at {end:g}; give start <= end."
+                )
+        if self.phrase and not _contains_words(_words(self.prompt), _words(self.phrase)):
+            raise InputError(
+                f"The subject phrase {self.phrase!r} is not in the prompt {self.prompt!r}; use "
+                "words that appear in the prompt."
+            )
+        self._check_keyframes()
+
+    def _check_keyframes(self) -> None:
+        if len(self.keyframes) > MAX_KEYFRAMES:
+            raise InputError(
+                f"{len(self.keyframes)} keyframes given; at most {MAX_KEYFRAMES} are supported."
+            )
+        if self.keyframes and not self.phrase:
+            raise InputError(
+                "Boxes need a subject phrase: the words of the prompt that name the subject "
+                "(e.g. 'a dog'), so its tokens can be guided and detected."
+            )
+        seen: set[int] = set()
+        for key in self.keyframes:
+            name = f"The box at frame {key.frame}"
+            if not 0 <= key.frame < self.frames:
+                raise InputError(
+                    f"Keyframe {key.frame} is outside the video's frames 0 to {self.frames - 1}."
+                )
+            if key.frame in seen:
+                raise InputError(f"Frame {key.frame} has two boxes; give one box per keyframe.")
+            seen.add(key.frame)
+            if not all(0.0 <= c <= 1.0 for c in key.box()):
+                raise InputError(
+                    f"{name} {_fmt(key)} reaches outside the frame; coordinates are fractions "
+                    "from 0 to 1."
+                )
+            if key.x0 >= key.x1 or key.y0 >= key.y1:
+                raise InputError(
+                    f"{name} {_fmt(key)} is inverted or has zero area; give x0 < x1 and y0 < y1 "
+                    "(top-left, then bottom-right)."
+                )
+
+    def step_range(self, control: str) -> tuple[int, int]:
+        """[first, last) denoising steps where `control` acts, from its fractions."""
+        start = getattr(self, f"{control}_start")
+        end = getattr(self, f"{control}_end")
+        return math.floor(start * self.steps + 1e-9), math.ceil(end * self.steps - 1e-9)
+
+
+def _fmt(key: Keyframe) -> str:
+    return "(" + ", ".join(f"{c:g}" for c in key.box()) + ")"

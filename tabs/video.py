@@ -1,0 +1,202 @@
+"""The Subject video tab: a subject photo, its box at a few frames drawn on a canvas, a prompt."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio_image_annotation import image_annotator
+
+from engines.errors import InputError, StudioError
+from engines.studio import Studio
+from engines.video import Keyframe, SubjectVideoRequest
+
+from .canvas import blank_canvas, canvas_boxes, canvas_value
+from .common import metrics_rows, recipe_file
+from .forms import Call, Form, connect
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "video"
+SUBJECT = str(ASSETS / "toy-robot.png")
+INTRO = """\
+**Zero-shot approximation of DreamVideo-2** on AnimateDiff (SD 1.5 + motion adapter v1-5-2) and
+IP-Adapter. Upload a photo of a subject (an RGBA cut-out, or a photo and its mask), draw its box
+at the first and last frame (and any frame between: label a box `start`, `end` or a frame
+number), name the subject with words of the prompt, and generate. **DreamVideo-2's:** reference
+attention to the subject with a blended box mask (lambda_M), box-driven motion. **Ours:** no
+trained motion module or reweighted loss; three attention controls replace them (masked
+reference attention, masked IP-Adapter, subject-token boost inside the box). Without a subject
+it is box-guided text-to-video; without boxes, subject-driven text-to-video.
+"""
+ADVANCED_ROWS = (
+    ("negative_prompt",),
+    ("frames", "fps"),
+    ("width", "height"),
+    ("steps", "guidance_scale", "seed"),
+    ("ip_adapter", "ip_scale"),
+    ("reference_strength", "reference_lambda"),
+    ("reference_start", "reference_end"),
+    ("ip_mask_strength", "ip_mask_start", "ip_mask_end"),
+    ("token_strength", "token_start", "token_end"),
+    ("soft_edge", "remove_background"),
+    ("metrics", "cpu_offload"),
+)
+EXAMPLES: list[dict[str, Any]] = [
+    {
+        "prompt": "a toy robot walking across a wooden table, soft daylight",
+        "phrase": "toy robot",
+        "boxes": [("start", 0.04, 0.35, 0.38, 0.9), ("end", 0.6, 0.35, 0.95, 0.9)],
+    },
+    {
+        "prompt": "a toy robot flying over a city at sunset",
+        "phrase": "toy robot",
+        "boxes": [
+            ("start", 0.05, 0.6, 0.35, 0.95),
+            ("middle", 0.35, 0.25, 0.65, 0.6),
+            ("end", 0.62, 0.05, 0.95, 0.4),
+        ],
+    },
+]
+_STOPS: dict[str, threading.Event] = {}
+
+
+class Stopped(StudioError):
+    """The user pressed Stop."""
+
+
+def frame_of(label: str, frames: int) -> int:
+    """A box label as a frame: start, middle, end, or a number ("7", "frame 7")."""
+    text = (label or "").strip().lower()
+    named = {"start": 0, "first": 0, "middle": frames // 2, "end": frames - 1, "last": frames - 1}
+    if text in named:
+        return named[text]
+    match = re.fullmatch(r"(?:frame\s*)?(\d+)", text)
+    if not match:
+        raise InputError(
+            f"Label each box start, end, middle or a frame number (0 to {frames - 1}); "
+            f"got {label!r}."
+        )
+    return int(match.group(1))
+
+
+def canvas_keyframes(canvas: dict | None, frames: int) -> list[Keyframe]:
+    """The canvas boxes as keyframes, in fractions of the frame."""
+    return [
+        Keyframe(frame_of(box.phrase, frames), box.x0, box.y0, box.x1, box.y1)
+        for box in canvas_boxes(canvas, 1, 1)
+    ]
+
+
+def make_request(values: dict[str, Any]) -> SubjectVideoRequest:
+    fields = {k: v for k, v in values.items() if k != "canvas"}
+    request = SubjectVideoRequest(**fields)
+    request.validate()  # frames checked before the labels are read against them
+    request.keyframes = canvas_keyframes(values.get("canvas"), request.frames)
+    request.validate()
+    return request
+
+
+def example_rows() -> list[list[Any]]:
+    canvas = blank_canvas(512, 512)
+    rows = []
+    for example in EXAMPLES:
+        boxes = [(label, *(round(c * 512) for c in box)) for label, *box in example["boxes"]]
+        rows.append([example["prompt"], example["phrase"], SUBJECT, canvas_value(canvas, boxes)])
+    return rows
+
+
+def build_inputs() -> Form:
+    form = Form(SubjectVideoRequest)
+    form("prompt", lines=2, max_lines=4, placeholder="a toy robot walking across a table")
+    form("subject_phrase", placeholder="toy robot")
+    with gr.Row():
+        form.add(
+            "subject",
+            gr.Image(
+                label="Subject (RGBA cut-out or photo)",
+                type="filepath",
+                image_mode="RGBA",
+                sources=["upload", "clipboard"],
+            ),
+        )
+        form.add(
+            "subject_mask",
+            gr.Image(
+                label="Subject mask (optional, white = subject)",
+                type="filepath",
+                image_mode="L",
+                sources=["upload"],
+            ),
+        )
+    form.add(
+        "canvas",
+        image_annotator(
+            value=canvas_value(blank_canvas(512, 512), []),
+            label="Trajectory: draw the subject's box, label it start, end or a frame number",
+            label_list=["start", "end", "middle", "4", "12"],
+            image_type="numpy",
+            sources=[],
+            show_clear_button=False,
+            show_download_button=False,
+            box_min_size=8,
+        ),
+    )
+    with gr.Accordion("Advanced settings", open=False):
+        for row in ADVANCED_ROWS:
+            with gr.Row():
+                for name in row:
+                    form(name)
+    return form
+
+
+def build_outputs() -> dict[str, Any]:
+    return {
+        "video": gr.Video(label="Video", format="mp4", autoplay=True, loop=True),
+        "boxes_video": gr.Video(label="Video with the boxes", format="mp4", loop=True),
+        "strip": gr.Image(label="Frames", type="filepath", format="png"),
+        "metrics": gr.Dataframe(headers=["metric", "value"], label="Metrics"),
+        "recipe": gr.File(label="Recipe (zsstudio run recipe.json)"),
+    }
+
+
+def build(studio: Studio) -> None:
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column(scale=1):
+            form = build_inputs()
+            with gr.Row():
+                run = gr.Button("Generate", variant="primary")
+                stop = gr.Button("Stop", variant="stop")
+        with gr.Column(scale=1):
+            outputs = build_outputs()
+    names = ("prompt", "subject_phrase", "subject", "canvas")
+    gr.Examples(example_rows(), inputs=[form.inputs[n] for n in names], cache_examples=False)
+
+    def subject_video(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        request = make_request(values)
+        stopped = _STOPS.setdefault(call.session, threading.Event())
+        stopped.clear()
+
+        def progress(fraction: float, what: str = "") -> None:
+            if stopped.is_set():
+                raise Stopped(f"Stopped ({what or 'before generating'}); nothing was written.")
+            call.progress(fraction, what)
+
+        result = studio.engine("video").run(request, progress)
+        folder = call.folder()
+        written = {path.name: str(path) for path in result.save(folder)}
+        return {
+            "video": written["video.mp4"],
+            "boxes_video": written.get("video-boxes.mp4"),
+            "strip": written["frames.png"],
+            "metrics": metrics_rows(result.metrics),
+            "recipe": recipe_file(result, folder),
+        }
+
+    def stop_video(values: dict[str, Any], call: Call) -> None:
+        _STOPS.setdefault(call.session, threading.Event()).set()
+
+    connect(run.click, subject_video, form.inputs, outputs, api_name="subject_video")
+    connect(stop.click, stop_video, {}, {}, api_name="subject_video_stop", gpu=False)

@@ -1,0 +1,157 @@
+"""The Subject video tab: wiring, the shipped examples and subject, canvas labels, and an
+end-to-end call through gradio_client against the launched app (tiny models behind it)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engines.errors import InputError
+from engines.registry import override_variable
+from engines.video import SubjectVideoRequest
+from tabs import video as tab
+from tabs.canvas import blank_canvas, canvas_value
+
+ADVANCED = {
+    "negative_prompt": "",
+    "frames": 8,
+    "fps": 8,
+    "width": 256,
+    "height": 256,
+    "steps": 1,
+    "guidance_scale": 7.5,
+    "seed": 0,
+    "ip_adapter": "plain",
+    "ip_scale": 0.6,
+    "reference_strength": 1.0,
+    "reference_lambda": 0.75,
+    "reference_start": 0.0,
+    "reference_end": 1.0,
+    "ip_mask_strength": 1.0,
+    "ip_mask_start": 0.0,
+    "ip_mask_end": 1.0,
+    "token_strength": 1.0,
+    "token_start": 0.0,
+    "token_end": 0.4,
+    "soft_edge": 0.0,
+    "remove_background": False,
+    "metrics": False,
+    "cpu_offload": False,
+}
+NAMES = ["prompt", "subject_phrase", "subject", "subject_mask", "canvas", *ADVANCED]
+
+
+@pytest.fixture(scope="module")
+def demo(tiny_video_dirs):
+    from app import build_demo
+
+    with pytest.MonkeyPatch.context() as patch:
+        for component, folder in tiny_video_dirs.items():
+            patch.setenv(override_variable("video", component), str(folder))
+        yield build_demo(tabs=["video"], device="cpu")
+
+
+def test_the_tab_wires_inputs_outputs_and_stop(demo):
+    from gradio_image_annotation import image_annotator
+
+    (event,) = [fn for fn in demo.fns.values() if fn.api_name == "subject_video"]
+    assert len(event.inputs) == len(NAMES) and len(event.outputs) == 5
+    assert isinstance(event.inputs[NAMES.index("canvas")], image_annotator)
+    kinds = [type(block).__name__ for block in event.outputs]
+    assert kinds == ["Video", "Video", "Image", "Dataframe", "File"]
+    assert event.concurrency_id == "gpu"
+    (stop,) = [fn for fn in demo.fns.values() if fn.api_name == "subject_video_stop"]
+    assert stop.concurrency_id != "gpu"  # Stop runs while a generation holds the GPU queue
+    accordions = [b for b in demo.blocks.values() if type(b).__name__ == "Accordion"]
+    assert any(a.label == "Advanced settings" and not a.open for a in accordions)
+
+
+def test_examples_are_valid_requests_with_our_own_subject():
+    from assets.video.make_assets import toy_robot
+
+    shipped = Image.open(tab.SUBJECT)
+    assert shipped.mode == "RGBA"
+    assert np.array_equal(np.asarray(shipped), np.asarray(toy_robot()))  # drawn by our code
+    rows = tab.example_rows()
+    assert len(rows) >= 2
+    for prompt, phrase, subject, canvas in rows:
+        values = {"prompt": prompt, "subject_phrase": phrase, "subject": subject}
+        request = tab.make_request({**values, "subject_mask": None, "canvas": canvas, **ADVANCED})
+        assert len(request.keyframes) == len(canvas["boxes"]) >= 2
+        assert request.keyframes[0].frame == 0 and request.keyframes[-1].frame == 7
+
+
+def test_canvas_labels_become_frames():
+    canvas = canvas_value(
+        blank_canvas(512, 256), [("end", 256, 0, 512, 128), ("frame 3", 0, 0, 128, 256)]
+    )
+    end, third = tab.canvas_keyframes(canvas, 16)
+    assert (end.frame, end.box()) == (15, (0.5, 0.0, 1.0, 0.5))
+    assert (third.frame, third.box()) == (3, (0.0, 0.0, 0.25, 1.0))
+    assert tab.frame_of("middle", 16) == 8 and tab.frame_of("start", 16) == 0
+    with pytest.raises(InputError, match="Label each box start, end"):
+        tab.frame_of("dog", 16)
+    values = {"prompt": "a dog", "subject_phrase": "dog", "subject": None, "subject_mask": None}
+    late = canvas_value(blank_canvas(64, 64), [("20", 0, 0, 32, 32)])
+    with pytest.raises(InputError, match="outside the video's frames 0 to 7"):
+        tab.make_request({**values, "canvas": late, **ADVANCED})
+    assert isinstance(tab.make_request({**values, "canvas": None, **ADVANCED}), SubjectVideoRequest)
+
+
+@pytest.mark.e2e
+def test_subject_video_through_gradio_client(demo):
+    from app_server import served
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    from engines.video.media import read_mp4
+
+    prompt, phrase, subject, canvas = tab.example_rows()[0]
+    value = {"image": handle_file(_canvas_png(canvas)), "boxes": canvas["boxes"]}
+    with served(demo) as url:
+        client = Client(url, verbose=False)
+        video, boxes_video, strip, metrics, recipe = client.predict(
+            prompt,
+            phrase,
+            handle_file(subject),
+            None,
+            value,
+            *ADVANCED.values(),
+            api_name="/subject_video",
+        )
+        with pytest.raises(AppError, match="The prompt is empty"):
+            client.predict(
+                "", phrase, None, None, value, *ADVANCED.values(), api_name="/subject_video"
+            )
+        # Stop ends a running generation at its next step, with a message, writing nothing
+        slow = {**ADVANCED, "steps": 40}
+        job = client.submit(
+            prompt, phrase, None, None, value, *slow.values(), api_name="/subject_video"
+        )
+        deadline = time.monotonic() + 60
+        while not (job.status().progress_data or time.monotonic() > deadline):
+            time.sleep(0.05)  # running: it has reported progress
+        client.predict(api_name="/subject_video_stop")
+        with pytest.raises(AppError, match="Stopped"):
+            job.result(timeout=120)
+    frames, meta = read_mp4(video["video"] if isinstance(video, dict) else video)
+    assert frames.shape == (8, 256, 256, 3) and meta["codec"] == "h264"
+    assert (
+        read_mp4(boxes_video["video"] if isinstance(boxes_video, dict) else boxes_video)[0].shape
+        == frames.shape
+    )
+    assert Image.open(strip).height == 128
+    rows = dict(metrics["data"])
+    assert rows["controls"] == "reference, ip_mask, token" and rows["generation_s"] > 0
+    assert recipe.endswith("video-recipe.json")
+
+
+def _canvas_png(canvas) -> str:
+    import tempfile
+
+    path = tempfile.NamedTemporaryFile(suffix=".png", delete=False).name
+    Image.fromarray(np.asarray(canvas["image"])).save(path)
+    return path
