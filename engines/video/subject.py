@@ -3,15 +3,15 @@ neutral canvas for the IP-Adapter, the reference pass and the metrics."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..errors import InputError
+from ..images import open_image
 
 MAX_BYTES = 20 * 2**20
 MAX_SIDE = 4096
@@ -76,27 +76,18 @@ def _open(source: Any, what: str) -> Image.Image:
         if array.dtype != np.uint8:
             array = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
         return Image.fromarray(array)
-    if isinstance(source, (bytes, bytearray)):
-        size, stream, name = len(source), io.BytesIO(source), f"the {what} data"
-    elif isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"The {what} file {path} does not exist.")
-        size, stream, name = path.stat().st_size, path, str(path)
-    else:
-        raise InputError(f"Cannot read a {what} from a {type(source).__name__}.")
-    if size > MAX_BYTES:
+    if isinstance(source, (str, Path)) and Path(source).is_file():
+        size = Path(source).stat().st_size
+        if size > MAX_BYTES:
+            raise InputError(
+                f"The {what} {Path(source).name} is {size / 2**20:.1f} MB; at most "
+                f"{MAX_BYTES // 2**20} MB."
+            )
+    if isinstance(source, (bytes, bytearray)) and len(source) > MAX_BYTES:
         raise InputError(
-            f"The {what} {name} is {size / 2**20:.1f} MB; at most {MAX_BYTES // 2**20} MB."
+            f"The {what} is {len(source) / 2**20:.1f} MB; at most {MAX_BYTES // 2**20} MB."
         )
-    try:
-        with Image.open(stream) as image:
-            image.load()
-            return image.copy()
-    except UnidentifiedImageError as err:
-        raise InputError(f"The {what} {name} is not an image (PNG, JPEG, WebP ...).") from err
-    except (OSError, SyntaxError, ValueError) as err:
-        raise InputError(f"The {what} {name} is a damaged image: {err}.") from err
+    return open_image(source, MAX_SIDE, what)
 
 
 def load_subject(source: Any, mask: Any = None) -> Subject:
