@@ -70,6 +70,9 @@ class Request:
     """For engines with several tasks: this request's task name (recipes carry it)."""
     renamed: ClassVar[dict[str, str]] = {}
     """Old parameter names still read from recipes: old name -> field name."""
+    cpu_defaults: ClassVar[dict[str, Any]] = {}
+    """Smaller values the app starts with when it runs on a CPU (size, steps, iterations):
+    field name -> value, each within the field's range."""
 
     def validate(self) -> None:
         """Check and convert every declared field, then the rules between fields (`check`).

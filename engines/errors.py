@@ -23,3 +23,10 @@ class ModelUnavailable(StudioError):
 
 class OutOfMemory(StudioError):
     """The accelerator ran out of memory; the engine was released."""
+
+
+class Cancelled(StudioError):
+    """The run was cancelled (Cancel, a closed browser tab, Ctrl-C) and stopped between steps."""
+
+    def __init__(self, message: str = "Cancelled: the run stopped before it finished."):
+        super().__init__(message)

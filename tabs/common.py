@@ -5,23 +5,38 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
+import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+from gradio.context import Context
 
 from engines.base import Progress, Result
 from engines.errors import StudioError
-from engines.studio import on_zero_gpu
+from engines.fields import declaration
+from engines.studio import Studio, on_zero_gpu
+
+if TYPE_CHECKING:
+    from .forms import Form
+
+log = logging.getLogger("zsstudio")
 
 GPU_EVENT: dict[str, Any] = {"concurrency_id": "gpu", "concurrency_limit": 1}
 """Event settings for handlers that run models: one at a time, across every tab."""
 
 
-def engine_handler(fn: Callable) -> Callable:
-    """Wrap an event handler (plain or streaming generator): engine errors become gr.Error,
-    and on ZeroGPU it gets a GPU."""
+GPU_SECONDS = 120
+"""The GPU time a ZeroGPU Space grants one model call unless the tab asks for another."""
+
+
+def engine_handler(fn: Callable, gpu_duration: int | None = None) -> Callable:
+    """Wrap an event handler (plain or streaming generator) so every failure reaches the user
+    as a message: engine errors as they are, anything unexpected as one short sentence with an
+    id that the server log repeats beside the traceback. On ZeroGPU the handler gets a GPU for
+    `gpu_duration` seconds (0: it runs no model and gets none)."""
 
     if inspect.isgeneratorfunction(fn):
 
@@ -29,8 +44,8 @@ def engine_handler(fn: Callable) -> Callable:
         def wrapper(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
-            except StudioError as err:
-                raise gr.Error(str(err), print_exception=False) from err
+            except Exception as err:
+                raise user_error(err, fn.__name__) from err
 
     else:
 
@@ -38,14 +53,31 @@ def engine_handler(fn: Callable) -> Callable:
         def wrapper(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
-            except StudioError as err:
-                raise gr.Error(str(err), print_exception=False) from err
+            except Exception as err:
+                raise user_error(err, fn.__name__) from err
 
-    if on_zero_gpu():
+    if gpu_duration != 0 and on_zero_gpu():
         import spaces
 
-        return spaces.GPU(wrapper)
+        return spaces.GPU(duration=gpu_duration or GPU_SECONDS)(wrapper)
     return wrapper
+
+
+def user_error(err: Exception, where: str) -> gr.Error:
+    """The message a user sees for `err`: ours for the errors we raise (and Gradio's own
+    gr.Error as it is), a short one with an id for anything else, logged with its traceback."""
+    if isinstance(err, gr.Error):
+        return err
+    if isinstance(err, StudioError):
+        return gr.Error(str(err), print_exception=False)
+    error_id = uuid.uuid4().hex[:8]
+    log.error("error %s in %s: %s", error_id, where, err, exc_info=err)
+    return gr.Error(
+        f"Something went wrong on the server (error id {error_id}). Nothing you entered "
+        "caused it; the server log has the details under that id.",
+        title="Unexpected error",
+        print_exception=False,
+    )
 
 
 def gradio_progress(progress: gr.Progress) -> Progress:
@@ -70,3 +102,42 @@ def metrics_rows(metrics: dict[str, Any]) -> list[list[Any]]:
             value = round(value, 4)
         rows.append([name, value])
     return rows
+
+
+def cpu_notice(studio: Studio, notice: gr.Markdown, form: Form | None, slow: str) -> None:
+    """On a CPU, when the page loads: show `notice` (that runs are slow, `slow` says how slow)
+    and start the form at its request's CPU-sized values (`Request.cpu_defaults`). Nothing
+    changes on a GPU. The device is read at page load, not at build (that would import torch)."""
+    cpu_sized = form.request_type.cpu_defaults if form else {}
+    sized = {n: v for n, v in cpu_sized.items() if n in form.inputs}
+    targets = [form.inputs[name] for name in sized]
+    labels = ", ".join(
+        f"{declaration(form.request_type, n)[0].label} {v}" for n, v in sized.items()
+    )
+    text = f"**Running on a CPU** (no GPU found): {slow}"
+    if sized:
+        text += f" The settings start CPU-sized ({labels}); raise them for full quality."
+
+    def on_load():
+        if studio.manager.device.is_accelerator:
+            return [gr.update(visible=False)] + [gr.update() for _ in targets]
+        return [gr.update(value=text, visible=True)] + [gr.update(value=v) for v in sized.values()]
+
+    root = Context.root_block
+    root.load(
+        on_load,
+        outputs=[notice, *targets],
+        api_visibility="private",
+        show_progress="hidden",
+        queue=False,
+    )
+
+
+def intro(text: str, also_shown: str = "") -> None:
+    """A tab's introduction, folded: its first sentence (and `also_shown`) stay in view, the
+    rest opens under "How it works", so on a phone the inputs are near the top."""
+    head, _, rest = text.replace("\n", " ").partition(". ")
+    gr.Markdown(f"{head}. {also_shown}".strip(), elem_classes="zss-intro")
+    if rest.strip():
+        with gr.Accordion("How it works", open=False):
+            gr.Markdown(text)

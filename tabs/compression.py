@@ -18,12 +18,17 @@ from engines.fields import declaration
 from engines.outputs import png_bytes, write_bytes
 from engines.studio import Studio
 
-from .common import metrics_rows, recipe_file
+from .common import cpu_notice, intro, metrics_rows, recipe_file
 from .forms import Call, Form, connect
 from .uploads import image_input
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "compression"
 EXAMPLES = ("astronaut.png", "coffee.png", "chelsea.png")
+CPU_SLOW = (
+    "K-means for a new K, the range coder and restoration take tens of seconds each; the "
+    "fixed-length coder is the quick one."
+)
+GPU_SECONDS = 60
 RATE_HEADERS = ["codec", "setting", "bytes", "bpp", "PSNR (dB)", "MS-SSIM"]
 
 INTRO = """\
@@ -90,7 +95,7 @@ def _compressed(result: CompressResult, stem: str, call: Call) -> dict[str, Any]
 def _compress_outputs() -> dict[str, Any]:
     with gr.Column():
         decoded = gr.Image(label="Decoded from the .zsc file", type="filepath", interactive=False)
-        zsc_file = gr.File(label=".zsc file (decode it in the next tab)")
+        zsc_file = gr.File(label=".zsc file (decode it in the next tab)", interactive=False)
     return {"decoded": decoded, "zsc_file": zsc_file}
 
 
@@ -104,11 +109,13 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
             )
             form("codebook_size")
             form("coder")
-            button = gr.Button("Compress", variant="primary")
-            gr.Examples(_examples(), inputs=list(form.inputs.values()))
+            with gr.Row():
+                button = gr.Button("Compress", variant="primary")
+                cancel = gr.Button("Cancel", variant="stop")
             with gr.Accordion("Advanced", open=False):
                 form("kmeans")
         outputs = _compress_outputs()
+    gr.Examples(_examples(), inputs=list(form.inputs.values())[:3])
     outputs["rates"] = gr.Dataframe(
         headers=RATE_HEADERS, label="Rate and quality, measured on this image"
     )
@@ -126,7 +133,15 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
         stem = Path(values["image"]).stem if values["image"] else "image"
         return _compressed(result, stem, call)
 
-    connect(button.click, compress, form.inputs, outputs, api_name="compress")
+    connect(
+        button.click,
+        compress,
+        form.inputs,
+        outputs,
+        api_name="compress",
+        cancel=cancel,
+        gpu_duration=GPU_SECONDS,
+    )
     return outputs["zsc_file"], image
 
 
@@ -143,6 +158,7 @@ def build_restore(studio: Studio, zsc_file: gr.File, image: gr.Image) -> None:
         form("lost_fraction")
         form("seed")
         button = gr.Button("Lose and restore")
+        cancel = gr.Button("Cancel", variant="stop")
     form.add("original", image)
     with gr.Row():
         restored = gr.Image(label="Restored (transformer)", interactive=False)
@@ -159,7 +175,15 @@ def build_restore(studio: Studio, zsc_file: gr.File, image: gr.Image) -> None:
             "metrics": metrics_rows(result.metrics),
         }
 
-    connect(button.click, restore_tokens, form.inputs, outputs, api_name="restore_tokens")
+    connect(
+        button.click,
+        restore_tokens,
+        form.inputs,
+        outputs,
+        api_name="restore_tokens",
+        cancel=cancel,
+        gpu_duration=GPU_SECONDS,
+    )
 
 
 def build_decompress(studio: Studio) -> None:
@@ -167,7 +191,9 @@ def build_decompress(studio: Studio) -> None:
     with gr.Row():
         with gr.Column():
             form.add("file", gr.File(label=".zsc file"))
-            button = gr.Button("Decode", variant="primary")
+            with gr.Row():
+                button = gr.Button("Decode", variant="primary")
+                cancel = gr.Button("Cancel", variant="stop")
         with gr.Column():
             decoded = gr.Image(label="Decoded", type="filepath", interactive=False)
             metrics = gr.Dataframe(headers=["metric", "value"], label="File")
@@ -180,11 +206,21 @@ def build_decompress(studio: Studio) -> None:
         }
 
     outputs = {"decoded": decoded, "metrics": metrics}
-    connect(button.click, decompress, form.inputs, outputs, api_name="decompress")
+    connect(
+        button.click,
+        decompress,
+        form.inputs,
+        outputs,
+        api_name="decompress",
+        cancel=cancel,
+        gpu_duration=GPU_SECONDS,
+    )
 
 
 def build(studio: Studio) -> None:
-    gr.Markdown(INTRO)
+    intro(INTRO)
+    notice = gr.Markdown(visible=False)
+    cpu_notice(studio, notice, None, CPU_SLOW)
     with gr.Tabs():
         with gr.Tab("Compress"):
             zsc_file, image = build_compress(studio)

@@ -15,7 +15,7 @@ from engines.gan.requests import AdaptRequest, SampleRequest
 from engines.gan.updates import describe
 from engines.studio import Studio
 
-from .common import metrics_rows, recipe_file
+from .common import cpu_notice, intro, metrics_rows, recipe_file
 from .forms import Call, Form, connect, elem_id
 
 INTRO = """\
@@ -30,6 +30,8 @@ docs/gan.md). 300 iterations take about half a minute at 256 px and a minute and
 at 1024 px on a recent data-centre GPU; on a CPU, tens of seconds per iteration.
 """
 
+CPU_SLOW = "one iteration takes tens of seconds, so a full adaptation takes hours."
+ADAPT_GPU_SECONDS = 600
 LOSS_COLUMNS = ["iteration", "loss", "value"]
 ADVANCED = (
     "batch",
@@ -99,7 +101,7 @@ def _adapt_outputs() -> dict[str, Any]:
     losses = gr.LinePlot(x="iteration", y="value", color="loss", label="Weighted loss terms")
     metrics = gr.Dataframe(headers=["metric", "value"], label="Measured", interactive=False)
     with gr.Row():
-        adapted_file = gr.File(label="Adapted generator ({'g_ema': ...} .pt)")
+        adapted_file = gr.File(label="Adapted generator (.pt: sample it below or with zsstudio)")
         recipe = gr.File(label="Recipe")
     return {
         "status": status,
@@ -165,6 +167,7 @@ def handlers(studio: Studio):
     def adapt_gan(values: dict[str, Any], call: Call) -> Iterator[dict[str, Any]]:
         request = AdaptRequest(**values)
         run = studio.engine("gan").start(request)
+        call.on_cancel(run.cancel)  # a closed tab or a cancelled job stops it, keeping the result
         try:
             for update in run:
                 shown: dict[str, Any] = {"run_id": run.id, "status": f"**{describe(update)}**"}
@@ -182,7 +185,8 @@ def handlers(studio: Studio):
         current = values["run_id"]
         if current and studio.engine("gan").cancel(current):
             return {"status": "**Stopping after this iteration; the result so far will be kept.**"}
-        return {"status": "Nothing is adapting."}
+        gr.Info("Nothing is adapting.")  # the last run's summary stays as it is
+        return {}
 
     def sample_gan(values: dict[str, Any], call: Call) -> dict[str, Any]:
         result = studio.engine("gan").run(SampleRequest(**values), call.progress)
@@ -196,7 +200,8 @@ def handlers(studio: Studio):
 
 
 def build(studio: Studio) -> None:
-    gr.Markdown(INTRO)
+    intro(INTRO)
+    notice = gr.Markdown(visible=False)
     run_id = gr.State("")
     with gr.Row():
         with gr.Column(scale=1):
@@ -216,7 +221,14 @@ def build(studio: Studio) -> None:
         "checkpoint": sample_form.inputs["checkpoint"],
         "sample_target": sample_form.inputs["target"],
     }
-    connect(adapt_button.click, adapt_gan, form.inputs, adapt_outputs, api_name="adapt_gan")
+    connect(
+        adapt_button.click,
+        adapt_gan,
+        form.inputs,
+        adapt_outputs,
+        api_name="adapt_gan",
+        gpu_duration=ADAPT_GPU_SECONDS,
+    )
     connect(
         stop_button.click,
         stop_gan,
@@ -226,5 +238,11 @@ def build(studio: Studio) -> None:
         gpu=False,  # must run while an adaptation holds the GPU
     )
     connect(
-        sample_button.click, sample_gan, sample_form.inputs, sample_outputs, api_name="sample_gan"
+        sample_button.click,
+        sample_gan,
+        sample_form.inputs,
+        sample_outputs,
+        api_name="sample_gan",
+        gpu_duration=60,
     )
+    cpu_notice(studio, notice, form, CPU_SLOW)

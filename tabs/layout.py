@@ -12,7 +12,7 @@ from engines.layout.request import MAX_BOXES, LayoutRequest, suggested_labels
 from engines.studio import Studio
 
 from .canvas import blank_canvas, canvas_boxes, canvas_value, resized_canvas
-from .common import metrics_rows, recipe_file
+from .common import cpu_notice, intro, metrics_rows, recipe_file
 from .forms import Call, Form, connect
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "layout"
@@ -26,6 +26,8 @@ meeting the box edges. The paper (BACON) released no code: layers, loss weights 
 are **ours**, set after its open relatives (layout guidance, BoxDiff, R&B). The layout score
 is the IoU of each box with Grounding DINO's best detection of its phrase.
 """
+CPU_SLOW = "a 256 px, 20-step image takes a minute or two; 512 px with 50 steps, about six minutes."
+GPU_SECONDS = 120
 SCORE_HEADERS = ["box", "phrase", "box (x0, y0, x1, y1)", "detected", "detector score", "IoU"]
 
 EXAMPLES: list[dict[str, Any]] = [
@@ -164,11 +166,14 @@ def wire_canvas(form: Form) -> None:
 
 
 def build(studio: Studio) -> None:
-    gr.Markdown(INTRO)
+    intro(INTRO)
+    notice = gr.Markdown(visible=False)
     with gr.Row():
         with gr.Column(scale=1):
             form = build_inputs()
-            run = gr.Button("Generate", variant="primary")
+            with gr.Row():
+                run = gr.Button("Generate", variant="primary")
+                cancel = gr.Button("Cancel", variant="stop")
         with gr.Column(scale=1):
             outputs = build_outputs()
     gr.Examples(
@@ -177,6 +182,7 @@ def build(studio: Studio) -> None:
         cache_examples=False,
     )
     wire_canvas(form)
+    cpu_notice(studio, notice, form, CPU_SLOW)
 
     def layout_to_image(values: dict[str, Any], call: Call) -> dict[str, Any]:
         result = studio.engine("layout").run(make_request(values), call.progress)
@@ -189,4 +195,12 @@ def build(studio: Studio) -> None:
             "recipe": recipe_file(result, call.folder()),
         }
 
-    connect(run.click, layout_to_image, form.inputs, outputs, api_name="layout_to_image")
+    connect(
+        run.click,
+        layout_to_image,
+        form.inputs,
+        outputs,
+        api_name="layout_to_image",
+        cancel=cancel,
+        gpu_duration=GPU_SECONDS,
+    )

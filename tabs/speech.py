@@ -10,7 +10,7 @@ import gradio as gr
 from engines.speech import OUTPUT_RATE, SpeechResult, TTSRequest, VCRequest
 from engines.studio import Studio
 
-from .common import metrics_rows, recipe_file
+from .common import cpu_notice, intro, metrics_rows, recipe_file
 from .forms import Call, Form, connect
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "speech"
@@ -22,9 +22,10 @@ pace, loudness) from a third clip, so timbre and style come from different speak
 StableVC. **The paper's:** the task (StyleTTS-ZS, StableVC); neither released code or weights.
 **Ours:** Pocket TTS clones the voice; kNN-VC (WavLM-Large layer 6, k nearest frames, HiFi-GAN)
 moves speech to the timbre; pitch, rate and loudness are moved toward the style clip with PSOLA.
-Output is {OUTPUT_RATE // 1000} kHz and **synthetic**: the WAV file says so in its metadata. Only
-use voices of people who agreed to it.
+Output is {OUTPUT_RATE // 1000} kHz and **synthetic**: the WAV file says so in its metadata.
 """
+CONSENT = "Only use voices of people who agreed to it."
+CPU_SLOW = "a sentence of speech takes several seconds to tens of seconds to make."
 SYNTHETIC_LABEL = "Synthetic speech (AI-generated)"
 
 
@@ -66,7 +67,9 @@ def build_tts(studio: Studio) -> None:
             with gr.Accordion("Settings", open=False):
                 for name in ("temperature", "pause_seconds", "seed", "wer"):
                     form(name)
-            button = gr.Button("Speak", variant="primary")
+            with gr.Row():
+                button = gr.Button("Speak", variant="primary")
+                cancel = gr.Button("Cancel", variant="stop")
         with gr.Column():
             outputs = _outputs()
     gr.Examples(
@@ -89,7 +92,7 @@ def build_tts(studio: Studio) -> None:
         result = studio.engine("speech").run(TTSRequest(**values), call.progress)
         return _shown(result, call)
 
-    connect(button.click, tts, form.inputs, outputs, api_name="tts")
+    connect(button.click, tts, form.inputs, outputs, api_name="tts", cancel=cancel, gpu_duration=60)
 
 
 def build_vc(studio: Studio) -> None:
@@ -102,7 +105,9 @@ def build_vc(studio: Studio) -> None:
             with gr.Accordion("Settings", open=False):
                 form("k")
                 form("wer")
-            button = gr.Button("Convert", variant="primary")
+            with gr.Row():
+                button = gr.Button("Convert", variant="primary")
+                cancel = gr.Button("Cancel", variant="stop")
         with gr.Column():
             outputs = _outputs()
     gr.Examples(
@@ -117,13 +122,23 @@ def build_vc(studio: Studio) -> None:
         result = studio.engine("speech").run(VCRequest(**values), call.progress)
         return _shown(result, call)
 
-    connect(button.click, voice_convert, form.inputs, outputs, api_name="voice_convert")
+    connect(
+        button.click,
+        voice_convert,
+        form.inputs,
+        outputs,
+        api_name="voice_convert",
+        cancel=cancel,
+        gpu_duration=60,
+    )
 
 
 def build(studio: Studio) -> None:
-    gr.Markdown(INTRO)
+    intro(INTRO, CONSENT)
+    notice = gr.Markdown(visible=False)
     with gr.Tabs():
         with gr.Tab("Text to speech"):
             build_tts(studio)
         with gr.Tab("Voice conversion"):
             build_vc(studio)
+    cpu_notice(studio, notice, None, CPU_SLOW)

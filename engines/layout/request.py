@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from ..base import Request
 from ..errors import InputError
@@ -108,6 +108,8 @@ class LayoutRequest(Request):
     With no boxes (or strength 0, or no guided steps) it is plain Stable Diffusion text to
     image, identical to diffusers' StableDiffusionPipeline for the same seed.
     """
+
+    cpu_defaults: ClassVar[dict[str, Any]] = {"width": 256, "height": 256, "steps": 20}
 
     prompt: str = text(
         "",
