@@ -89,9 +89,17 @@ def gradio_progress(progress: gr.Progress) -> Progress:
     return update
 
 
+RECIPE_LABEL = "Recipe (re-run it with: zsstudio run FILE)"
+
+
 def recipe_file(result: Result, folder: Path) -> str:
-    """Write the result's recipe into a run's folder, for the UI to offer for download."""
-    return str(result.recipe.save(folder / f"{result.recipe.engine}-recipe.json"))
+    """Write the result's recipe into a run's folder, for the UI to offer for download: a zip
+    holding recipe.json and the input files when the run had any (uploads are temporary on the
+    server), else the recipe.json alone. `zsstudio run` takes either."""
+    recipe = result.recipe
+    if recipe.inputs:
+        return str(recipe.save_zip(folder / f"{recipe.engine}-recipe.zip"))
+    return str(recipe.save(folder / f"{recipe.engine}-recipe.json"))
 
 
 def metrics_rows(metrics: dict[str, Any]) -> list[list[Any]]:

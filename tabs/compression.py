@@ -18,7 +18,7 @@ from engines.fields import declaration
 from engines.outputs import png_bytes, write_bytes
 from engines.studio import Studio
 
-from .common import cpu_notice, intro, metrics_rows, recipe_file
+from .common import RECIPE_LABEL, cpu_notice, intro, metrics_rows, recipe_file
 from .forms import Call, Form, connect
 from .uploads import image_input
 
@@ -126,7 +126,7 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
     )
     with gr.Row():
         outputs["metrics"] = gr.Dataframe(headers=["metric", "value"], label="Measured")
-        outputs["recipe"] = gr.File(label="Recipe (zsstudio run recipe.json)")
+        outputs["recipe"] = gr.File(label=RECIPE_LABEL, interactive=False)
 
     def compress(values: dict[str, Any], call: Call) -> dict[str, Any]:
         result = studio.engine("compression").run(CompressRequest(**values), call.progress)

@@ -15,7 +15,7 @@ from engines.gan.requests import AdaptRequest, SampleRequest
 from engines.gan.updates import describe
 from engines.studio import Studio
 
-from .common import cpu_notice, intro, metrics_rows, recipe_file
+from .common import RECIPE_LABEL, cpu_notice, intro, metrics_rows, recipe_file
 from .forms import Call, Form, connect, elem_id
 
 INTRO = """\
@@ -102,7 +102,7 @@ def _adapt_outputs() -> dict[str, Any]:
     metrics = gr.Dataframe(headers=["metric", "value"], label="Measured", interactive=False)
     with gr.Row():
         adapted_file = gr.File(label="Adapted generator (.pt: sample it below or with zsstudio)")
-        recipe = gr.File(label="Recipe")
+        recipe = gr.File(label=RECIPE_LABEL, interactive=False)
     return {
         "status": status,
         "preview": preview,
@@ -132,7 +132,7 @@ def _sample_section() -> tuple[Form, dict[str, Any], gr.Button]:
     outputs = {
         "gallery": gr.Gallery(label="Samples", columns=4),
         "metrics": gr.Dataframe(headers=["metric", "value"], label="Measured", interactive=False),
-        "recipe": gr.File(label="Recipe"),
+        "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
     }
     return form, outputs, button
 

@@ -12,7 +12,7 @@ from engines.layout.request import MAX_BOXES, LayoutRequest, suggested_labels
 from engines.studio import Studio
 
 from .canvas import blank_canvas, canvas_boxes, canvas_value, resized_canvas
-from .common import cpu_notice, intro, metrics_rows, recipe_file
+from .common import RECIPE_LABEL, cpu_notice, intro, metrics_rows, recipe_file
 from .forms import Call, Form, connect
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "layout"
@@ -143,7 +143,7 @@ def build_outputs() -> dict[str, Any]:
         "heatmaps": gr.Gallery(label="Attention per phrase (end of guidance)", columns=4),
         "scores": gr.Dataframe(headers=SCORE_HEADERS, label="Layout score per box"),
         "metrics": gr.Dataframe(headers=["metric", "value"], label="Metrics"),
-        "recipe": gr.File(label="Recipe (zsstudio run recipe.json)"),
+        "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
     }
 
 

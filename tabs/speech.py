@@ -10,7 +10,7 @@ import gradio as gr
 from engines.speech import OUTPUT_RATE, SpeechResult, TTSRequest, VCRequest
 from engines.studio import Studio
 
-from .common import cpu_notice, intro, metrics_rows, recipe_file
+from .common import RECIPE_LABEL, cpu_notice, intro, metrics_rows, recipe_file
 from .forms import Call, Form, connect
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "speech"
@@ -42,7 +42,7 @@ def _outputs() -> dict[str, Any]:
     audio = gr.Audio(label=SYNTHETIC_LABEL, type="filepath", interactive=False)
     notes = gr.Markdown()
     metrics = gr.Dataframe(headers=["metric", "value"], label="Measured")
-    recipe = gr.File(label="Recipe (zsstudio run recipe.json)")
+    recipe = gr.File(label=RECIPE_LABEL, interactive=False)
     return {"audio": audio, "metrics": metrics, "recipe": recipe, "notes": notes}
 
 

@@ -60,7 +60,7 @@ ADAPT_RETURNS = [  # the API's outputs after the status, in order (the run id is
     "Weighted loss terms",
     "Measured",
     "Adapted generator (.pt: sample it below or with zsstudio)",
-    "Recipe",
+    "Recipe (re-run it with: zsstudio run FILE)",
     "Adapted generator (.pt)",
     "Score against text",
 ]

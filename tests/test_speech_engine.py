@@ -164,6 +164,24 @@ def test_missing_weights_name_the_component_and_the_fix(models, monkeypatch, cli
         engine.run(VCRequest(source=clips["source"], voice=clips["voice"]))
 
 
+def test_without_the_metric_models_speech_is_made_and_the_metrics_say_why(
+    models, monkeypatch, clips, tmp_path
+):
+    """The speaker-similarity model and Whisper are for metrics only."""
+    monkeypatch.setenv(override_variable("speech", "speaker"), str(tmp_path / "no-speaker"))
+    monkeypatch.setenv(override_variable("speech", "asr"), str(tmp_path / "no-whisper"))
+    engine = Studio(device=DEVICE).engine("speech")
+    said = engine.run(TTSRequest(text=TEXT, voice=clips["voice"], wer=True))
+    assert said.duration > 0.5
+    assert said.metrics["similarity_output_vs_voice"] == (
+        "not available (model speech.speaker missing)"
+    )
+    assert said.metrics["wer"] == "not available (model speech.asr missing)"
+    assert {"speaker", "asr"}.isdisjoint(said.recipe.models)
+    converted = engine.run(VCRequest(source=clips["source"], voice=clips["voice"], wer=True))
+    assert converted.metrics["wer_vs_source_transcript"].startswith("not available")
+
+
 def test_a_tts_checkpoint_whose_prompt_layout_differs_is_refused_at_load(
     models, monkeypatch, clips, tmp_path
 ):
