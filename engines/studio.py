@@ -59,6 +59,19 @@ class Studio:
         for key in keys:
             self.manager.load(self.engine(key).name)
 
+    def release(self, name: str | None = None) -> dict:
+        """Release one engine's models (`name`), or every engine's (None, "" or "all"), and
+        return the status after. An engine in use is released when its run ends."""
+        name = (name or "").strip()
+        if name in ("", "all"):
+            self.manager.release(None)
+            return self.status()
+        keys = [cap.key for cap in available()]
+        if name not in keys:
+            raise InputError(f"Unknown engine {name!r}; choose all or one of {', '.join(keys)}.")
+        self.manager.release(name)
+        return self.status()
+
     def status(self) -> dict:
         status = {"version": __version__}
         status.update(self.manager.status())

@@ -149,3 +149,18 @@ def intro(text: str, also_shown: str = "") -> None:
     if rest.strip():
         with gr.Accordion("How it works", open=False):
             gr.Markdown(text)
+
+
+def api_only(
+    fn: Callable, api_name: str, labels: dict[str, str], returns: str = "", **options
+) -> None:
+    """An endpoint for API clients alone (`gr.api`, typed by `fn`'s hints), its parameters
+    labelled as `labels` says (Gradio would call them 1st, 2nd ...) and its return value as
+    `returns`; the docstring's first paragraph is the endpoint's description."""
+    dependency = gr.api(fn, api_name=api_name, **options)
+    block_fn = Context.root_block.fns[dependency["id"]]
+    names = list(inspect.signature(fn).parameters)
+    for name, component in zip(names, block_fn.inputs, strict=True):
+        component.label = labels[name]
+    for component in block_fn.outputs:
+        component.label = returns or api_name

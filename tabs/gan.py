@@ -165,6 +165,7 @@ def handlers(studio: Studio):
     """adapt_gan (streams updates), stop_gan and sample_gan, on the studio's GAN engine."""
 
     def adapt_gan(values: dict[str, Any], call: Call) -> Iterator[dict[str, Any]]:
+        """Adapt a StyleGAN2 from a source text to a target text; streams progress."""
         request = AdaptRequest(**values)
         run = studio.engine("gan").start(request)
         call.on_cancel(run.cancel)  # a closed tab or a cancelled job stops it, keeping the result
@@ -182,6 +183,7 @@ def handlers(studio: Studio):
         yield _finished(result, request, call)
 
     def stop_gan(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Stop this session's adaptation after its current iteration, keeping the result."""
         current = values["run_id"]
         if current and studio.engine("gan").cancel(current):
             return {"status": "**Stopping after this iteration; the result so far will be kept.**"}
@@ -189,6 +191,7 @@ def handlers(studio: Studio):
         return {}
 
     def sample_gan(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Sample images from an adapted generator file."""
         result = studio.engine("gan").run(SampleRequest(**values), call.progress)
         return {
             "gallery": result.images,

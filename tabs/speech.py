@@ -89,6 +89,7 @@ def build_tts(studio: Studio) -> None:
     )
 
     def tts(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Text to speech in the voice of a short clip (optionally the style of another)."""
         result = studio.engine("speech").run(TTSRequest(**values), call.progress)
         return _shown(result, call)
 
@@ -119,6 +120,7 @@ def build_vc(studio: Studio) -> None:
     )
 
     def voice_convert(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Say what the source recording says in the voice of another clip (kNN-VC)."""
         result = studio.engine("speech").run(VCRequest(**values), call.progress)
         return _shown(result, call)
 
