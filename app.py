@@ -21,6 +21,7 @@ from tabs import about, system
 from tabs.login import LoginGuard, login_app_kwargs
 from tabs.outputs import DELETE_CACHE, OUTPUTS
 from tabs.runs import RUNS, SESSION_ENDED
+from tabs.uploads import limit_image_decoding
 
 HEADER = f"""\
 # Zero-Shot Studio
@@ -46,6 +47,7 @@ def build_demo(
 ) -> gr.Blocks:
     """The app: a header, one tab per built capability, About, and the System panel."""
     capabilities = select(list(tabs) if tabs else None)
+    limit_image_decoding()
     studio = studio or Studio(device=device, models=models)
     if on_zero_gpu():
         studio.preload([cap.key for cap in capabilities])
@@ -96,6 +98,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--tabs", default=None, help="comma-separated capabilities to show (default: all built)"
     )
     parser.add_argument("--models", default=None, metavar="PATH", help="an alternate models.toml")
+    parser.add_argument(
+        "--gpu-budget",
+        type=float,
+        default=None,
+        metavar="GB",
+        help="weight memory engines may hold together (default: 85%% of a CUDA device; one "
+        "engine at a time on CPU and MPS)",
+    )
     return parser.parse_args(argv)
 
 
@@ -125,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from engines.device import choose_device
 
             choose_device(args.device)
-        demo = build_demo(tabs=tabs, device=args.device, models=args.models)
+        studio = Studio(device=args.device, models=args.models, gpu_budget_gb=args.gpu_budget)
+        demo = build_demo(tabs=tabs, studio=studio)
     except InputError as err:
         print(f"app.py: error: {err}", file=sys.stderr)
         return 2

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, OutOfMemory
 from .fields import declared_fields
 from .manager import LoadContext, ModelManager
 from .outputs import write_bytes
+
+MAX_RECIPE_BYTES = 1 << 20  # recipes are a few KB; a larger file is not one
 
 Progress = Callable[[float, str], None]
 """progress(fraction in [0, 1], what is happening now)."""
@@ -51,7 +53,23 @@ class Recipe:
         if not isinstance(data, dict) or "engine" not in data or "params" not in data:
             raise InputError("A recipe is a JSON object with at least `engine` and `params`.")
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        expected = {
+            "engine": str,
+            "params": dict,
+            "models": dict,
+            "version": str,
+            "inputs": dict,
+        }
+        for name, kind in expected.items():
+            if name in values and not isinstance(values[name], kind):
+                raise InputError(
+                    f"A recipe's `{name}` must be a {kind.__name__}, got {values[name]!r}."
+                )
+        seed = values.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise InputError(f"A recipe's `seed` must be a whole number, got {seed!r}.")
+        return cls(**values)
 
     @classmethod
     def load(cls, path: str | Path, inputs: dict[str, str] | None = None) -> Recipe:
@@ -175,9 +193,10 @@ def metrics_json(metrics: dict[str, Any]) -> str:
 class Engine(ABC):
     """An engine: `load()` builds its components; `run(request, progress)` returns a Result.
 
-    An engine with one task sets `request_type` and implements `run`. An engine with several
-    sets `tasks` (request type -> the name of its method taking (request, progress)); `run`
-    then dispatches on the request's type and recipes carry the task's name."""
+    `tasks` maps each request type to the name of the method that runs it, taking (request,
+    progress); `run` dispatches on the request's type (and runs it once more when an
+    out-of-memory error released other engines to make room). With several tasks, recipes
+    carry the task's name."""
 
     name: ClassVar[str]
     request_type: ClassVar[type[Request]] = Request
@@ -195,7 +214,13 @@ class Engine(ABC):
         """Validate the request, run it on the loaded models, and measure the outputs."""
         for request_type, method in self.tasks.items():
             if isinstance(request, request_type):
-                return getattr(self, method)(request, progress or no_progress)
+                task = getattr(self, method)
+                try:
+                    return task(request, progress or no_progress)
+                except OutOfMemory as err:
+                    if not err.retry:  # room was made by releasing other engines: once more
+                        raise
+                    return task(request, progress or no_progress)
         takes = ", ".join(t.__name__ for t in self.tasks) or self.request_type.__name__
         raise InputError(f"The {self.name} engine takes {takes}, not {type(request).__name__}.")
 
@@ -208,8 +233,8 @@ class Engine(ABC):
         params = recipe.params
         if not isinstance(params, dict):
             raise InputError(f"A recipe's params must be a JSON object, got {params!r}.")
-        if not self.tasks:
-            return self.request_type.from_params(params)
+        if len(self.tasks) <= 1:
+            return (next(iter(self.tasks), None) or self.request_type).from_params(params)
         params = dict(params)
         by_task = {t.task: t for t in self.tasks}
         task = params.pop("task", None)
@@ -230,6 +255,6 @@ class Engine(ABC):
 
         params = request.to_params()
         inputs = record_inputs(type(request), params)
-        if self.tasks:
+        if len(self.tasks) > 1:
             params = {"task": request.task, **params}
         return Recipe(engine=self.name, params=params, models=sources, seed=seed, inputs=inputs)

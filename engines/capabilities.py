@@ -100,8 +100,17 @@ CAPABILITIES: tuple[Capability, ...] = (
         tab_module="tabs.nerf",
         paper="ED-NeRF: Efficient Text-Guided Editing of 3D Scene using Latent Space NeRF",
         paper_url="https://arxiv.org/abs/2310.02712",
-        papers_part="A NeRF rendering Stable Diffusion latents, edited with Delta Denoising Score.",
-        ours="Our implementation on the Stable Diffusion 1.5 VAE and UNet.",
+        papers_part="A NeRF that renders Stable Diffusion's 4-channel VAE latents (64x64 for a "
+        "512 px view) instead of RGB, a refinement layer (ResNet blocks + self-attention) mapping "
+        "its render onto the VAE latent of the view, and editing with Delta Denoising Score "
+        "(same noise and timestep for source and target, so only the prompt's change is "
+        "applied).",
+        ours="The paper released no code: our own pure-PyTorch TensoRF (vector-matrix) field with "
+        "a latent head and an RGB head trained jointly, coarse-to-fine grid schedule, "
+        "total-variation and L1 regularisers, occupancy-grid sampling, scene normalisation, "
+        "learning rates and step counts; the procedural example scene; held-out PSNR/SSIM and "
+        "CLIP direction similarity and consistency as metrics. Backbones: the Stable Diffusion "
+        "1.5 VAE, UNet and text encoder; CLIP ViT-B/32 (open_clip) for the metrics.",
     ),
     Capability(
         key="compression",

@@ -20,7 +20,7 @@ from .files import check_writable_folder, describe_os_error
 def _studio(args: argparse.Namespace):
     from .studio import Studio
 
-    return Studio(device=args.device, models=args.models)
+    return Studio(device=args.device, models=args.models, gpu_budget_gb=args.gpu_budget)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -113,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N, mps or cpu")
     parser.add_argument("--models", default=None, help="an alternate models.toml")
+    parser.add_argument(
+        "--gpu-budget",
+        type=float,
+        default=None,
+        metavar="GB",
+        help="weight memory engines may hold together (default: 85%% of a CUDA device; one "
+        "engine at a time on CPU and MPS)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     models = commands.add_parser("models", help="list the model registry")

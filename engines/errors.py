@@ -45,7 +45,12 @@ def _missing_entry(spec) -> str:
 
 
 class OutOfMemory(StudioError):
-    """The accelerator ran out of memory; the engine was released."""
+    """The accelerator ran out of memory; models were released. `retry`: other engines were
+    released to make room, so the same run may now fit."""
+
+    def __init__(self, message: str, retry: bool = False):
+        super().__init__(message)
+        self.retry = retry
 
 
 class Cancelled(StudioError):

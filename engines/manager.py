@@ -200,8 +200,16 @@ def is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err).lower()
 
 
+DEFAULT_GPU_BUDGET = 0.85  # of a CUDA device's total memory
+
+
 class ModelManager:
-    """Loads engines lazily and keeps at most `max_resident` of them (None: no limit).
+    """Loads engines lazily and decides which stay resident.
+
+    With a memory budget (`budget_bytes`; by default 85% of a CUDA device's memory), engines
+    stay loaded while the weight memory of all of them fits, and the least recently used one is
+    released when a load would not fit. Without one (CPU and MPS by default) at most
+    `max_resident` engines are kept (None: no limit), one by default.
 
     Thread-safe: `use()` holds a re-entrant lock while an engine runs, so two requests never
     load or run models at the same time. `status()` and `release()` never wait for that lock:
@@ -214,13 +222,18 @@ class ModelManager:
         registry: Registry,
         device: DeviceSpec | str | None = None,
         max_resident: int | None = 1,
+        budget_bytes: int | None = None,
     ):
         self.registry = registry
         self._device = device if isinstance(device, DeviceSpec) else None
         self._device_request = None if isinstance(device, DeviceSpec) else device
         self.max_resident = max_resident
+        self._budget_bytes = budget_bytes
         self._loaders: dict[str, Loader] = {}
         self._loaded: dict[str, LoadedModels] = {}
+        self._last_used: dict[str, int] = {}  # engine -> tick of its last use (LRU)
+        self._weights: dict[str, int] = {}  # engine -> weight bytes measured at its last load
+        self._tick = 0
         self._lock = threading.RLock()  # held while an engine loads or runs
         self._depth = 0  # how many holds of _lock are open (it is re-entrant)
         # what status() reads, and releases queued while busy; held only for a moment
@@ -235,6 +248,18 @@ class ModelManager:
         if self._device is None:
             self._device = choose_device(self._device_request)
         return self._device
+
+    @property
+    def budget_bytes(self) -> int | None:
+        """The weight memory engines may hold together; None: `max_resident` engines."""
+        if self._budget_bytes is not None or self.max_resident is None:
+            return self._budget_bytes
+        if self.device.device.startswith("cuda"):
+            import torch
+
+            total = torch.cuda.get_device_properties(self.device.torch_device).total_memory
+            return int(DEFAULT_GPU_BUDGET * total)
+        return None
 
     def register(self, engine: str, loader: Loader) -> None:
         self._loaders[engine] = loader
@@ -261,28 +286,63 @@ class ModelManager:
                 self._take_snapshot()
 
     def load(self, engine: str) -> LoadedModels:
-        """Load an engine's components (if needed), releasing others beyond the limit first."""
+        """Load an engine's components (if needed), releasing others to make room first."""
         with self._holding(engine):
+            self._tick += 1
+            self._last_used[engine] = self._tick
             if engine in self._loaded:
                 return self._loaded[engine]
             if engine not in self._loaders:
                 raise InputError(f"Unknown engine {engine!r}; known: {sorted(self._loaders)}.")
-            if self.max_resident is not None:
-                for other in list(self._loaded)[
-                    : max(0, len(self._loaded) - self.max_resident + 1)
-                ]:
-                    self._free(other)
-            context = LoadContext(self.registry, self.device, engine)
+            self._make_room(engine, self._weights.get(engine, 0))
             try:
-                components = self._loaders[engine](context)
-            except ModelUnavailable as err:
-                _raise_with_everything_missing(err, context)
-            self._loaded[engine] = LoadedModels(components, context.sources)
-            return self._loaded[engine]
+                models = self._load(engine)
+            except Exception as err:
+                if not (is_out_of_memory(err) and self._loaded):
+                    raise
+                self._free_all_but(engine)  # the others may be what filled the device
+                models = self._load(engine)
+            self._weights[engine] = models.parameter_bytes()
+            self._make_room(engine, 0)
+            return models
+
+    def _load(self, engine: str) -> LoadedModels:
+        context = LoadContext(self.registry, self.device, engine)
+        try:
+            components = self._loaders[engine](context)
+        except ModelUnavailable as err:
+            _raise_with_everything_missing(err, context)
+        self._loaded[engine] = LoadedModels(components, context.sources)
+        return self._loaded[engine]
+
+    def _make_room(self, engine: str, incoming: int) -> None:
+        """Release the least recently used other engines until `engine` (plus `incoming`
+        bytes not loaded yet) fits the budget, or the resident count."""
+        others = sorted((e for e in self._loaded if e != engine), key=self._last_used.get)
+        budget = self.budget_bytes
+        if budget is None:
+            if self.max_resident is None:
+                return
+            keep = self.max_resident - (0 if engine in self._loaded else 1)
+            for other in others[: max(0, len(others) - keep)]:
+                self._free(other)
+            return
+        held = sum(self._weights.get(e, 0) for e in self._loaded) + incoming
+        for other in others:
+            if held <= budget:
+                break
+            held -= self._weights.get(other, 0)
+            self._free(other)
+
+    def _free_all_but(self, engine: str) -> None:
+        for other in [e for e in self._loaded if e != engine]:
+            self._free(other)
 
     @contextmanager
     def use(self, engine: str) -> Iterator[LoadedModels]:
-        """Hold the lock, with the engine loaded, while the caller runs it."""
+        """Hold the lock, with the engine loaded, while the caller runs it. Out of memory, the
+        other engines are released and the error says the run may be retried (`Engine.run`
+        retries once); with none to release, the engine itself is."""
         with self._holding(engine):
             models = self.load(engine)
             try:
@@ -290,6 +350,13 @@ class ModelManager:
             except Exception as err:
                 if not is_out_of_memory(err):
                     raise
+                if len(self._loaded) > 1:
+                    self._free_all_but(engine)
+                    raise OutOfMemory(
+                        f"The {self.device.device} device ran out of memory running {engine}; "
+                        "the other engines were released to make room.",
+                        retry=True,
+                    ) from err
                 self._free(engine)
                 raise OutOfMemory(
                     f"The {self.device.device} device ran out of memory running {engine}; "
@@ -381,8 +448,19 @@ class ModelManager:
             }
             busy = self._busy
             pending = ["all"] if self._pending_all else sorted(self._pending)
+        budget = self.budget_bytes
         status = {
             "device": self.device.describe(),
+            "residency": (
+                f"engines share {budget / 2**20:.0f} MB of weight memory, least recently used "
+                "released first"
+                if budget is not None
+                else "one engine at a time"
+                if self.max_resident == 1
+                else f"up to {self.max_resident} engines"
+                if self.max_resident
+                else "every engine stays loaded"
+            ),
             "loaded": engines,
             "busy": busy,
             "release_pending": pending,

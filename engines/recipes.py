@@ -153,12 +153,16 @@ def _checked(path: Path, parameter: str, entry: dict, how: str) -> str:
 
 
 def _read_json(path: Path) -> dict:
+    from .base import MAX_RECIPE_BYTES
+
     try:
+        if path.stat().st_size > MAX_RECIPE_BYTES:
+            raise InputError(f"{path.name} is over {MAX_RECIPE_BYTES >> 10} KB: not a recipe.")
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise InputError(f"Recipe file {path} does not exist.") from err
+        raise InputError(f"Recipe file {path.name} does not exist.") from err
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"Recipe file {path} is not readable JSON: {err}.") from err
+        raise InputError(f"Recipe file {path.name} is not readable JSON: {err}.") from err
 
 
 def _unpack(path: Path) -> Path:

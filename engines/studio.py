@@ -32,13 +32,21 @@ class Studio:
         device: str | None = None,
         models: str | os.PathLike | None = None,
         registry: Registry | None = None,
+        gpu_budget_gb: float | None = None,
     ):
         self.registry = registry or Registry.load(models)
         zero_gpu = on_zero_gpu()
+        if gpu_budget_gb is not None and not (
+            isinstance(gpu_budget_gb, (int, float)) and gpu_budget_gb > 0
+        ):
+            raise InputError(
+                f"The GPU budget must be a positive number of GB, not {gpu_budget_gb!r}."
+            )
         self.manager = ModelManager(
             self.registry,
             device or ("cuda" if zero_gpu else "auto"),
             max_resident=None if zero_gpu else 1,
+            budget_bytes=None if gpu_budget_gb is None else int(gpu_budget_gb * 2**30),
         )
         self._engines: dict[str, Engine] = {}
         self._lock = threading.Lock()

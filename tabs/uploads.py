@@ -11,8 +11,24 @@ import gradio as gr
 IMAGE = "an image (PNG, JPEG, WebP ...)"
 
 
-def unreadable(payload: Any, kind: str) -> str:
+MAX_IMAGE_SIDE = 4096
+"""Gradio decodes an image upload before any handler sees it: Pillow is told to refuse one
+over this many pixels a side (twice the area of MAX_IMAGE_SIDE**2 raises) from its header,
+before decoding. Engines keep their own, smaller limits."""
+
+
+def limit_image_decoding() -> None:
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_SIDE * MAX_IMAGE_SIDE
+
+
+def unreadable(payload: Any, kind: str, err: BaseException | None = None) -> str:
+    from PIL import Image
+
     name = getattr(payload, "orig_name", None) or "The uploaded file"
+    if isinstance(err, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return f"{name} is too large: images up to {MAX_IMAGE_SIDE} px a side can be uploaded."
     return f"{name} cannot be read as {kind}; upload another file."
 
 
@@ -28,7 +44,7 @@ def readable(component: gr.components.Component, kind: str) -> gr.components.Com
         except gr.Error:
             raise
         except Exception as err:  # whatever the decoder raised, the user sees one sentence
-            raise gr.Error(unreadable(payload, kind), print_exception=False) from err
+            raise gr.Error(unreadable(payload, kind, err), print_exception=False) from err
 
     component.preprocess = preprocess
     return component

@@ -662,3 +662,27 @@ def test_audio_decoded_by_the_fallback_is_capped_in_length(tmp_path, monkeypatch
     with pytest.raises(InputError, match="over 20 minutes"):
         audio.read_clip(str(path), "voice")
     assert calls["duration"] == audio.MAX_FILE_SECONDS + 1
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"engine": ["x"], "params": {}}, "`engine` must be a str"),
+        ({"engine": "layout", "params": "abc"}, "`params` must be a dict"),
+        ({"engine": "layout", "params": {}, "seed": "1"}, "`seed` must be a whole number"),
+    ],
+)
+def test_recipes_of_the_wrong_shape_are_refused(data, message):
+    from engines.base import Recipe
+
+    with pytest.raises(InputError, match=re.escape(message)):
+        Recipe.from_dict(data)
+
+
+def test_a_huge_recipe_file_is_refused_unread(tmp_path):
+    from engines.base import MAX_RECIPE_BYTES, Recipe
+
+    path = tmp_path / "recipe.json"
+    path.write_bytes(b" " * (MAX_RECIPE_BYTES + 1))
+    with pytest.raises(InputError, match="recipe.json is over 1024 KB: not a recipe"):
+        Recipe.load(path)

@@ -135,3 +135,133 @@ def test_device_choice_on_this_machine():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no CUDA device"):
             choose_device("cuda")
+
+
+# -- engines resident together within a memory budget -------------------------------------
+
+LINEAR_BYTES = {1000: 1001 * 4, 2000: 2001 * 4}  # nn.Linear(size, 1) weights + bias, fp32
+
+
+def budget_manager(budget: int) -> tuple[ModelManager, list]:
+    calls: list = []
+    manager = ModelManager(Registry.load(), CPU, budget_bytes=budget)
+    for name, size in (("a", 1000), ("b", 2000), ("c", 1000)):
+        manager.register(name, counting_loader(calls, size=size))
+    return manager, calls
+
+
+def resident(manager: ModelManager) -> list[str]:
+    return sorted(name for name in "abc" if manager.is_loaded(name))
+
+
+def test_engines_stay_resident_while_they_fit_the_budget():
+    manager, calls = budget_manager(LINEAR_BYTES[1000] + LINEAR_BYTES[2000])
+    manager.load("a")
+    manager.load("b")
+    assert resident(manager) == ["a", "b"]
+    with manager.use("a"):  # no reload: both fit
+        pass
+    assert calls == ["a", "b"]
+    assert "weight memory" in manager.status()["residency"]
+
+
+def test_the_least_recently_used_engine_makes_room():
+    manager, calls = budget_manager(LINEAR_BYTES[1000] + LINEAR_BYTES[2000])
+    manager.load("a")
+    manager.load("b")
+    manager.load("a")  # b is now the least recently used
+    manager.load("c")  # a + b + c do not fit: b goes
+    assert resident(manager) == ["a", "c"]
+    manager.load("b")  # b's size is known from before: room is made before it loads
+    assert manager.is_loaded("b") and len(resident(manager)) == 2
+    assert calls == ["a", "b", "c", "b"]
+
+
+def test_an_engine_larger_than_the_budget_still_loads_alone():
+    manager, _ = budget_manager(100)
+    manager.load("a")
+    manager.load("b")
+    assert resident(manager) == ["b"]
+
+
+def test_concurrent_use_never_holds_more_than_the_budget():
+    budget = LINEAR_BYTES[1000] + LINEAR_BYTES[2000]
+    manager, _ = budget_manager(budget)
+    over: list[int] = []
+
+    def work(names):
+        for name in names:
+            with manager.use(name) as models:
+                held = sum(manager._weights.get(n, 0) for n in "abc" if manager.is_loaded(n))
+                if held > budget:
+                    over.append(held)
+                assert isinstance(models["net"], torch.nn.Linear)
+
+    threads = [threading.Thread(target=work, args=(order,)) for order in ("abcab", "cbaca", "bbac")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert over == []
+
+
+def test_out_of_memory_while_loading_releases_the_others_and_retries_once():
+    manager, calls = budget_manager(10**9)
+    attempts = []
+
+    def hungry(context):
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return {"net": torch.nn.Linear(10, 1)}
+
+    manager.register("big", hungry)
+    manager.load("a")
+    manager.load("big")
+    assert len(attempts) == 2 and not manager.is_loaded("a") and manager.is_loaded("big")
+
+
+def test_out_of_memory_in_a_run_releases_the_others_and_the_engine_runs_again():
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from engines.base import Engine, Recipe, Request, Result
+
+    @dataclass
+    class Ask(Request):
+        task: ClassVar[str] = "ask"
+
+    runs = []
+
+    class Hungry(Engine):
+        name = "hungry"
+        tasks = {Ask: "ask"}
+
+        def load(self, context):
+            return {"net": torch.nn.Linear(10, 1)}
+
+        def ask(self, request, progress):
+            with self.manager.use(self.name):
+                runs.append(1)
+                if len(runs) == 1:
+                    raise RuntimeError("CUDA out of memory")
+            return Result(recipe=Recipe(engine=self.name, params={}))
+
+    manager, _ = budget_manager(10**9)
+    engine = Hungry(manager)
+    manager.load("a")
+    engine.run(Ask())
+    assert len(runs) == 2 and not manager.is_loaded("a")
+    runs.clear()
+    with pytest.raises(OutOfMemory, match="its models were released"):
+        engine.run(Ask())  # alone on the device: nothing to release, so it reports
+    assert len(runs) == 1
+
+
+def test_the_gpu_budget_flag(monkeypatch):
+    from engines.studio import Studio
+
+    assert Studio(device="cpu", gpu_budget_gb=2).manager.budget_bytes == 2 * 2**30
+    assert Studio(device="cpu").manager.budget_bytes is None  # CPU: one engine at a time
+    with pytest.raises(InputError, match="positive number of GB"):
+        Studio(device="cpu", gpu_budget_gb=0)

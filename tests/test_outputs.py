@@ -117,3 +117,27 @@ def test_an_upload_gradio_cannot_decode_gets_our_message(tmp_path):
             client.predict(handle_file(str(text)), api_name="/image")
         # gr.Audio passes a file path on undecoded: the engine's own message answers it
         assert client.predict(handle_file(str(text)), api_name="/audio") == "ok"
+
+
+def test_an_image_upload_over_the_limit_is_refused_from_its_header(tmp_path):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+    from PIL import Image
+    from test_hostile_inputs import _png_claiming
+
+    from tabs.uploads import MAX_IMAGE_SIDE, image_input, limit_image_decoding
+
+    saved = Image.MAX_IMAGE_PIXELS
+    limit_image_decoding()
+    try:
+        with gr.Blocks() as demo:
+            image, out = image_input(type="filepath"), gr.Textbox()
+            gr.Button().click(lambda i: "ok", image, out, api_name="image")
+        huge = tmp_path / "huge.png"
+        huge.write_bytes(_png_claiming(50000, 50000))
+        with served(demo) as url:
+            client = Client(url, verbose=False)
+            with pytest.raises(AppError, match=f"huge.png is too large: .* {MAX_IMAGE_SIDE} px"):
+                client.predict(handle_file(str(huge)), api_name="/image")
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved

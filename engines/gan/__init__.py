@@ -5,13 +5,11 @@ starts light.
 """
 
 from .requests import AdaptRequest, SampleRequest
-from .runs import AdaptationRun
 from .updates import AdaptUpdate
 
 __all__ = [
     "AdaptRequest",
     "AdaptUpdate",
-    "AdaptationRun",
     "GanAdaptEngine",
     "GanAdaptResult",
     "GanSampleResult",

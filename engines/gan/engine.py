@@ -12,6 +12,7 @@ import torch
 from ..base import Engine, Progress, no_progress
 from ..errors import InputError
 from ..manager import LazyComponents, LoadContext, LoadedModels
+from ..runs import BackgroundRun, Runs
 from . import metrics as gan_metrics
 from .adapt import Adaptation
 from .catalog import generator_choices
@@ -22,7 +23,6 @@ from .loading import LoadedGenerator, parts
 from .nada import text_direction
 from .requests import AdaptRequest, SampleRequest
 from .results import GanAdaptResult, GanSampleResult
-from .runs import AdaptationRun
 from .stylegan2 import Generator, truncate
 from .updates import describe
 
@@ -35,8 +35,7 @@ class GanAdaptEngine(Engine):
 
     def __init__(self, manager):
         super().__init__(manager)
-        self._runs: dict[str, AdaptationRun] = {}
-        self._runs_lock = threading.Lock()
+        self._runs = Runs()
 
     # -- models ------------------------------------------------------------------------------
 
@@ -65,33 +64,21 @@ class GanAdaptEngine(Engine):
             )
         return adaptation.result()
 
-    def start(self, request: AdaptRequest) -> AdaptationRun:
+    def start(self, request: AdaptRequest) -> BackgroundRun:
         """Start adapting in a background thread; iterate the run for updates, `cancel(run.id)`
         to stop early, `run.result()` for the GanAdaptResult."""
         request.validate()
         self._check_model(request.model)
 
         def work(emit, stop: threading.Event) -> GanAdaptResult:
-            try:
-                with self.manager.use(self.name) as models:
-                    return self._adapt(models, request, emit, stop)
-            finally:
-                with self._runs_lock:
-                    self._runs.pop(adaptation.id, None)
+            with self.manager.use(self.name) as models:
+                return self._adapt(models, request, emit, stop)
 
-        adaptation = AdaptationRun(work)
-        with self._runs_lock:
-            self._runs[adaptation.id] = adaptation
-        return adaptation.start()
+        return self._runs.start(work)
 
     def cancel(self, run_id: str) -> bool:
         """Ask a running adaptation to stop; False if no such run is in progress."""
-        with self._runs_lock:
-            adaptation = self._runs.get(run_id)
-        if adaptation is None:
-            return False
-        adaptation.cancel()
-        return True
+        return self._runs.cancel(run_id)
 
     def _adapt(
         self, loaded: LoadedModels, request: AdaptRequest, emit, stop: threading.Event

@@ -59,7 +59,7 @@ class LayoutEngine(Engine):
     into its box by latent optimisation in the early denoising steps."""
 
     name = "layout"
-    request_type = LayoutRequest
+    tasks = {LayoutRequest: "generate"}
 
     def load(self, context: LoadContext) -> dict[str, Any]:
         loaders = {name: backbone_loader(name) for name in BACKBONES}
@@ -75,7 +75,7 @@ class LayoutEngine(Engine):
                 parts.release(other)
         return parts.get(name)
 
-    def run(self, request: LayoutRequest, progress: Progress | None = None) -> LayoutResult:
+    def generate(self, request: LayoutRequest, progress: Progress | None = None) -> LayoutResult:
         import torch
 
         from .guidance import GuidanceSettings, LayoutGuidance

@@ -1,5 +1,5 @@
-"""An adaptation running in its own thread: iterate it for progress updates, cancel it, and
-collect its result (also after a cancel, from the last state)."""
+"""Long work (an adaptation, a NeRF fit or edit) in its own thread: iterate it for progress
+updates, cancel it (Stop), and collect its result, also after a cancel, from the last state."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .updates import AdaptUpdate
-
 _FINISHED = object()
 
-Work = Callable[[Callable[[AdaptUpdate], None], threading.Event], Any]
+Work = Callable[[Callable[[Any], None], threading.Event], Any]
+"""work(emit, stop): calls emit(update) as it goes, checks `stop` between steps."""
 
 
-class AdaptationRun:
+class BackgroundRun:
     """One thread does all the work, so the model manager's lock is taken and released by the
     same thread however the updates are consumed (Gradio may resume a generator on any thread)."""
 
@@ -27,9 +26,9 @@ class AdaptationRun:
         self._updates: queue.Queue = queue.Queue()
         self._outcome: Any = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name=f"gan-adapt-{self.id}", daemon=True)
+        self._thread = threading.Thread(target=self._main, name=f"zss-run-{self.id}", daemon=True)
 
-    def start(self) -> AdaptationRun:
+    def start(self) -> BackgroundRun:
         self._thread.start()
         return self
 
@@ -41,7 +40,7 @@ class AdaptationRun:
         finally:
             self._updates.put(_FINISHED)
 
-    def __iter__(self) -> Iterator[AdaptUpdate]:
+    def __iter__(self) -> Iterator[Any]:
         """Updates as they come. Closing this iterator early cancels the run."""
         finished = False
         try:
@@ -74,3 +73,35 @@ class AdaptationRun:
         if self._error is not None:
             raise self._error
         return self._outcome
+
+
+class Runs:
+    """An engine's background runs by id, so that Stop (`cancel(run_id)`) can find them."""
+
+    def __init__(self):
+        self._runs: dict[str, BackgroundRun] = {}
+        self._lock = threading.Lock()
+
+    def start(self, work: Work) -> BackgroundRun:
+        """Run `work` in its own thread; it is forgotten when it ends."""
+
+        def tracked(emit, stop: threading.Event) -> Any:
+            try:
+                return work(emit, stop)
+            finally:
+                with self._lock:
+                    self._runs.pop(run.id, None)
+
+        run = BackgroundRun(tracked)
+        with self._lock:
+            self._runs[run.id] = run
+        return run.start()
+
+    def cancel(self, run_id: str) -> bool:
+        """Ask a run to stop after its current step; False if no such run is in progress."""
+        with self._lock:
+            run = self._runs.get(run_id)
+        if run is None:
+            return False
+        run.cancel()
+        return True

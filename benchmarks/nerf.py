@@ -1,0 +1,236 @@
+"""NeRF editing benchmark: reconstruction quality against time on the built-in scene, ED-NeRF's
+efficiency claim (one latent iteration vs one RGB iteration at 512x512 rays, same field), and
+the cost of one DDS iteration against one SDS iteration. Prints JSON; every ratio is measured
+in this one run, on this device.
+
+    python benchmarks/nerf.py                         # CPU, 2 threads, random SD-1.5 UNet
+    python benchmarks/nerf.py --device cuda --minutes 3
+    python benchmarks/nerf.py --unet tiny --minutes 1 # quick look
+
+The VAE latents used in the fit come from a tiny random VAE (the fit's cost, not its latent
+quality, is measured: the RGB head's held-out PSNR is independent of the VAE's weights). The
+UNet has Stable Diffusion 1.5's architecture with random weights (`--unet sd15`): its speed
+and memory are those of the real network, its output is meaningless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--resolution", type=int, default=128)
+    parser.add_argument("--minutes", type=float, default=10.0, help="reconstruction budget")
+    parser.add_argument("--steps", type=int, default=3000, help="planned fit steps (schedules)")
+    parser.add_argument("--batch-rays", type=int, default=4096)
+    parser.add_argument("--samples", type=int, default=96)
+    parser.add_argument("--grid", type=int, default=128)
+    parser.add_argument("--checkpoints", default="100,250,500,1000,1500,2000,3000")
+    parser.add_argument("--unet", choices=("sd15", "tiny"), default="sd15")
+    parser.add_argument("--guidance-iterations", type=int, default=3)
+    return parser.parse_args(argv)
+
+
+def sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reconstruction(args, device) -> tuple[dict, object, object]:
+    import torch
+    from tiny_models import tiny_sd_vae
+
+    from engines.nerf.cameras import Cameras
+    from engines.nerf.example import write_example
+    from engines.nerf.field import FieldConfig
+    from engines.nerf.fit import FitSettings, Fitter
+    from engines.nerf.model import LatentNerf, NerfConfig
+    from engines.nerf.scenes import load_scene
+    from engines.nerf.views import Decoder
+
+    folder = Path(tempfile.mkdtemp(prefix="zss-nerf-bench-")) / "example"
+    made = time.perf_counter()
+    write_example(folder, args.resolution)
+    made = time.perf_counter() - made
+    scene = load_scene(folder, args.resolution)
+    images = torch.from_numpy(scene.images)
+    latents = Decoder(tiny_sd_vae()).encode(images)
+    torch.manual_seed(0)
+    config = NerfConfig(
+        scene.width,
+        scene.height,
+        samples=args.samples,
+        field=FieldConfig(grid=args.grid, grid_start=max(16, args.grid // 4)),
+    )
+    cameras = Cameras.from_arrays(scene.c2w, scene.intrinsics, scene.width, scene.height)
+    model = LatentNerf(config, cameras, scene.train, scene.test).to(device)
+    settings = FitSettings(steps=args.steps, batch_rays=args.batch_rays)
+    fitter = Fitter(model, images, latents, settings)
+    checkpoints = {int(c) for c in args.checkpoints.split(",")}
+    budget = args.minutes * 60
+    curve, fitting = [], 0.0
+    while fitter.step_index < args.steps and fitting < budget:
+        began = time.perf_counter()
+        fitter.step()
+        sync(device)
+        fitting += time.perf_counter() - began
+        if fitter.step_index in checkpoints:
+            score, _ = fitter.heldout()
+            curve.append({"step": fitter.step_index, "seconds": round(fitting, 1), "psnr": score})
+    score, _ = fitter.heldout()
+    curve.append({"step": fitter.step_index, "seconds": round(fitting, 1), "psnr": score})
+    best = max(point["psnr"] for point in curve)
+    return (
+        {
+            "resolution": args.resolution,
+            "example_generation_s": round(made, 1),
+            "views_train": len(scene.train),
+            "views_heldout": len(scene.test),
+            "heldout_psnr_rgb_curve": curve,
+            "heldout_psnr_rgb_final": score,
+            "goal_28db_reached": best >= 28.0,
+            "fit_seconds": round(fitting, 1),
+        },
+        model,
+        fitter,
+    )
+
+
+def latent_vs_rgb(model, device, repeats: int = 3) -> dict:
+    """One latent iteration (64x64 rays + refinement) against one RGB iteration at 512x512
+    rays, forward and backward, on the same field and device."""
+
+    from engines.nerf.cameras import Cameras
+    from engines.nerf.model import LATENT, RGB
+
+    cams = model.cameras[[model.train_views[0]]]
+    big = Cameras(cams.c2w, cams.fx, cams.fy, cams.cx, cams.cy, cams.width, cams.height)
+    rgb_cams = big.resized(512, 512)
+    latent_cams = big.resized(64, 64)
+
+    def rgb_iteration():
+        origins, directions = rgb_cams.rays(0)
+        total = 0.0
+        for start in range(0, origins.shape[0], 65536):
+            out = model.render_rays(
+                origins[start : start + 65536],
+                directions[start : start + 65536],
+                (RGB,),
+                jitter=True,
+            )
+            loss = out[RGB].square().mean()
+            loss.backward()
+            total += loss.item()
+        return total
+
+    def latent_iteration():
+        origins, directions = latent_cams.rays(0)
+        raw = model.render_rays(origins, directions, (LATENT,), jitter=True)[LATENT]
+        refined = model.refiner(raw.T.reshape(1, -1, 64, 64))
+        refined.square().mean().backward()
+
+    def timed(fn) -> float:
+        fn()  # warm up
+        sync(device)
+        began = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        sync(device)
+        return (time.perf_counter() - began) / repeats
+
+    rgb, latent = timed(rgb_iteration), timed(latent_iteration)
+    model.zero_grad(set_to_none=True)
+    return {
+        "rgb_iteration_512x512_rays_s": rgb,
+        "latent_iteration_64x64_rays_s": latent,
+        "rgb_over_latent_time_ratio": rgb / latent,
+    }
+
+
+def guidance(args, device) -> dict:
+    import torch
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+    from tiny_models import tiny_clip_text_model, tiny_sd15_unet
+
+    from engines.nerf.guidance import DiffusionGuide, Prompts, dds_gradient, sds_gradient
+
+    if args.unet == "sd15":
+        unet = UNet2DConditionModel(cross_attention_dim=768, sample_size=64)  # SD 1.5's config
+        width = 768
+    else:
+        unet, width = tiny_sd15_unet(), 32
+    unet = unet.to(device).eval()
+    scheduler = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+    guide = DiffusionGuide(unet, scheduler, tiny_clip_text_model(width).to(device), None)
+    text = torch.randn(1, 77, width, device=device)
+    prompts = Prompts(text, text + 0.1, text - 0.1)
+    latent = torch.randn(1, 4, 64, 64, device=device)
+    noise = torch.randn_like(latent)
+
+    def run(fn) -> tuple[float, float | None]:
+        fn()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        sync(device)
+        began = time.perf_counter()
+        for _ in range(args.guidance_iterations):
+            fn()
+        sync(device)
+        seconds = (time.perf_counter() - began) / args.guidance_iterations
+        peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+        return seconds, peak
+
+    with torch.no_grad():
+        dds, dds_peak = run(lambda: dds_gradient(guide, latent, latent, prompts, 500, noise))
+        sds, sds_peak = run(lambda: sds_gradient(guide, latent, prompts, 500, noise))
+    return {
+        "unet": "SD 1.5 architecture, random weights" if args.unet == "sd15" else "tiny",
+        "unet_parameters_m": round(sum(p.numel() for p in unet.parameters()) / 1e6, 1),
+        "dds_iteration_s": dds,
+        "sds_iteration_s": sds,
+        "dds_over_sds_time_ratio": dds / sds,
+        "dds_peak_gpu_mb": dds_peak,
+        "sds_peak_gpu_mb": sds_peak,
+    }
+
+
+def main(argv=None) -> int:
+    import resource
+
+    import torch
+
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    report: dict = {
+        "device": args.device if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+    }
+    recon, model, _ = reconstruction(args, device)
+    report["reconstruction"] = recon
+    report["latent_vs_rgb"] = latent_vs_rgb(model, device)
+    report["guidance"] = guidance(args, device)
+    report["process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,359 @@
+"""NerfEditEngine: fit a NeRF in Stable Diffusion's latent space, edit it with Delta Denoising
+Score, render scene files; long runs in a background thread with updates and Stop."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from typing import Any
+
+from ..base import Engine, Progress, no_progress
+from ..manager import LazyComponents, LoadContext
+from ..runs import BackgroundRun, Runs
+from .loading import PARTS
+from .requests import EXAMPLE, EditRequest, ReconstructRequest, RenderRequest
+from .results import NerfResult
+
+EXAMPLE_SIZE = 256
+METRIC_VIEWS = 16  # orbit frames CLIP looks at
+
+
+class NerfEditEngine(Engine):
+    """ED-NeRF-style: a TensoRF field rendering SD latents, refined, edited with DDS."""
+
+    name = "nerf"
+    tasks = {
+        ReconstructRequest: "reconstruct",
+        EditRequest: "edit",
+        RenderRequest: "render",
+    }
+
+    def __init__(self, manager):
+        super().__init__(manager)
+        self._runs = Runs()
+
+    def load(self, context: LoadContext) -> dict[str, Any]:
+        # nothing is loaded up front: rendering the RGB head needs no model at all
+        return {"parts": context.lazy(PARTS)}
+
+    # -- long runs ---------------------------------------------------------------------------
+
+    def reconstruct(self, request: ReconstructRequest, progress: Progress = no_progress):
+        return self._follow(self.start(request), progress)
+
+    def edit(self, request: EditRequest, progress: Progress = no_progress):
+        return self._follow(self.start(request), progress)
+
+    @staticmethod
+    def _follow(run: BackgroundRun, progress: Progress) -> NerfResult:
+        for update in run:
+            progress(update.fraction, update.message)
+        return run.result()
+
+    def start(self, request: ReconstructRequest | EditRequest) -> BackgroundRun:
+        """Check the request and read its inputs now (bad input fails here, before any model
+        loads), then fit or edit in a background thread: iterate the run for FitUpdates,
+        `cancel(run.id)` to stop early (the result keeps what was done), `run.result()`."""
+        request.validate()
+        if isinstance(request, ReconstructRequest):
+            scene = self._read_scene(request)
+
+            def job(parts, emit, stop):
+                return self._reconstruct(parts, request, scene, emit, stop)
+        else:
+            from .scene_file import load_scene_file
+
+            loaded = load_scene_file(request.scene)
+
+            def job(parts, emit, stop):
+                return self._edit(parts, request, loaded, emit, stop)
+
+        def work(emit, stop: threading.Event) -> NerfResult:
+            with self.manager.use(self.name) as models:
+                return job(models["parts"], emit, stop)
+
+        return self._runs.start(work)
+
+    def cancel(self, run_id: str) -> bool:
+        """Ask a fit or edit to stop; False if no such run is in progress."""
+        return self._runs.cancel(run_id)
+
+    # -- reconstruct ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _read_scene(request: ReconstructRequest):
+        from .example import example_folder
+        from .scenes import load_scene
+
+        path = example_folder(EXAMPLE_SIZE) if request.scene == EXAMPLE else request.scene
+        return load_scene(path, request.resolution, request.background)
+
+    def _reconstruct(
+        self, parts: LazyComponents, request: ReconstructRequest, scene, emit, stop
+    ) -> NerfResult:
+        import torch
+
+        from .cameras import Cameras
+        from .field import FieldConfig
+        from .fit import FitSettings, Fitter, FitUpdate
+        from .model import LatentNerf, NerfConfig
+        from .scene_file import SceneHeader, scene_bytes
+
+        device = self.manager.device.torch_device
+        _reset_peak(device)
+        emit(FitUpdate("latents", 0, request.steps, "Encoding the views with the VAE"))
+        decoder = parts.get("vae")
+        images = torch.from_numpy(scene.images)
+        latents = decoder.encode(images)
+        torch.manual_seed(request.seed)
+        config = NerfConfig(
+            width=scene.width,
+            height=scene.height,
+            samples=request.samples,
+            background=scene.background,
+            field=FieldConfig(grid=request.grid, grid_start=max(16, request.grid // 4)),
+        )
+        cameras = Cameras.from_arrays(scene.c2w, scene.intrinsics, scene.width, scene.height)
+        model = LatentNerf(config, cameras, scene.train, scene.test).to(device)
+        settings = FitSettings(
+            steps=request.steps,
+            batch_rays=request.batch_rays,
+            preview_every=request.preview_every,
+            seed=request.seed,
+        )
+        fitter = Fitter(model, images, latents, settings)
+        from .views import to_uint8
+
+        def preview(image):
+            return to_uint8(image.permute(2, 0, 1))
+
+        report = fitter.run(emit, stop, preview)
+        emit(FitUpdate("measure", report.steps_done, request.steps, "Measuring held-out views"))
+        metrics, shown = self._heldout_metrics(model, decoder, images, latents)
+        metrics.update(_run_figures(report, device))
+        metrics.update(views_train=len(scene.train), views_heldout=len(scene.test))
+        metrics.update(resolution=f"{scene.width}x{scene.height}")
+        metrics["latent_size"] = "x".join(str(s) for s in config.latent_size)
+        sources = parts.sources("vae")
+        source = {
+            "format": scene.source_format,
+            "convention": scene.convention,
+            "scene": request.scene,
+            "views": len(scene.images),
+        }
+        data = scene_bytes(model, SceneHeader(models=sources, source=source))
+        return NerfResult(
+            recipe=self.recipe(request, sources, request.seed),
+            metrics=metrics,
+            task="reconstruct",
+            scene=data,
+            preview=shown,
+            history=report.history,
+            steps_done=report.steps_done,
+            cancelled=report.steps_done < request.steps,
+            notes=scene.notes,
+        )
+
+    @staticmethod
+    def _heldout_metrics(model, decoder, images, latents) -> tuple[dict[str, Any], Any]:
+        """PSNR/SSIM of the RGB head and of the VAE-decoded latent render on held-out views,
+        and the VAE's own round trip on them (the ceiling the latent path can reach)."""
+        import numpy as np
+        import torch
+
+        from .metrics import psnr, ssim
+        from .model import RGB
+        from .views import to_uint8
+
+        scores: dict[str, list[float]] = {}
+        shown = None
+        with torch.no_grad():
+            for view in model.test_views:
+                truth = to_uint8(images[view].permute(2, 0, 1))
+                rgb = to_uint8(model.render_view(model.cameras, view, RGB))
+                decoded = to_uint8(decoder.decode(model.latent(model.cameras, view))[0])
+                ceiling = to_uint8(decoder.decode(latents[view : view + 1])[0])
+                for name, image in (("rgb", rgb), ("latent", decoded), ("vae_roundtrip", ceiling)):
+                    scores.setdefault(f"heldout_psnr_{name}", []).append(psnr(image, truth))
+                    scores.setdefault(f"heldout_ssim_{name}", []).append(ssim(image, truth))
+                shown = shown if shown is not None else np.concatenate([truth, rgb, decoded], 1)
+        return {k: float(np.mean(v)) for k, v in scores.items()}, shown
+
+    # -- edit ------------------------------------------------------------------------------------
+
+    def _edit(self, parts: LazyComponents, request: EditRequest, loaded, emit, stop) -> NerfResult:
+        import torch
+
+        from .edit import Editor, EditSettings
+        from .fit import FitUpdate
+        from .scene_file import scene_bytes
+        from .views import render_picture, side_by_side
+
+        model, header = loaded
+        device = self.manager.device.torch_device
+        _reset_peak(device)
+        emit(FitUpdate("latents", 0, request.steps, "Loading the VAE and the UNet"))
+        decoder = parts.get("vae")
+        guide = parts.get("diffusion")
+        model = model.to(device)
+        original = copy.deepcopy(model)
+        settings = EditSettings(
+            mode=request.mode,
+            steps=request.steps,
+            guidance_scale=request.guidance_scale,
+            lr_grid=request.lr,
+            lr_network=request.lr / 10,
+            t_min=request.t_min,
+            t_max=request.t_max,
+            switch_every=request.switch_every,
+            preview_every=request.preview_every,
+            seed=request.seed,
+        )
+        torch.manual_seed(request.seed)
+        editor = Editor(model, guide, guide.prompts(request.source, request.target), settings)
+        first = model.train_views[0]
+
+        def preview(step: int):
+            with torch.no_grad():
+                before = render_picture(original, original.cameras, first, decoder)
+                after = render_picture(model, model.cameras, first, decoder)
+            return side_by_side(before, after)
+
+        report = editor.run(emit, stop, preview)
+        emit(FitUpdate("measure", report.steps_done, request.steps, "Orbit video and metrics"))
+        video, frames_before, frames_after = self._orbit(
+            [original, model], decoder, request.frames, 24
+        )
+        metrics = self._edit_metrics(parts, frames_before, frames_after, request)
+        metrics.update(_run_figures(report, device))
+        metrics["mode"] = request.mode
+        header.edits.append(
+            {"source": request.source, "target": request.target, "mode": request.mode}
+        )
+        header.models.update(parts.sources("vae", "diffusion"))
+        sources = parts.sources("vae", "diffusion", "clip")
+        return NerfResult(
+            recipe=self.recipe(request, sources, request.seed),
+            metrics=metrics,
+            task="edit",
+            scene=scene_bytes(model, header),
+            video=video,
+            still=frames_after[0],
+            preview=side_by_side(frames_before[0], frames_after[0]),
+            history=report.history,
+            steps_done=report.steps_done,
+            cancelled=report.steps_done < request.steps,
+        )
+
+    def _edit_metrics(self, parts, before: list, after: list, request: EditRequest) -> dict:
+        import torch
+
+        from .metrics import direction_consistency, direction_similarity, image_batch
+
+        clip = parts.get("clip")
+        step = max(1, len(before) // METRIC_VIEWS)
+        with torch.no_grad():
+            original = clip.image_features(image_batch(before[::step]).to(clip.device))
+            edited = clip.image_features(image_batch(after[::step]).to(clip.device))
+            texts = clip.encode_prompts([request.source, request.target])
+        return {
+            "clip_direction_similarity": direction_similarity(
+                original, edited, texts[1] - texts[0]
+            ),
+            "clip_direction_consistency": direction_consistency(original, edited),
+            "clip_views": int(original.shape[0]),
+        }
+
+    # -- render ----------------------------------------------------------------------------------
+
+    def _orbit(self, models: list, decoder, frames: int, fps: int):
+        """An mp4 of the models side by side on one orbit, and each one's frames."""
+        import torch
+
+        from .views import mp4_bytes, orbit_cameras, render_picture, side_by_side
+
+        azimuths = [360.0 * k / frames for k in range(frames)]
+        per_model = []
+        with torch.no_grad():
+            for model in models:
+                cams = orbit_cameras(model, azimuths)
+                per_model.append([render_picture(model, cams, i, decoder) for i in range(frames)])
+        joined = per_model[0]
+        for more in per_model[1:]:
+            joined = [side_by_side(a, b) for a, b in zip(joined, more, strict=True)]
+        return mp4_bytes(joined, fps), per_model[0], per_model[-1]
+
+    def render(self, request: RenderRequest, progress: Progress = no_progress) -> NerfResult:
+        import torch
+
+        from .scene_file import load_scene_file
+        from .views import orbit_cameras, render_picture, side_by_side
+
+        request.validate()
+        scenes = [load_scene_file(request.scene)]
+        if request.compare is not None:
+            scenes.append(load_scene_file(request.compare))
+        with self.manager.use(self.name) as loaded:
+            parts: LazyComponents = loaded["parts"]
+            device = self.manager.device.torch_device
+            decoder = parts.get("vae") if request.decode == "latent" else None
+            models = [model.to(device) for model, _ in scenes]
+            progress(0.05, "Rendering the orbit")
+            started = time.perf_counter()
+            video, _, _ = self._orbit(models, decoder, request.frames, request.fps)
+            seconds = time.perf_counter() - started
+            progress(0.9, "Rendering the still")
+            stills = []
+            with torch.no_grad():
+                for model in models:
+                    cams = orbit_cameras(
+                        model, [request.azimuth], request.elevation, request.distance
+                    )
+                    stills.append(render_picture(model, cams, 0, decoder))
+            sources = parts.sources("vae") if decoder is not None else {}
+        still = stills[0] if len(stills) == 1 else side_by_side(*stills)
+        notes = []
+        if request.decode == "rgb" and any(header.edits for _, header in scenes):
+            notes.append("The RGB head is not edited: decode the latent to see the edit.")
+        progress(1.0, "Done")
+        return NerfResult(
+            recipe=self.recipe(request, sources, None),
+            metrics={
+                "frames": request.frames,
+                "render_seconds": seconds,
+                "seconds_per_frame": seconds / request.frames,
+                "edits": [e for _, header in scenes for e in header.edits],
+            },
+            task="render",
+            video=video,
+            still=still,
+            notes=notes,
+        )
+
+
+def _reset_peak(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _run_figures(report, device) -> dict[str, Any]:
+    import torch
+
+    steps = sorted(report.step_seconds)
+    figures: dict[str, Any] = {
+        "steps_done": report.steps_done,
+        "run_seconds": round(report.seconds, 3),
+        "median_step_seconds": steps[len(steps) // 2] if steps else None,
+    }
+    if device.type == "cuda":
+        figures["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    else:
+        import resource
+
+        figures["process_peak_rss_mb"] = round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+        )
+    return figures

@@ -1,0 +1,43 @@
+"""Loading the NeRF engine's parts, each when a request first needs it: the SD 1.5 VAE
+(latents and decoding), the UNet with its text encoder and noise schedule (editing), and CLIP
+ViT-B/32 (edit metrics)."""
+
+from __future__ import annotations
+
+from ..loading import pretrained, pretrained_files
+from ..manager import LoadContext
+
+
+def load_vae(context: LoadContext):
+    from diffusers import AutoencoderKL
+
+    from .views import Decoder
+
+    vae = pretrained(
+        context.resolve("sd15"), AutoencoderKL, "vae", torch_dtype=context.device.dtype
+    )
+    return Decoder(vae.to(context.device.torch_device))
+
+
+def load_diffusion(context: LoadContext):
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    from .guidance import DiffusionGuide
+
+    resolved = context.resolve("sd15")
+    device, dtype = context.device.torch_device, context.device.dtype
+    unet = pretrained(resolved, UNet2DConditionModel, "unet", torch_dtype=dtype)
+    text_encoder = pretrained(resolved, CLIPTextModel, "text_encoder", dtype=dtype)
+    tokenizer = pretrained_files(resolved, CLIPTokenizer, "tokenizer")
+    scheduler = pretrained_files(resolved, DDPMScheduler, "scheduler")
+    return DiffusionGuide(unet.to(device), scheduler, text_encoder.to(device), tokenizer)
+
+
+def load_clip(context: LoadContext):
+    from ..gan.clip_guide import ClipGuide
+
+    return ClipGuide.load(context.resolve("clip").folder, context.device.torch_device, "clip")
+
+
+PARTS = {"vae": load_vae, "diffusion": load_diffusion, "clip": load_clip}

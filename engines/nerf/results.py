@@ -1,0 +1,50 @@
+"""What the NeRF engine returns: a scene file (fitted or edited), an orbit video, a still, the
+loss history and the metrics measured on them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..base import Result
+from ..outputs import png_bytes
+
+
+@dataclass
+class NerfResult(Result):
+    task: str = "reconstruct"
+    scene: bytes | None = None  # the .nerf file
+    video: bytes | None = None  # H.264 mp4
+    still: Any = None  # (H, W, 3) uint8
+    preview: Any = None  # (H, W, 3) uint8: held-out view (reconstruct) or last edit preview
+    history: list[dict[str, float]] = field(default_factory=list)
+    steps_done: int = 0
+    cancelled: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    SCENE_NAMES = {"reconstruct": "scene.nerf", "edit": "edited.nerf"}
+
+    def output_summary(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "steps_done": self.steps_done,
+            "cancelled": self.cancelled,
+            "scene_bytes": len(self.scene) if self.scene else 0,
+            "video_bytes": len(self.video) if self.video else 0,
+            "notes": self.notes,
+        }
+
+    def files(self) -> dict[str, bytes]:
+        files: dict[str, bytes] = {}
+        if self.scene is not None:
+            files[self.SCENE_NAMES.get(self.task, "scene.nerf")] = self.scene
+        if self.video is not None:
+            files["orbit.mp4"] = self.video
+        if self.still is not None:
+            files["still.png"] = png_bytes(self.still)
+        if self.preview is not None:
+            files["preview.png"] = png_bytes(self.preview)
+        if self.history:
+            files["losses.json"] = (json.dumps(self.history) + "\n").encode("utf-8")
+        return files

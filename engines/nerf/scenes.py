@@ -1,0 +1,416 @@
+"""Reading a captured scene: nerfstudio / instant-ngp / Blender `transforms*.json` or LLFF
+`poses_bounds.npy` + `images/`, from a folder or a zip, validated, at the working resolution.
+
+Every problem is an InputError with one line a user can act on; nothing outside the scene
+folder is read, and a zip is checked entry by entry before anything is extracted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import stat
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from ..errors import InputError
+from .cameras import OPENCV, OPENGL, llff_to_opengl, normalise_poses, to_opengl
+
+MIN_VIEWS = 8
+MAX_VIEWS = 1000
+MAX_IMAGE_SIDE = 4096
+MAX_ZIP_BYTES = 2 << 30  # uncompressed
+HOLD_OUT_EVERY = 8
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class SceneData:
+    """Views at the working resolution, OpenGL poses normalised into [-1, 1]^3."""
+
+    images: np.ndarray  # (N, H, W, 3) float32 in [0, 1]
+    c2w: np.ndarray  # (N, 3, 4)
+    intrinsics: np.ndarray  # (N, 4): fx, fy, cx, cy at the working resolution
+    train: list[int]
+    test: list[int]
+    source_format: str
+    convention: str  # the file's convention, before conversion to OpenGL
+    background: tuple[float, float, float]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def height(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.images.shape[2])
+
+
+def working_size(width: int, height: int, resolution: int) -> tuple[int, int]:
+    """(w, h) with the longer side `resolution` and both sides multiples of 8 (the VAE's
+    downsampling), the aspect ratio kept as far as that allows."""
+    scale = resolution / max(width, height)
+    return (
+        max(8, int(round(width * scale / 8)) * 8),
+        max(8, int(round(height * scale / 8)) * 8),
+    )
+
+
+# -- zips ---------------------------------------------------------------------------------------
+
+
+def check_zip(archive: zipfile.ZipFile, name: str) -> None:
+    """Refuse entries that could write outside the extraction folder, links, and bombs."""
+    total = 0
+    for info in archive.infolist():
+        path = PurePosixPath(info.filename.replace("\\", "/"))
+        if info.filename.startswith(("/", "\\")) or (path.parts and ":" in path.parts[0]):
+            raise InputError(f"{name}: entry {info.filename!r} has an absolute path; refused.")
+        if ".." in path.parts:
+            raise InputError(f"{name}: entry {info.filename!r} leaves the archive (..); refused.")
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise InputError(f"{name}: entry {info.filename!r} is a symbolic link; refused.")
+        total += info.file_size
+    if total > MAX_ZIP_BYTES:
+        raise InputError(f"{name} unpacks to {total / 2**30:.1f} GiB; at most 2 GiB is read.")
+
+
+@contextmanager
+def scene_folder(path: str | Path):
+    """The scene's folder: `path` itself, or a checked zip extracted into a temporary folder
+    (removed afterwards)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"The scene {path} does not exist.")
+    if path.is_dir():
+        yield path
+        return
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path.name} is neither a folder nor a zip archive.")
+    folder = Path(tempfile.mkdtemp(prefix="zss-nerf-scene-"))
+    try:
+        with zipfile.ZipFile(path) as archive:
+            check_zip(archive, path.name)
+            archive.extractall(folder)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def find_scene_root(folder: Path) -> Path:
+    """The folder holding transforms*.json or poses_bounds.npy: the top, or one level down
+    (zips often wrap the scene in a folder)."""
+    candidates = [folder] + sorted(p for p in folder.iterdir() if p.is_dir())
+    for candidate in candidates:
+        if candidate.name.startswith(("__MACOSX", ".")):
+            continue
+        if any((candidate / f"transforms{s}.json").is_file() for s in ("", "_train")):
+            return candidate
+        if (candidate / "poses_bounds.npy").is_file():
+            return candidate
+    raise InputError(
+        "No transforms.json, transforms_train.json or poses_bounds.npy found in the scene "
+        "(at its top or one folder down)."
+    )
+
+
+# -- images -------------------------------------------------------------------------------------
+
+
+def inside(root: Path, relative: str, what: str) -> Path:
+    """`root / relative`, refused when it resolves outside `root` (.., absolute, links)."""
+    if not isinstance(relative, str) or not relative.strip():
+        raise InputError(f"{what}: file_path must be a non-empty string.")
+    candidate = (root / relative).resolve()
+    if not candidate.is_relative_to(root.resolve()):
+        raise InputError(f"{what}: file_path {relative!r} leaves the scene folder; refused.")
+    return candidate
+
+
+def image_path(root: Path, base: Path, relative: str, what: str) -> Path:
+    """A frame's image: `file_path` as given, or with an image extension added (Blender)."""
+    path = inside(root, str(PurePosixPath(base.relative_to(root)) / relative), what)
+    if path.is_file():
+        return path
+    for suffix in IMAGE_SUFFIXES:
+        with_suffix = path.with_name(path.name + suffix)
+        if with_suffix.is_file():
+            return with_suffix
+    raise InputError(f"{what}: image {relative!r} is not in the scene.")
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputError(f"{path.name} is not an image.") from err
+
+
+def read_images(
+    paths: list[Path], size: tuple[int, int], background: tuple[float, float, float]
+) -> np.ndarray:
+    """(N, h, w, 3) float32 in [0, 1]: each image composited on `background` if it has alpha,
+    resized to `size` with a Lanczos filter."""
+    from PIL import Image
+
+    out = np.empty((len(paths), size[1], size[0], 3), dtype=np.float32)
+    for index, path in enumerate(paths):
+        with Image.open(path) as image:
+            image = image.convert("RGBA") if "A" in image.getbands() else image.convert("RGB")
+            image = image.resize(size, Image.Resampling.LANCZOS)
+            pixels = np.asarray(image, dtype=np.float32) / 255.0
+        if pixels.shape[-1] == 4:
+            alpha = pixels[..., 3:]
+            pixels = pixels[..., :3] * alpha + np.asarray(background) * (1 - alpha)
+        out[index] = pixels
+    return out
+
+
+def check_image_sizes(paths: list[Path]) -> tuple[int, int]:
+    sizes = {}
+    for path in paths:
+        width, height = image_size(path)
+        if max(width, height) > MAX_IMAGE_SIDE:
+            raise InputError(
+                f"{path.name} is {width}x{height}; images over {MAX_IMAGE_SIDE} px are refused."
+            )
+        sizes.setdefault((width, height), path.name)
+    if len(sizes) > 1:
+        (a, first), (b, second) = list(sizes.items())[:2]
+        raise InputError(
+            f"The images have mixed sizes ({first} is {a[0]}x{a[1]}, {second} is "
+            f"{b[0]}x{b[1]}); every view must have the same size."
+        )
+    return next(iter(sizes))
+
+
+def check_count(count: int) -> None:
+    if count < MIN_VIEWS:
+        raise InputError(f"The scene has {count} views; at least {MIN_VIEWS} are needed.")
+    if count > MAX_VIEWS:
+        raise InputError(f"The scene has {count} views; at most {MAX_VIEWS} are read.")
+
+
+def check_poses(poses: np.ndarray, what: str) -> None:
+    if not np.isfinite(poses).all():
+        raise InputError(f"{what}: a transform_matrix holds a non-finite number.")
+    det = np.linalg.det(poses[:, :3, :3])
+    bad = np.flatnonzero(np.abs(det) < 1e-6)
+    if bad.size:
+        raise InputError(f"{what}: frame {int(bad[0])}'s transform_matrix is singular.")
+
+
+# -- transforms.json ----------------------------------------------------------------------------
+
+
+def _load_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path.name} is not readable JSON: {err}.") from err
+    if not isinstance(data, dict):
+        raise InputError(f"{path.name} must be a JSON object.")
+    return data
+
+
+def _matrix(frame: dict, what: str) -> np.ndarray:
+    if "transform_matrix" not in frame:
+        raise InputError(f"{what}: missing field transform_matrix.")
+    try:
+        matrix = np.asarray(frame["transform_matrix"], dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{what}: transform_matrix must be numbers.") from err
+    if matrix.shape not in ((4, 4), (3, 4)):
+        raise InputError(f"{what}: transform_matrix must be 4x4, got shape {matrix.shape}.")
+    return matrix[:3, :4]
+
+
+def _number(source: dict, key: str, what: str) -> float | None:
+    value = source.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"{what}: {key} must be a finite number, got {value!r}.")
+    return float(value)
+
+
+def _intrinsics(
+    frame: dict, top: dict, size: tuple[int, int], what: str
+) -> tuple[float, float, float, float]:
+    """fx, fy, cx, cy in pixels of the original images: per frame, else top level; from
+    fl_x/fl_y/cx/cy or Blender's camera_angle_x (and _y)."""
+    width, height = size
+
+    def get(key: str) -> float | None:
+        value = _number(frame, key, what)
+        return value if value is not None else _number(top, key, what)
+
+    fx, fy = get("fl_x"), get("fl_y")
+    if fx is None:
+        angle = get("camera_angle_x")
+        if angle is None:
+            raise InputError(f"{what}: missing field fl_x or camera_angle_x (the focal length).")
+        if not 0 < angle < math.pi:
+            raise InputError(f"{what}: camera_angle_x must be between 0 and pi radians.")
+        fx = 0.5 * width / math.tan(0.5 * angle)
+        angle_y = get("camera_angle_y")
+        fy = 0.5 * height / math.tan(0.5 * angle_y) if angle_y else fx
+    fy = fy if fy is not None else fx
+    if fx <= 0 or fy <= 0:
+        raise InputError(f"{what}: the focal length must be positive.")
+    cx, cy = get("cx"), get("cy")
+    for key, expected in (("w", width), ("h", height)):
+        given = get(key)
+        if given is not None and int(given) != expected:
+            raise InputError(
+                f"{what}: {key} says {int(given)} but the images are {width}x{height}."
+            )
+    return fx, fy, width / 2 if cx is None else cx, height / 2 if cy is None else cy
+
+
+def read_transforms(root: Path) -> tuple[list[Path], np.ndarray, list[dict], list[str], str]:
+    """Image paths, raw poses, (frame, top) dicts and split names of every frame."""
+    files = {s: root / f"transforms_{s}.json" for s in SPLITS}
+    files = {s: p for s, p in files.items() if p.is_file()}
+    if (root / "transforms.json").is_file() and "train" not in files:
+        files = {"all": root / "transforms.json"}
+    paths, matrices, sources, splits = [], [], [], []
+    convention = OPENGL
+    for split, path in files.items():
+        top = _load_json(path)
+        frames = top.get("frames")
+        if not isinstance(frames, list):
+            raise InputError(f"{path.name}: missing field frames (a list of views).")
+        if not frames:
+            raise InputError(f"{path.name}: frames is empty; the scene has no views.")
+        if str(top.get("camera_model", "OPENCV")).upper() not in ("OPENCV", "PINHOLE"):
+            raise InputError(
+                f"{path.name}: camera_model {top['camera_model']!r} is not supported; "
+                "undistorted pinhole images (OPENCV without distortion, PINHOLE) are."
+            )
+        if str(top.get("convention", OPENGL)).lower() == OPENCV:
+            convention = OPENCV
+        if len(paths) + len(frames) > MAX_VIEWS:  # before reading any image
+            check_count(len(paths) + len(frames))
+        for index, frame in enumerate(frames):
+            what = f"{path.name} frame {index}"
+            if not isinstance(frame, dict):
+                raise InputError(f"{what} must be a JSON object.")
+            if "file_path" not in frame:
+                raise InputError(f"{what}: missing field file_path.")
+            matrices.append(_matrix(frame, what))
+            paths.append((frame["file_path"], path.parent, what))
+            sources.append((frame, top))
+            splits.append(split)
+    check_count(len(paths))
+    resolved = [image_path(root, base, rel, what) for rel, base, what in paths]
+    return resolved, np.stack(matrices), sources, splits, convention
+
+
+def _split(splits: list[str], count: int) -> tuple[list[int], list[int]]:
+    if "test" in splits:
+        train = [i for i, s in enumerate(splits) if s == "train"]
+        test = [i for i, s in enumerate(splits) if s == "test"]
+        if train:
+            return train, test
+    test = list(range(0, count, HOLD_OUT_EVERY))
+    return [i for i in range(count) if i not in test], test
+
+
+def load_transforms_scene(root: Path, resolution: int, background) -> SceneData:
+    paths, matrices, sources, splits, convention = read_transforms(root)
+    check_poses(matrices, "transforms")
+    size = check_image_sizes(paths)
+    width, height = working_size(*size, resolution)
+    intrinsics = []
+    for (frame, top), path in zip(sources, paths, strict=True):
+        fx, fy, cx, cy = _intrinsics(frame, top, size, path.name)
+        intrinsics.append((fx * width / size[0], fy * height / size[1]))
+        intrinsics[-1] += (cx * width / size[0], cy * height / size[1])
+    poses, _, _ = normalise_poses(to_opengl(matrices, convention))
+    train, test = _split(splits, len(paths))
+    return SceneData(
+        images=read_images(paths, (width, height), background),
+        c2w=poses.astype(np.float32),
+        intrinsics=np.asarray(intrinsics, dtype=np.float32),
+        train=train,
+        test=test,
+        source_format="transforms.json",
+        convention=convention,
+        background=background,
+    )
+
+
+# -- LLFF ---------------------------------------------------------------------------------------
+
+
+def load_llff_scene(root: Path, resolution: int, background) -> SceneData:
+    try:
+        data = np.load(root / "poses_bounds.npy", allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise InputError(f"poses_bounds.npy is not a readable NumPy array: {err}.") from err
+    if data.ndim != 2 or data.shape[1] != 17:
+        raise InputError(f"poses_bounds.npy must be (N, 17), got {data.shape}.")
+    check_count(data.shape[0])
+    folder = root / "images"
+    if not folder.is_dir():
+        raise InputError("An LLFF scene needs an images/ folder beside poses_bounds.npy.")
+    paths = sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_symlink()
+    )
+    if len(paths) != data.shape[0]:
+        raise InputError(
+            f"poses_bounds.npy has {data.shape[0]} poses but images/ has {len(paths)} images."
+        )
+    if not np.isfinite(data).all():
+        raise InputError("poses_bounds.npy holds a non-finite number.")
+    poses = data[:, :15].reshape(-1, 3, 5)
+    bounds = data[:, 15:17]
+    check_poses(poses[:, :, :4], "poses_bounds.npy")
+    size = check_image_sizes(paths)
+    height0, width0, focal = poses[0, :, 4]
+    if height0 <= 0 or width0 <= 0 or focal <= 0:
+        raise InputError("poses_bounds.npy: image height, width and focal must be positive.")
+    focal = focal * size[0] / width0  # the images may be a downscaled set (images_4/)
+    width, height = working_size(*size, resolution)
+    sx, sy = width / size[0], height / size[1]
+    c2w, _, scale = normalise_poses(llff_to_opengl(poses[:, :, :4]), bounds)
+    k = np.tile([focal * sx, focal * sy, size[0] / 2 * sx, size[1] / 2 * sy], (len(paths), 1))
+    train, test = _split([], len(paths))
+    return SceneData(
+        images=read_images(paths, (width, height), background),
+        c2w=c2w.astype(np.float32),
+        intrinsics=k.astype(np.float32),
+        train=train,
+        test=test,
+        source_format="LLFF poses_bounds.npy",
+        convention="llff",
+        background=background,
+        notes=[
+            "LLFF scenes are forward-facing: the box holds the viewed depth range, "
+            "without NDC warping; far backgrounds are cut at the box."
+        ],
+    )
+
+
+def load_scene(path: str | Path, resolution: int, background: str = "white") -> SceneData:
+    """Read a scene folder or zip at the working `resolution` (longer side, px)."""
+    colour = BACKGROUNDS[background]
+    with scene_folder(path) as folder:
+        root = find_scene_root(folder)
+        if (root / "poses_bounds.npy").is_file() and not any(root.glob("transforms*.json")):
+            return load_llff_scene(root, resolution, colour)
+        return load_transforms_scene(root, resolution, colour)

@@ -1,0 +1,127 @@
+"""Turning a field into pictures: VAE decoding of latent renders, orbit cameras, stills, and an
+H.264 mp4 (imageio-ffmpeg's ffmpeg: libx264, yuv420p, plays in browsers)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .cameras import Cameras, orbit_pose
+from .model import RGB, LatentNerf
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) in [0, 1] -> (H, W, 3) uint8."""
+    return (image.clamp(0, 1).permute(1, 2, 0).cpu().float().numpy() * 255 + 0.5).astype(np.uint8)
+
+
+class Decoder:
+    """SD's VAE: latent (scaled by scaling_factor) -> RGB in [0, 1]; view -> latent."""
+
+    def __init__(self, vae):
+        self.vae = vae.eval().requires_grad_(False)
+        self.scale = float(vae.config.scaling_factor)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.vae.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.vae.parameters()).dtype
+
+    @torch.no_grad()
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """(B, 4, h, w) -> (B, 3, 8h, 8w) in [0, 1]."""
+        z = (latent / self.scale).to(self.device, self.dtype)
+        image = self.vae.decode(z).sample.float()
+        return ((image + 1) / 2).clamp(0, 1)
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor, batch: int = 4) -> torch.Tensor:
+        """(N, H, W, 3) in [0, 1] -> (N, 4, H/8, W/8): latent_dist.mean * scaling_factor."""
+        out = []
+        for start in range(0, images.shape[0], batch):
+            x = images[start : start + batch].permute(0, 3, 1, 2) * 2 - 1
+            posterior = self.vae.encode(x.to(self.device, self.dtype)).latent_dist
+            out.append(posterior.mean.float().cpu() * self.scale)
+        return torch.cat(out)
+
+
+def orbit_geometry(model: LatentNerf) -> tuple[float, float, np.ndarray]:
+    """(radius, elevation in degrees, up axis) of the training cameras about the box centre."""
+    c2w = model.cameras.c2w.cpu().numpy()
+    positions = c2w[:, :, 3]
+    up = c2w[:, :, 1].mean(axis=0)
+    up = up / max(np.linalg.norm(up), 1e-9)
+    radius = float(np.linalg.norm(positions, axis=1).mean())
+    heights = positions @ up / np.maximum(np.linalg.norm(positions, axis=1), 1e-9)
+    elevation = float(np.degrees(np.arcsin(np.clip(heights.mean(), -1, 1))))
+    return radius, elevation, up
+
+
+def orbit_cameras(
+    model: LatentNerf,
+    azimuths: list[float],
+    elevation: float | None = None,
+    distance: float = 1.0,
+) -> Cameras:
+    """Cameras at the training intrinsics circling the box centre; `distance` is a multiple
+    of the training cameras' mean distance, `elevation` (degrees) their mean by default."""
+    radius, mean_elevation, up = orbit_geometry(model)
+    elevation = mean_elevation if elevation is None else elevation
+    poses = [orbit_pose(a, elevation, radius * distance, up) for a in azimuths]
+    k = model.cameras.intrinsics()[0].cpu().numpy()
+    intrinsics = np.tile(k, (len(poses), 1))
+    cams = Cameras.from_arrays(np.stack(poses), intrinsics, model.config.width, model.config.height)
+    return cams.to(model.device)
+
+
+@torch.no_grad()
+def render_picture(
+    model: LatentNerf, cameras: Cameras, index: int, decoder: Decoder | None
+) -> np.ndarray:
+    """(H, W, 3) uint8: the VAE-decoded refined latent (shows edits), or the RGB head when no
+    decoder is given."""
+    if decoder is None:
+        return to_uint8(model.render_view(cameras, index, RGB))
+    return to_uint8(decoder.decode(model.latent(cameras, index))[0])
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4) -> np.ndarray:
+    spacer = np.full((left.shape[0], gap, 3), 255, dtype=np.uint8)
+    return np.concatenate([left, spacer, right], axis=1)
+
+
+def mp4_bytes(frames: list[np.ndarray], fps: int) -> bytes:
+    """H.264 (libx264, yuv420p) mp4 of uint8 frames, sizes padded to even numbers."""
+    import imageio_ffmpeg
+
+    height, width = frames[0].shape[:2]
+    padded_h, padded_w = height + height % 2, width + width % 2
+    handle, name = tempfile.mkstemp(suffix=".mp4")
+    os.close(handle)
+    try:
+        writer = imageio_ffmpeg.write_frames(
+            name,
+            (padded_w, padded_h),
+            fps=fps,
+            codec="libx264",
+            pix_fmt_out="yuv420p",
+            macro_block_size=1,
+            output_params=["-movflags", "+faststart"],
+            ffmpeg_log_level="error",
+        )
+        writer.send(None)
+        for frame in frames:
+            canvas = np.full((padded_h, padded_w, 3), 255, dtype=np.uint8)
+            canvas[:height, :width] = frame
+            writer.send(np.ascontiguousarray(canvas))
+        writer.close()
+        return Path(name).read_bytes()
+    finally:
+        Path(name).unlink(missing_ok=True)

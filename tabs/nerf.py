@@ -1,0 +1,247 @@
+"""The NeRF editing tab: reconstruct a scene in Stable Diffusion's latent space, edit it with a
+source and a target prompt, render orbit videos and stills."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+
+from engines.nerf.requests import EXAMPLE, EditRequest, ReconstructRequest, RenderRequest
+from engines.outputs import write_bytes
+from engines.studio import Studio
+
+from .common import metrics_rows, recipe_file
+from .forms import Call, Form, connect
+
+INTRO = """\
+**ED-NeRF-style text-guided scene editing.** Pick the built-in example or upload a captured
+scene as a zip (nerfstudio / instant-ngp / Blender `transforms.json` with its images, or LLFF
+`poses_bounds.npy` + `images/`), press **Reconstruct** to fit a NeRF that renders Stable
+Diffusion 1.5 latents, then describe the scene and what it should become and press **Edit**.
+**ED-NeRF's:** the NeRF in SD's latent space, the refinement layer, editing with Delta Denoising
+Score. **Ours:** the TensoRF field, the schedules and regularisers, the example scene and the
+metrics (the paper released no code). On a CPU, fitting takes minutes and editing with the
+real UNet is very slow; a GPU is the intended place.
+"""
+LOSS_COLUMNS = ["step", "loss", "value"]
+SHOWN_LOSSES = ("rgb", "latent", "guidance")
+
+
+def loss_frame(history: list[dict]):
+    import pandas as pd
+
+    rows = [
+        [entry["step"], name, entry[name]]
+        for entry in history
+        for name in SHOWN_LOSSES
+        if name in entry
+    ]
+    return pd.DataFrame(rows, columns=LOSS_COLUMNS)
+
+
+def scene_input(label: str) -> gr.File:
+    return gr.File(label=label, file_types=[".nerf"], type="filepath")
+
+
+def status_line(result, total: int) -> str:
+    state = "stopped early" if result.cancelled else "done"
+    return f"**{state}: {result.steps_done}/{total} steps.**"
+
+
+def follow(studio: Studio, request, call: Call, outputs: dict[str, Any]):
+    """Start a fit or an edit and stream its updates; returns (via StopIteration) the result."""
+    run = studio.engine("nerf").start(request)
+    history: list[dict] = []
+    try:
+        for update in run:
+            call.progress(update.fraction, update.message)
+            history.append({"step": update.step, **update.losses})
+            shown = {"run_id": run.id, "status": f"**{update.message}**"}
+            if update.preview is not None:
+                shown.update(preview=update.preview, losses=loss_frame(history))
+            yield shown
+        return run.result()
+    finally:
+        run.cancel()  # no-op once finished; stops the thread if the client went away
+
+
+def build_reconstruct(studio: Studio, run_id: gr.State):
+    form = Form(ReconstructRequest)
+    with gr.Row():
+        with gr.Column(scale=1):
+            form.add(
+                "scene",
+                gr.File(
+                    label="Scene zip (empty: the built-in example)",
+                    type="filepath",
+                    file_types=[".zip"],
+                ),
+            )
+            form("resolution")
+            form("steps")
+            with gr.Accordion("Settings", open=False):
+                for name in (
+                    "grid",
+                    "samples",
+                    "batch_rays",
+                    "background",
+                    "preview_every",
+                    "seed",
+                ):
+                    form(name)
+            with gr.Row():
+                button = gr.Button("Reconstruct", variant="primary")
+                stop = gr.Button("Stop (keeps the fit so far)", variant="stop")
+        with gr.Column(scale=1):
+            outputs = {
+                "run_id": run_id,
+                "status": gr.Markdown(),
+                "preview": gr.Image(label="Held-out view: truth | RGB head | decoded latent"),
+                "losses": gr.LinePlot(x="step", y="value", color="loss", label="Losses"),
+                "metrics": gr.Dataframe(headers=["metric", "value"], label="Measured"),
+                "scene_file": gr.File(label="Fitted scene (.nerf)"),
+                "recipe": gr.File(label="Recipe (zsstudio run recipe.json)"),
+            }
+
+    def nerf_reconstruct(values: dict[str, Any], call: Call):
+        request = ReconstructRequest(**{**values, "scene": values["scene"] or EXAMPLE})
+        result = yield from follow(studio, request, call, outputs)
+        folder = call.folder()
+        scene = write_bytes(folder / "scene.nerf", result.scene)
+        yield {
+            "run_id": "",
+            "status": status_line(result, request.steps),
+            "preview": result.preview,
+            "losses": loss_frame(result.history),
+            "metrics": metrics_rows(result.metrics),
+            "scene_file": str(scene),
+            "recipe": recipe_file(result, folder),
+        }
+
+    connect(button.click, nerf_reconstruct, form.inputs, outputs, api_name="nerf_reconstruct")
+    return outputs, stop
+
+
+def wire_stop(studio: Studio, buttons: list[gr.Button], run_id: gr.State, statuses: list) -> None:
+    """One Stop handler for both long runs (one runs at a time)."""
+
+    def nerf_stop(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        if values["run_id"] and studio.engine("nerf").cancel(values["run_id"]):
+            message = "**Stopping after this step; what was done is kept.**"
+        else:
+            message = "Nothing is running."
+        return {f"status_{i}": message for i in range(len(statuses))}
+
+    outputs = {f"status_{i}": status for i, status in enumerate(statuses)}
+    trigger = functools.partial(gr.on, [button.click for button in buttons])
+    connect(trigger, nerf_stop, {"run_id": run_id}, outputs, api_name="nerf_stop", gpu=False)
+
+
+def build_edit(studio: Studio, run_id: gr.State):
+    form = Form(EditRequest)
+    with gr.Row():
+        with gr.Column(scale=1):
+            form.add("scene", scene_input("Fitted scene (.nerf)"))
+            form("source", placeholder="a stone statue")
+            form("target", placeholder="a golden statue")
+            form("mode")
+            form("steps")
+            with gr.Accordion("Settings", open=False):
+                for name in (
+                    "guidance_scale",
+                    "lr",
+                    "t_min",
+                    "t_max",
+                    "switch_every",
+                    "frames",
+                    "preview_every",
+                    "seed",
+                ):
+                    form(name)
+            with gr.Row():
+                button = gr.Button("Edit", variant="primary")
+                stop = gr.Button("Stop (keeps the edit so far)", variant="stop")
+        with gr.Column(scale=1):
+            outputs = {
+                "run_id": run_id,
+                "status": gr.Markdown(),
+                "preview": gr.Image(label="Training view: original | edited"),
+                "video": gr.Video(label="Orbit: original | edited"),
+                "losses": gr.LinePlot(x="step", y="value", color="loss", label="Guidance loss"),
+                "metrics": gr.Dataframe(headers=["metric", "value"], label="Measured"),
+                "scene_file": gr.File(label="Edited scene (.nerf)"),
+                "recipe": gr.File(label="Recipe (zsstudio run recipe.json)"),
+            }
+
+    def nerf_edit(values: dict[str, Any], call: Call):
+        request = EditRequest(**values)
+        result = yield from follow(studio, request, call, outputs)
+        folder = call.folder()
+        yield {
+            "run_id": "",
+            "status": status_line(result, request.steps),
+            "preview": result.preview,
+            "video": str(write_bytes(folder / "orbit.mp4", result.video)),
+            "losses": loss_frame(result.history),
+            "metrics": metrics_rows(result.metrics),
+            "scene_file": str(write_bytes(folder / "edited.nerf", result.scene)),
+            "recipe": recipe_file(result, folder),
+        }
+
+    connect(button.click, nerf_edit, form.inputs, outputs, api_name="nerf_edit")
+    return form.inputs, outputs, stop
+
+
+def build_render(studio: Studio) -> dict[str, Any]:
+    form = Form(RenderRequest)
+    with gr.Row():
+        with gr.Column(scale=1):
+            form.add("scene", scene_input("Scene (.nerf)"))
+            form.add("compare", scene_input("Compare with (optional .nerf)"))
+            form("decode")
+            for name in ("azimuth", "elevation", "distance", "frames", "fps"):
+                form(name)
+            button = gr.Button("Render", variant="primary")
+        with gr.Column(scale=1):
+            outputs = {
+                "still": gr.Image(label="Still"),
+                "video": gr.Video(label="Orbit"),
+                "metrics": gr.Dataframe(headers=["metric", "value"], label="Measured"),
+                "recipe": gr.File(label="Recipe (zsstudio run recipe.json)"),
+            }
+
+    def nerf_render(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        result = studio.engine("nerf").run(RenderRequest(**values), call.progress)
+        folder = call.folder()
+        return {
+            "still": result.still,
+            "video": str(write_bytes(folder / "orbit.mp4", result.video)),
+            "metrics": metrics_rows(result.metrics),
+            "recipe": recipe_file(result, folder),
+        }
+
+    connect(button.click, nerf_render, form.inputs, outputs, api_name="nerf_render")
+    return form.inputs
+
+
+def build(studio: Studio) -> None:
+    gr.Markdown(INTRO)
+    run_id = gr.State("")
+    with gr.Tab("1. Reconstruct"):
+        fitted, stop_fit = build_reconstruct(studio, run_id)
+    with gr.Tab("2. Edit"):
+        edit, edited, stop_edit = build_edit(studio, run_id)
+    with gr.Tab("3. Render"):
+        render = build_render(studio)
+    wire_stop(studio, [stop_fit, stop_edit], run_id, [fitted["status"], edited["status"]])
+    fitted["scene_file"].change(
+        lambda path: (path, path),
+        fitted["scene_file"],
+        [edit["scene"], render["scene"]],
+        api_name="nerf_use_fitted",
+    )
+    edited["scene_file"].change(
+        lambda path: path, edited["scene_file"], render["compare"], api_name="nerf_use_edited"
+    )

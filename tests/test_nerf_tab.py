@@ -1,0 +1,78 @@
+"""The NeRF tab: its wiring, and reconstruct -> edit -> render through gradio_client against the
+launched app (tiny SD-1.5-structured VAE/UNet and a tiny open_clip behind it)."""
+
+from __future__ import annotations
+
+import pytest
+from app_server import served
+from tiny_gan import one_thread, save_tiny_open_clip  # noqa: F401
+
+from app import build_demo
+from engines.nerf.example import write_example
+from engines.nerf.scene_file import load_scene_file
+from engines.studio import Studio
+
+FIT = dict(
+    resolution=32, steps=20, grid=16, samples=16, batch_rays=256, background="white",
+    preview_every=10, seed=0,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo(tiny_sd15_dir, tmp_path_factory):
+    clip = save_tiny_open_clip(tmp_path_factory.mktemp("clip"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZSS_MODEL_NERF_SD15", str(tiny_sd15_dir))
+        patch.setenv("ZSS_MODEL_NERF_CLIP", str(clip))
+        yield build_demo(tabs=["nerf"], studio=Studio(device="cpu"))
+
+
+def test_tab_wiring(demo):
+    events = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
+    assert {"nerf_reconstruct", "nerf_edit", "nerf_render", "nerf_stop"} <= set(events)
+    for name in ("nerf_reconstruct", "nerf_edit", "nerf_render"):
+        assert events[name].concurrency_id == "gpu", name
+    assert events["nerf_stop"].concurrency_id != "gpu"  # must run while fitting
+    kinds = [type(block).__name__ for block in events["nerf_edit"].outputs]
+    assert "Video" in kinds and "File" in kinds and "LinePlot" in kinds
+    assert not demo.studio.manager.is_loaded("nerf")
+
+
+@pytest.mark.e2e
+def test_reconstruct_edit_render_through_the_api(demo, tmp_path):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    scene = write_example(tmp_path / "scene", 32)
+    archive = tmp_path / "scene.zip"
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in scene.rglob("*"):
+            out.write(path, path.relative_to(scene))
+    with served(demo) as url:
+        client = Client(url, verbose=False)
+        status, _, _, metrics, fitted, _ = client.predict(  # the run id stays in the session
+            scene=handle_file(str(archive)), **FIT, api_name="/nerf_reconstruct"
+        )
+        assert "done: 20/20" in status
+        assert any(row[0] == "heldout_psnr_rgb" for row in metrics["data"])
+        load_scene_file(fitted)
+
+        edit = dict(scene=handle_file(fitted), source="a toy", target="a golden toy", mode="dds")
+        edit.update(steps=2, guidance_scale=7.5, lr=5e-3, t_min=50, t_max=950)
+        edit.update(switch_every=1, frames=4, preview_every=1, seed=0)
+        outputs = client.predict(**edit, api_name="/nerf_edit")
+        assert "done: 2/2" in outputs[0]
+        video, edited = outputs[2], outputs[5]
+        assert str(video).endswith(".mp4")  # a file path
+        assert load_scene_file(edited)[1].edits[0]["target"] == "a golden toy"
+
+        still, video, _, _ = client.predict(
+            scene=handle_file(fitted), compare=handle_file(edited), decode="latent", frames=4,
+            fps=12, azimuth=30, elevation=25, distance=1.0, api_name="/nerf_render",
+        )  # fmt: skip
+        assert still and str(video).endswith(".mp4")
+
+        with pytest.raises(AppError, match="the edit would do nothing"):
+            client.predict(**{**edit, "target": "a toy"}, api_name="/nerf_edit")
