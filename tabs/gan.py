@@ -95,7 +95,7 @@ def _adapt_form(studio: Studio) -> Form:
 
 def _adapt_outputs() -> dict[str, Any]:
     """What an adaptation shows, in the order of the adapt_gan API's outputs."""
-    status = gr.Markdown("")
+    status = gr.Markdown("", label="Status")
     preview = gr.Image(label="Live preview: adapted generator, fixed seeds", type="pil")
     before_after = gr.Image(label="Before (top) and after (bottom), same W and noise", type="pil")
     losses = gr.LinePlot(x="iteration", y="value", color="loss", label="Weighted loss terms")

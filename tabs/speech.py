@@ -40,7 +40,7 @@ def _example(name: str) -> str:
 def _outputs() -> dict[str, Any]:
     """The output widgets of one task, by name."""
     audio = gr.Audio(label=SYNTHETIC_LABEL, type="filepath", interactive=False)
-    notes = gr.Markdown()
+    notes = gr.Markdown(label="Notes")
     metrics = gr.Dataframe(headers=["metric", "value"], label="Measured")
     recipe = gr.File(label=RECIPE_LABEL, interactive=False)
     return {"audio": audio, "metrics": metrics, "recipe": recipe, "notes": notes}
