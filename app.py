@@ -27,7 +27,7 @@ HEADER = f"""\
 # Zero-Shot Studio
 Zero-shot generative methods from recent papers, one tab each, on public models.
 Nothing is fine-tuned on your data; outputs come with the measurements taken on them and a
-recipe that reproduces them (`zsstudio run recipe.json`). Version {__version__}.
+recipe that reproduces them (`zsstudio run` the recipe file). Version {__version__}.
 """
 
 CSS = """

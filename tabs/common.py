@@ -128,8 +128,11 @@ def cpu_notice(studio: Studio, notice: gr.Markdown, form: Form | None, slow: str
 
     def on_load():
         if studio.manager.device.is_accelerator:
-            return [gr.update(visible=False)] + [gr.update() for _ in targets]
-        return [gr.update(value=text, visible=True)] + [gr.update(value=v) for v in sized.values()]
+            updates = [gr.update(visible=False)] + [gr.update() for _ in targets]
+        else:
+            updates = [gr.update(value=text, visible=True)]
+            updates += [gr.update(value=v) for v in sized.values()]
+        return updates if targets else updates[0]
 
     root = Context.root_block
     root.load(

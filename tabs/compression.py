@@ -95,7 +95,9 @@ def _compressed(result: CompressResult, stem: str, call: Call) -> dict[str, Any]
 def _compress_outputs() -> dict[str, Any]:
     with gr.Column():
         decoded = gr.Image(label="Decoded from the .zsc file", type="filepath", interactive=False)
-        zsc_file = gr.File(label=".zsc file (decode it in the next tab)", interactive=False)
+        zsc_file = gr.File(
+            label=".zsc file (decode it in the next tab)", interactive=False, elem_id="compress-zsc"
+        )
     return {"decoded": decoded, "zsc_file": zsc_file}
 
 
@@ -105,7 +107,10 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
     with gr.Row():
         with gr.Column():
             image = form.add(
-                "image", image_input(label="Photo (up to 2048 px a side)", type="filepath")
+                "image",
+                image_input(
+                    label="Photo (up to 2048 px a side)", type="filepath", elem_id="compress-photo"
+                ),
             )
             form("codebook_size")
             form("coder")
@@ -126,7 +131,9 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
     )
     with gr.Row():
         outputs["metrics"] = gr.Dataframe(headers=["metric", "value"], label="Measured")
-        outputs["recipe"] = gr.File(label=RECIPE_LABEL, interactive=False)
+        outputs["recipe"] = gr.File(
+            label=RECIPE_LABEL, interactive=False, elem_id="compress-recipe"
+        )
 
     def compress(values: dict[str, Any], call: Call) -> dict[str, Any]:
         """Compress a photo into a .zsc file of VQGAN tokens, measured beside JPEG and WebP."""

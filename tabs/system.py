@@ -56,7 +56,10 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
     engines = ["all"] + [cap.key for cap in available()]
     with gr.Accordion("System", open=False):
         table = gr.Dataframe(
-            headers=HEADERS, label="Device, loaded engines and memory", interactive=False
+            headers=HEADERS,
+            label="Device, loaded engines and memory",
+            interactive=False,
+            elem_id="system-status",
         )
         with gr.Row():
             refresh = gr.Button("Refresh", size="sm")

@@ -72,7 +72,8 @@ def test_on_a_gpu_nothing_changes(demo):
     demo.studio.manager._device = DeviceSpec("cuda:0", "bfloat16")
     try:
         for handler in load_handlers(demo):
-            notice, *values = handler.fn()
+            updates = handler.fn()
+            notice, *values = updates if isinstance(updates, list) else [updates]
             assert notice == {"__type__": "update", "visible": False}
             assert all(value == {"__type__": "update"} for value in values)
     finally:
