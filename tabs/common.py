@@ -102,6 +102,19 @@ def recipe_file(result: Result, folder: Path) -> str:
     return str(recipe.save(folder / f"{recipe.engine}-recipe.json"))
 
 
+def metrics_table(label: str = "Measured") -> gr.Dataframe:
+    """A [metric, value] table tall enough for every row (no inner scrolling), long values
+    wrapped."""
+    return gr.Dataframe(
+        headers=["metric", "value"],
+        label=label,
+        interactive=False,
+        wrap=True,
+        max_height=2000,
+        column_widths=["45%", "55%"],
+    )
+
+
 def metrics_rows(metrics: dict[str, Any]) -> list[list[Any]]:
     """Metrics as [name, value] rows for a gr.Dataframe, floats rounded for reading."""
     rows = []

@@ -18,7 +18,14 @@ from engines.fields import declaration
 from engines.outputs import png_bytes, write_bytes
 from engines.studio import Studio
 
-from .common import RECIPE_LABEL, cpu_notice, intro, metrics_rows, recipe_file
+from .common import (
+    RECIPE_LABEL,
+    cpu_notice,
+    intro,
+    metrics_rows,
+    metrics_table,
+    recipe_file,
+)
 from .forms import Call, Form, connect
 from .uploads import image_input
 
@@ -130,7 +137,7 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
         height="auto",
     )
     with gr.Row():
-        outputs["metrics"] = gr.Dataframe(headers=["metric", "value"], label="Measured")
+        outputs["metrics"] = metrics_table("Measured")
         outputs["recipe"] = gr.File(
             label=RECIPE_LABEL, interactive=False, elem_id="compress-recipe"
         )
@@ -171,7 +178,7 @@ def build_restore(studio: Studio, zsc_file: gr.File, image: gr.Image) -> None:
     with gr.Row():
         restored = gr.Image(label="Restored (transformer)", interactive=False)
         naive = gr.Image(label="Naive fill (nearest token)", interactive=False)
-    metrics = gr.Dataframe(headers=["metric", "value"], label="Measured")
+    metrics = metrics_table("Measured")
     outputs = {"restored": restored, "naive": naive, "metrics": metrics}
 
     def restore_tokens(values: dict[str, Any], call: Call) -> dict[str, Any]:
@@ -205,7 +212,7 @@ def build_decompress(studio: Studio) -> None:
                 cancel = gr.Button("Cancel", variant="stop")
         with gr.Column():
             decoded = gr.Image(label="Decoded", type="filepath", interactive=False)
-            metrics = gr.Dataframe(headers=["metric", "value"], label="File")
+            metrics = metrics_table("File")
 
     def decompress(values: dict[str, Any], call: Call) -> dict[str, Any]:
         """Decode a .zsc file made by the compress endpoint."""

@@ -15,7 +15,14 @@ from engines.gan.requests import AdaptRequest, SampleRequest
 from engines.gan.updates import describe
 from engines.studio import Studio
 
-from .common import RECIPE_LABEL, cpu_notice, intro, metrics_rows, recipe_file
+from .common import (
+    RECIPE_LABEL,
+    cpu_notice,
+    intro,
+    metrics_rows,
+    metrics_table,
+    recipe_file,
+)
 from .forms import Call, Form, connect, elem_id
 
 INTRO = """\
@@ -32,6 +39,13 @@ at 1024 px on a recent data-centre GPU; on a CPU, tens of seconds per iteration.
 
 CPU_SLOW = "one iteration takes tens of seconds, so a full adaptation takes hours."
 ADAPT_GPU_SECONDS = 600
+EXAMPLE_TEXTS = [  # source and target texts in the papers' style (any generator works)
+    ["photo", "Van Gogh painting"],
+    ["photo", "Pixar character"],
+    ["photo", "pencil sketch"],
+    ["photo", "Ukiyo-e woodblock print"],
+    ["photo", "stained glass window"],
+]
 LOSS_COLUMNS = ["iteration", "loss", "value"]
 ADVANCED = (
     "batch",
@@ -99,7 +113,7 @@ def _adapt_outputs() -> dict[str, Any]:
     preview = gr.Image(label="Live preview: adapted generator, fixed seeds", type="pil")
     before_after = gr.Image(label="Before (top) and after (bottom), same W and noise", type="pil")
     losses = gr.LinePlot(x="iteration", y="value", color="loss", label="Weighted loss terms")
-    metrics = gr.Dataframe(headers=["metric", "value"], label="Measured", interactive=False)
+    metrics = metrics_table("Measured")
     with gr.Row():
         adapted_file = gr.File(label="Adapted generator (.pt: sample it below or with zsstudio)")
         recipe = gr.File(label=RECIPE_LABEL, interactive=False)
@@ -131,7 +145,7 @@ def _sample_section() -> tuple[Form, dict[str, Any], gr.Button]:
             button = gr.Button("Sample more")
     outputs = {
         "gallery": gr.Gallery(label="Samples", columns=4),
-        "metrics": gr.Dataframe(headers=["metric", "value"], label="Measured", interactive=False),
+        "metrics": metrics_table("Measured"),
         "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
     }
     return form, outputs, button
@@ -212,6 +226,7 @@ def build(studio: Studio) -> None:
             with gr.Row():
                 adapt_button = gr.Button("Adapt", variant="primary")
                 stop_button = gr.Button("Stop (keeps the result so far)", variant="stop")
+            gr.Examples(EXAMPLE_TEXTS, inputs=[form.inputs["source"], form.inputs["target"]])
         with gr.Column(scale=2):
             shown = _adapt_outputs()
     with gr.Accordion("Sample more from an adapted generator", open=True):

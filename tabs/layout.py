@@ -15,7 +15,14 @@ from engines.layout.request import MAX_BOXES, LayoutRequest, suggested_labels
 from engines.studio import Studio
 
 from .canvas import canvas_boxes, canvas_for, canvas_value, preview, resized_canvas, too_many_boxes
-from .common import RECIPE_LABEL, cpu_notice, intro, metrics_rows, recipe_file
+from .common import (
+    RECIPE_LABEL,
+    cpu_notice,
+    intro,
+    metrics_rows,
+    metrics_table,
+    recipe_file,
+)
 from .forms import Call, Form, connect
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "layout"
@@ -186,7 +193,7 @@ def build_outputs() -> dict[str, Any]:
         "overlay": gr.Image(label="Image with boxes", type="pil", format="png"),
         "heatmaps": gr.Gallery(label="Attention per phrase (end of guidance)", columns=4),
         "scores": gr.Dataframe(headers=SCORE_HEADERS, label="Layout score per box", wrap=True),
-        "metrics": gr.Dataframe(headers=["metric", "value"], label="Metrics", wrap=True),
+        "metrics": metrics_table("Metrics"),
         "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
     }
 

@@ -12,7 +12,14 @@ from engines.nerf.requests import EXAMPLE, EditRequest, ReconstructRequest, Rend
 from engines.outputs import write_bytes
 from engines.studio import Studio
 
-from .common import RECIPE_LABEL, cpu_notice, intro, metrics_rows, recipe_file
+from .common import (
+    RECIPE_LABEL,
+    cpu_notice,
+    intro,
+    metrics_rows,
+    metrics_table,
+    recipe_file,
+)
 from .forms import Call, Form, connect
 
 INTRO = """\
@@ -102,7 +109,7 @@ def build_reconstruct(studio: Studio, run_id: gr.State):
                 "status": gr.Markdown(label="Status"),
                 "preview": gr.Image(label="Held-out view: truth | RGB head | decoded latent"),
                 "losses": gr.LinePlot(x="step", y="value", color="loss", label="Losses"),
-                "metrics": gr.Dataframe(headers=["metric", "value"], label="Measured"),
+                "metrics": metrics_table("Measured"),
                 "scene_file": gr.File(label="Fitted scene (.nerf)", interactive=False),
                 "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
             }
@@ -182,7 +189,7 @@ def build_edit(studio: Studio, run_id: gr.State):
                 "preview": gr.Image(label="Training view: original | edited"),
                 "video": gr.Video(label="Orbit: original | edited"),
                 "losses": gr.LinePlot(x="step", y="value", color="loss", label="Guidance loss"),
-                "metrics": gr.Dataframe(headers=["metric", "value"], label="Measured"),
+                "metrics": metrics_table("Measured"),
                 "scene_file": gr.File(label="Edited scene (.nerf)", interactive=False),
                 "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
             }
@@ -229,7 +236,7 @@ def build_render(studio: Studio) -> dict[str, Any]:
             outputs = {
                 "still": gr.Image(label="Still"),
                 "video": gr.Video(label="Orbit"),
-                "metrics": gr.Dataframe(headers=["metric", "value"], label="Measured"),
+                "metrics": metrics_table("Measured"),
                 "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
             }
 

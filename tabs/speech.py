@@ -10,7 +10,14 @@ import gradio as gr
 from engines.speech import OUTPUT_RATE, SpeechResult, TTSRequest, VCRequest
 from engines.studio import Studio
 
-from .common import RECIPE_LABEL, cpu_notice, intro, metrics_rows, recipe_file
+from .common import (
+    RECIPE_LABEL,
+    cpu_notice,
+    intro,
+    metrics_rows,
+    metrics_table,
+    recipe_file,
+)
 from .forms import Call, Form, connect
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "speech"
@@ -41,7 +48,7 @@ def _outputs() -> dict[str, Any]:
     """The output widgets of one task, by name."""
     audio = gr.Audio(label=SYNTHETIC_LABEL, type="filepath", interactive=False)
     notes = gr.Markdown(label="Notes")
-    metrics = gr.Dataframe(headers=["metric", "value"], label="Measured")
+    metrics = metrics_table("Measured")
     recipe = gr.File(label=RECIPE_LABEL, interactive=False)
     return {"audio": audio, "metrics": metrics, "recipe": recipe, "notes": notes}
 

@@ -101,3 +101,33 @@ def test_introductions_are_folded(demo):
     accordions = [b for b in demo.blocks.values() if type(b).__name__ == "Accordion"]
     folded = [a for a in accordions if a.label == "How it works"]
     assert len(folded) == len(available()) and not any(a.open for a in folded)
+
+
+def test_metric_tables_show_every_row_and_outputs_offer_no_upload_zone(demo):
+    tables = [b for b in demo.blocks.values() if getattr(b, "headers", None) == ["metric", "value"]]
+    assert len(tables) >= 8 and all(t.max_height >= 2000 and t.wrap for t in tables)
+    files = {b.elem_id: b for b in demo.blocks.values() if type(b).__name__ == "File"}
+    assert files["compress-zsc"].interactive is False
+    assert files["compress-recipe"].interactive is False
+
+
+def test_gan_offers_example_texts(demo):
+    from tabs.gan import EXAMPLE_TEXTS
+
+    datasets = [b for b in demo.blocks.values() if type(b).__name__ == "Dataset"]
+    assert any(d.samples == EXAMPLE_TEXTS for d in datasets)
+
+
+@pytest.mark.e2e
+def test_a_number_past_its_limit_is_refused_with_the_limit(demo):
+    """A typed 1e9 iterations is not clamped to the maximum in silence."""
+    from app_server import served
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    (iterations,) = [b for b in demo.blocks.values() if b.elem_id == "AdaptRequest-iterations"]
+    assert type(iterations).__name__ == "Number"  # a slider's box clamps silently
+    with served(demo) as url, pytest.raises(AppError, match="greater than maximum value 5000"):
+        Client(url, verbose=False).predict(
+            target="Pixar character", iterations=10**9, batch=None, api_name="/adapt_gan"
+        )

@@ -53,7 +53,7 @@ class AdaptRequest(Request):
     method: str = choice(
         "svl", METHODS, "semantic variations (SVL) or StyleGAN-NADA", labels=METHOD_LABELS
     )
-    iterations: int = integer(300, 1, MAX_ITERATIONS, "training steps")
+    iterations: int = integer(300, 1, MAX_ITERATIONS, "training steps", widget="number")
     seed: int = seed(help="the same seed gives the same samples, grids and result")
     batch: int | None = integer(
         None,
