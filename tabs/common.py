@@ -32,11 +32,12 @@ GPU_SECONDS = 120
 """The GPU time a ZeroGPU Space grants one model call unless the tab asks for another."""
 
 
-def engine_handler(fn: Callable, gpu_duration: int | None = None) -> Callable:
+def engine_handler(fn: Callable, gpu_duration: int = 0) -> Callable:
     """Wrap an event handler (plain or streaming generator) so every failure reaches the user
     as a message: engine errors as they are, anything unexpected as one short sentence with an
-    id that the server log repeats beside the traceback. On ZeroGPU the handler gets a GPU for
-    `gpu_duration` seconds (0: it runs no model and gets none)."""
+    id that the server log repeats beside the traceback. On ZeroGPU a handler given a
+    `gpu_duration` gets a GPU for that many seconds (`spaces.GPU`); with 0 it runs no model
+    and gets none (it must answer while a model runs: status, Stop, Cancel)."""
 
     if inspect.isgeneratorfunction(fn):
 
@@ -56,10 +57,11 @@ def engine_handler(fn: Callable, gpu_duration: int | None = None) -> Callable:
             except Exception as err:
                 raise user_error(err, fn.__name__) from err
 
-    if gpu_duration != 0 and on_zero_gpu():
+    if gpu_duration and on_zero_gpu():
         import spaces
 
-        return spaces.GPU(duration=gpu_duration or GPU_SECONDS)(wrapper)
+        wrapper = spaces.GPU(duration=gpu_duration)(wrapper)
+    wrapper.gpu_duration = gpu_duration if on_zero_gpu() else 0
     return wrapper
 
 

@@ -24,7 +24,7 @@ from engines.base import Progress, Request
 from engines.cancel import CancelToken, cancellable
 from engines.fields import BOOL, CHOICE, FLOAT, INT, TEXT, FieldSpec, declaration
 
-from .common import GPU_EVENT, engine_handler, gradio_progress
+from .common import GPU_EVENT, GPU_SECONDS, engine_handler, gradio_progress
 from .outputs import OUTPUTS
 from .runs import CANCEL_PRESSED, RUNS, STREAM_CLOSED
 
@@ -209,9 +209,8 @@ def connect(
     tqdm bars the engine's libraries draw. `cancel` is a button that cancels the run (it stops
     at its next step); `gpu_duration` is the seconds a ZeroGPU Space grants one call. Returns
     the event, for `.then()` or another button's `cancels=`."""
-    handler = engine_handler(
-        named(fn, inputs, outputs, track_tqdm, api_name), gpu_duration=gpu_duration if gpu else 0
-    )
+    seconds = (gpu_duration or GPU_SECONDS) if gpu else 0
+    handler = engine_handler(named(fn, inputs, outputs, track_tqdm, api_name), seconds)
     settings = {**(GPU_EVENT if gpu else {}), **options}
     event = trigger(
         handler,
