@@ -122,15 +122,7 @@ def test_cancel_stops_the_run_and_the_system_panel_answers_meanwhile(page, studi
     engine = studio.engine("layout")
     outcomes = Outcomes(engine)
     monkeypatch.setattr(engine, "run", outcomes)
-    page.locator('button[role="tab"][data-tab-id="layout"]').click()
-    page.locator("#LayoutRequest-prompt textarea").fill("a cat on a sofa")
-    page.get_by_text("Advanced settings").click()
-    set_number(page, "LayoutRequest-steps", 150)
-    visible(page, "button", "Generate").click()
-    deadline = time.monotonic() + 60
-    while studio.manager.status()["busy"] != "layout":
-        assert time.monotonic() < deadline, "the run never started"
-        time.sleep(0.1)
+    start_a_long_layout_run(page, studio)
 
     page.get_by_text("System", exact=True).first.click()
     asked = time.monotonic()
@@ -146,6 +138,34 @@ def test_cancel_stops_the_run_and_the_system_panel_answers_meanwhile(page, studi
     deadline = time.monotonic() + 20
     while studio.manager.status()["busy"] is not None:
         assert time.monotonic() < deadline, "the engine kept running after Cancel"
+        time.sleep(0.1)
+    assert outcomes.seen == ["cancelled"]
+
+
+def start_a_long_layout_run(page, studio) -> None:
+    page.locator('button[role="tab"][data-tab-id="layout"]').click()
+    page.locator("#LayoutRequest-prompt textarea").fill("a cat on a sofa")
+    page.get_by_text("Advanced settings").click()
+    set_number(page, "LayoutRequest-steps", 150)
+    visible(page, "button", "Generate").click()
+    deadline = time.monotonic() + 60
+    while studio.manager.status()["busy"] != "layout":
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.1)
+
+
+def test_closing_the_tab_stops_its_run(browser, site, studio, monkeypatch):
+    engine = studio.engine("layout")
+    outcomes = Outcomes(engine)
+    monkeypatch.setattr(engine, "run", outcomes)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(site, wait_until="load")
+    start_a_long_layout_run(page, studio)
+    context.close()  # the browser tab goes away mid-run
+    deadline = time.monotonic() + 30
+    while studio.manager.status()["busy"] is not None:
+        assert time.monotonic() < deadline, "the run kept the models after its tab closed"
         time.sleep(0.1)
     assert outcomes.seen == ["cancelled"]
 
