@@ -106,7 +106,13 @@ def test_vc_with_a_style_clip_reports_where_the_style_landed(engine, clips):
 def test_result_saves_a_labelled_wav_metrics_and_recipe(engine, clips, tmp_path):
     result = engine.run(VCRequest(source=clips["source"], voice=clips["voice"], k=2))
     names = sorted(path.name for path in result.save(tmp_path))
-    assert names == ["metrics.json", "recipe.json", "vc.wav"]
+    assert names == [  # inputs/ holds the clips the recipe names
+        "metrics.json",
+        "recipe.json",
+        "source-source.flac",
+        "vc.wav",
+        "voice-voice.wav",
+    ]
     with sf.SoundFile(tmp_path / "vc.wav") as wav:
         assert wav.samplerate == 24000 and "Synthetic" in wav.title
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(
