@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         module_name = f"{capability.engine_module}.cli"
         if _module_exists(capability.engine_module) and _module_exists(module_name):
             importlib.import_module(module_name).add_commands(commands, _studio)
+    from .evaluation.cli import add_commands as add_eval_command
+
+    add_eval_command(commands, _studio)
     return parser
 
 

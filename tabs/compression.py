@@ -14,6 +14,7 @@ from engines.compression import (
     DecompressRequest,
     RestoreRequest,
 )
+from engines.evaluation.compression import image_curve
 from engines.fields import declaration
 from engines.outputs import png_bytes, write_bytes
 from engines.studio import Studio
@@ -141,12 +142,25 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
         outputs["recipe"] = gr.File(
             label=RECIPE_LABEL, interactive=False, elem_id="compress-recipe"
         )
+    outputs["rd_plot"] = gr.Image(
+        label="Rate-distortion of this image: ours at each K vs JPEG/WebP/AVIF qualities",
+        type="filepath",
+        interactive=False,
+    )
 
     def compress(values: dict[str, Any], call: Call) -> dict[str, Any]:
         """Compress a photo into a .zsc file of VQGAN tokens, measured beside JPEG and WebP."""
         result = studio.engine("compression").run(CompressRequest(**values), call.progress)
         stem = Path(values["image"]).stem if values["image"] else "image"
-        return _compressed(result, stem, call)
+        shown = _compressed(result, stem, call)
+        _, png = image_curve(  # progress: Cancel also stops the curve between its K values
+            studio.engine("compression"),
+            result.original,
+            coder=values["coder"],
+            progress=call.progress,
+        )
+        shown["rd_plot"] = str(write_bytes(call.folder() / f"{stem}-rd.png", png))
+        return shown
 
     connect(
         button.click,

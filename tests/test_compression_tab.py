@@ -46,7 +46,7 @@ def test_tab_wiring(demo):
     assert deps["compress"]["outputs"][1] == deps["restore_tokens"]["inputs"][0]
     assert deps["compress"]["inputs"][0] == deps["restore_tokens"]["inputs"][3]
     assert [labels[i] for i in deps["restore_tokens"]["inputs"][1:3]] == ["Fraction lost", "Seed"]
-    assert len(deps["compress"]["outputs"]) == 6 and len(deps["restore_tokens"]["outputs"]) == 3
+    assert len(deps["compress"]["outputs"]) == 7 and len(deps["restore_tokens"]["outputs"]) == 3
     assert len(deps["decompress"]["inputs"]) == 1 and len(deps["decompress"]["outputs"]) == 2
     gpu_events = {fn.api_name for fn in demo.fns.values() if fn.concurrency_id == "gpu"}
     assert {"compress", "decompress", "restore_tokens"} <= gpu_events
@@ -91,7 +91,7 @@ def test_end_to_end_through_gradio_client(demo, tmp_path):
     Image.fromarray(tiny_photo(72, 52)).save(source)
     with served(demo) as url:
         client = Client(url, verbose=False)
-        decoded, zsc, rates, gallery, metrics, recipe = client.predict(
+        decoded, zsc, rates, gallery, metrics, recipe, rd_plot = client.predict(
             handle_file(str(source)), 16, "model", api_name="/compress"
         )
         data = Path(zsc).read_bytes()
@@ -103,6 +103,7 @@ def test_end_to_end_through_gradio_client(demo, tmp_path):
         assert {"JPEG smallest", "WebP smallest"} <= set(rows)
         assert len(gallery) == 2 + sum(1 for name in rows if name != "VQGAN tokens (ours)")
         assert np.asarray(Image.open(decoded)).shape == (52, 72, 3)
+        assert Path(rd_plot).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
         again, file_rows = client.predict(handle_file(zsc), api_name="/decompress")
         assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(decoded)))

@@ -136,9 +136,8 @@ def test_a_recipe_downloaded_from_the_app_runs_again(studio, photo, tmp_path, mo
     demo = app.build_demo(tabs=["compression"], studio=studio)
     with served(demo) as url:
         client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
-        _, zsc, _, _, _, recipe = client.predict(
-            handle_file(str(photo)), 16, "fixed", api_name="/compress"
-        )
+        outputs = client.predict(handle_file(str(photo)), 16, "fixed", api_name="/compress")
+        zsc, recipe = outputs[1], outputs[5]  # the .zsc file and the recipe
     assert recipe.endswith("compression-recipe.zip")
     with zipfile.ZipFile(recipe) as opened:
         uploaded = json.loads(opened.read("recipe.json"))["inputs"]["image"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
@@ -33,7 +32,6 @@ class CodedTokens:
 
 
 class TokenCoder(ABC):
-    name: ClassVar[str]
     passes: int = 0
 
     @abstractmethod
@@ -54,8 +52,6 @@ class TokenCoder(ABC):
 
 
 class FixedLengthCoder(TokenCoder):
-    name = "fixed"
-
     def encode(self, tokens, codebook, progress=None) -> CodedTokens:
         bits = _bits_per_token(codebook.size)
         values = np.asarray(tokens, dtype=np.int64).reshape(-1)
@@ -77,8 +73,6 @@ class FixedLengthCoder(TokenCoder):
 
 
 class ModelCoder(TokenCoder):
-    name = "model"
-
     def __init__(self, model: MaskedTokenModel, passes: int = DEFAULT_PASSES):
         self.model = model
         self.passes = passes
