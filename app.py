@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import re
 import sys
@@ -19,13 +20,14 @@ from engines.studio import Studio, on_zero_gpu
 from tabs import about, system
 from tabs.login import LoginGuard, login_app_kwargs
 from tabs.outputs import DELETE_CACHE, OUTPUTS
+from tabs.runs import RUNS, SESSION_ENDED
 from tabs.uploads import limit_image_decoding
 
 HEADER = f"""\
 # Zero-Shot Studio
 Zero-shot generative methods from recent papers, one tab each, on public models.
 Nothing is fine-tuned on your data; outputs come with the measurements taken on them and a
-recipe that reproduces them (`zsstudio run recipe.json`). Version {__version__}.
+recipe that reproduces them (`zsstudio run` the recipe file). Version {__version__}.
 """
 
 CSS = """
@@ -33,6 +35,7 @@ CSS = """
 """
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="violet")
 MAX_UPLOAD = "200mb"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUEUE_SIZE = 16
 
 
@@ -58,14 +61,16 @@ def build_demo(
             with gr.Tab("About", id="about"):
                 about.build(capabilities, studio.registry)
         system.build(studio, demo)
-        demo.unload(drop_session_outputs)
+        demo.unload(end_session)
     demo.queue(max_size=QUEUE_SIZE)
     demo.studio = studio
     return demo
 
 
-def drop_session_outputs(request: gr.Request) -> None:
-    """The browser tab closed: the files made for it go (others age out on DELETE_CACHE)."""
+def end_session(request: gr.Request) -> None:
+    """The browser tab closed: its runs stop at their next step, and the files made for it go
+    (others age out on DELETE_CACHE)."""
+    RUNS.cancel(request.session_hash or "", reason=SESSION_ENDED)
     OUTPUTS.drop_session(request.session_hash or "")
 
 
@@ -122,6 +127,7 @@ def launch_options(args: argparse.Namespace, auth: tuple[str, str] | None) -> di
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
         auth = parse_auth(args.auth)
         tabs = [t.strip() for t in args.tabs.split(",") if t.strip()] if args.tabs else None

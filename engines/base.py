@@ -35,6 +35,9 @@ class Recipe:
     models: dict[str, dict] = field(default_factory=dict)
     seed: int | None = None
     version: str = __version__
+    inputs: dict[str, dict] = field(default_factory=dict)
+    """The input files the params name, by parameter: {"name", "sha256"} (and "file", its
+    place in a bundle); see `engines.recipes`."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -51,7 +54,13 @@ class Recipe:
             raise InputError("A recipe is a JSON object with at least `engine` and `params`.")
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        expected = {"engine": str, "params": dict, "models": dict, "version": str}
+        expected = {
+            "engine": str,
+            "params": dict,
+            "models": dict,
+            "version": str,
+            "inputs": dict,
+        }
         for name, kind in expected.items():
             if name in values and not isinstance(values[name], kind):
                 raise InputError(
@@ -63,17 +72,25 @@ class Recipe:
         return cls(**values)
 
     @classmethod
-    def load(cls, path: str | Path) -> Recipe:
-        path = Path(path)
-        try:
-            if path.stat().st_size > MAX_RECIPE_BYTES:
-                raise InputError(f"{path.name} is over {MAX_RECIPE_BYTES >> 10} KB: not a recipe.")
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as err:
-            raise InputError(f"Recipe file {path.name} does not exist.") from err
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InputError(f"Recipe file {path.name} is not readable JSON: {err}.") from err
-        return cls.from_dict(data)
+    def load(cls, path: str | Path, inputs: dict[str, str] | None = None) -> Recipe:
+        """A recipe from recipe.json, a folder holding it, or a recipe zip, its input files
+        found in the bundle (or given in `inputs`, parameter -> path) and checked against the
+        hashes it recorded."""
+        from .recipes import read
+
+        return read(path, inputs)
+
+    def save_bundle(self, folder: str | Path) -> list[Path]:
+        """recipe.json and the input files it names (inputs/) into `folder`."""
+        from .recipes import write_folder
+
+        return write_folder(self, Path(folder))
+
+    def save_zip(self, path: str | Path) -> Path:
+        """recipe.json and its input files as one zip (`zsstudio run` takes it as it is)."""
+        from .recipes import write_zip
+
+        return write_zip(self, Path(path))
 
 
 @dataclass
@@ -85,6 +102,9 @@ class Request:
     """For engines with several tasks: this request's task name (recipes carry it)."""
     renamed: ClassVar[dict[str, str]] = {}
     """Old parameter names still read from recipes: old name -> field name."""
+    cpu_defaults: ClassVar[dict[str, Any]] = {}
+    """Smaller values the app starts with when it runs on a CPU (size, steps, iterations):
+    field name -> value, each within the field's range."""
 
     def validate(self) -> None:
         """Check and convert every declared field, then the rules between fields (`check`).
@@ -147,16 +167,23 @@ class Result:
         return {}
 
     def contents(self) -> dict[str, bytes]:
-        """Everything `save` writes, by file name: the outputs, metrics.json, recipe.json."""
+        """What `save` writes, by file name: the outputs, metrics.json, recipe.json (its input
+        files, which `save` copies beside it into inputs/, are not read into memory here)."""
+        from .recipes import portable
+
         contents = dict(self.files())
         contents["metrics.json"] = metrics_json(self.metrics).encode("utf-8")
-        contents["recipe.json"] = (self.recipe.to_json() + "\n").encode("utf-8")
+        bundled, _ = portable(self.recipe)
+        contents["recipe.json"] = (bundled.to_json() + "\n").encode("utf-8")
         return contents
 
     def save(self, folder: str | Path) -> list[Path]:
-        """Write the outputs, `metrics.json` and `recipe.json` into `folder`; returns the paths."""
+        """Write the outputs, `metrics.json`, `recipe.json` and the recipe's input files
+        (inputs/) into `folder`; returns the paths."""
         folder = Path(folder)
-        return [write_bytes(folder / name, data) for name, data in self.contents().items()]
+        written = [write_bytes(folder / name, data) for name, data in self.files().items()]
+        written.append(write_bytes(folder / "metrics.json", metrics_json(self.metrics).encode()))
+        return written + self.recipe.save_bundle(folder)
 
 
 def metrics_json(metrics: dict[str, Any]) -> str:
@@ -224,7 +251,10 @@ class Engine(ABC):
         return self.run(self.request_from_recipe(recipe), progress)
 
     def recipe(self, request: Request, sources: dict[str, dict], seed: int | None) -> Recipe:
+        from .recipes import record_inputs
+
         params = request.to_params()
+        inputs = record_inputs(type(request), params)
         if len(self.tasks) > 1:
             params = {"task": request.task, **params}
-        return Recipe(engine=self.name, params=params, models=sources, seed=seed)
+        return Recipe(engine=self.name, params=params, models=sources, seed=seed, inputs=inputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,20 @@ class Capability:
 
 
 def _module_exists(name: str) -> bool:
+    """Whether module `name` is in this tree: found, and (a submodule) inside its package's
+    folder. An editable install of another checkout can otherwise hand out its own copy of a
+    submodule this checkout does not have."""
     try:
-        return importlib.util.find_spec(name) is not None
+        spec = importlib.util.find_spec(name)
     except ModuleNotFoundError:
         return False
+    if spec is None:
+        return False
+    parent, _, _ = name.rpartition(".")
+    if not parent or spec.origin is None:
+        return True
+    folders = [Path(f).resolve() for f in importlib.import_module(parent).__path__]
+    return any(folder in Path(spec.origin).resolve().parents for folder in folders)
 
 
 CAPABILITIES: tuple[Capability, ...] = (

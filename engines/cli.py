@@ -29,29 +29,32 @@ def cmd_models(args: argparse.Namespace) -> int:
     registry = Registry.load(args.models)
     rows = []
     for engine in registry.engines():
+        missing = {spec.key for spec, _ in registry.missing(engine)}
         for spec in registry.components(engine):
-            try:
-                registry.resolve(engine, spec.name, download=False)
-                here = "yes"
-            except StudioError:
-                here = "no"
             rows.append(
                 {
                     "component": spec.key,
                     "source": spec.source,
+                    "files": spec.files,
                     "license": spec.license,
-                    "downloaded": here,
+                    "downloaded": "no" if spec.key in missing else "yes",
+                    "only_for": spec.optional,
                     "override": override_variable(engine, spec.name),
                 }
             )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    for row in rows:
-        print(
-            f"{row['component']:<22} {row['downloaded']:<4} {row['source']}\n"
-            f"{'':<27}licence: {row['license']}; override: {row['override']}"
-        )
+    for engine in registry.engines():
+        print(f"{engine}:")
+        mine = [row for row in rows if row["component"].startswith(f"{engine}.")]
+        for row in mine:
+            here = "here   " if row["downloaded"] == "yes" else "MISSING"
+            only = f" (only for {row['only_for']})" if row["only_for"] else ""
+            print(f"  {here} {row['component']:<20} {row['source']} [{row['files']}]{only}")
+            print(f"{'':<10}licence: {row['license']}; override: {row['override']}")
+        if any(row["downloaded"] == "no" for row in mine):
+            print(f"  fetch what is missing: zsstudio download {engine}")
     return 0
 
 
@@ -80,7 +83,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .base import Recipe
 
-    recipe = Recipe.load(args.recipe)
+    recipe = Recipe.load(args.recipe, parse_inputs(args.input))
     if recipe.version != __version__:
         print(
             f"note: recipe made with version {recipe.version}, running {__version__}",
@@ -90,6 +93,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     with progress_bar(recipe.engine) as progress:
         result = engine.run_recipe(recipe, progress)
     return save_and_report(result, args.output)
+
+
+def parse_inputs(pairs: list[str] | None) -> dict[str, str]:
+    """--input NAME=PATH options as {name: path}."""
+    given = {}
+    for pair in pairs or []:
+        name, sep, path = pair.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise InputError(f"--input takes NAME=PATH (e.g. voice=me.wav), got {pair!r}.")
+        given[name.strip()] = path.strip()
+    return given
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,8 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     download.set_defaults(handler=cmd_download)
 
-    run = commands.add_parser("run", help="re-run a recipe.json saved with a result")
+    run = commands.add_parser(
+        "run", help="re-run a recipe: its recipe.json, the folder holding it, or a recipe zip"
+    )
     run.add_argument("recipe", type=Path)
+    run.add_argument(
+        "--input",
+        action="append",
+        metavar="NAME=PATH",
+        help="an input file from elsewhere (e.g. voice=me.wav), checked against the sha256 the "
+        "recipe recorded; repeat for several",
+    )
     run.add_argument("-o", "--output", type=Path, default=Path("outputs"), help="output folder")
     run.set_defaults(handler=cmd_run)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,8 +14,10 @@ from types import ModuleType
 from typing import Any
 
 from .device import DeviceSpec, choose_device
-from .errors import InputError, OutOfMemory
+from .errors import InputError, ModelUnavailable, OutOfMemory
 from .registry import Registry, ResolvedModel
+
+log = logging.getLogger("zsstudio")
 
 
 @dataclass
@@ -125,13 +128,30 @@ class LazyComponents:
                 if name not in self.loaders:
                     raise KeyError(f"{self.context.engine} has no part {name!r}")
                 before = dict(self.context.sources)
-                self._loaded[name] = self.loaders[name](self.context)
+                try:
+                    self._loaded[name] = self.loaders[name](self.context)
+                except ModelUnavailable as err:
+                    _raise_with_everything_missing(err, self.context)
                 self._sources[name] = {
                     key: entry
                     for key, entry in self.context.sources.items()
                     if before.get(key) is not entry
                 }
             return self._loaded[name]
+
+    def optional(self, name: str) -> tuple[Any | None, str]:
+        """For a part only a metric needs: (the part, "") or, when its model is not on this
+        machine or does not load, (None, "not available (model X missing)") for the metric."""
+        try:
+            return self.get(name), ""
+        except ModelUnavailable as err:
+            log.warning(
+                "%s: %s is not available, its metric is left out: %s",
+                self.context.engine,
+                name,
+                err.reason,
+            )
+            return None, not_available(err)
 
     def is_loaded(self, name: str) -> bool:
         return name in self._loaded
@@ -151,6 +171,21 @@ class LazyComponents:
     @property
     def components(self) -> dict[str, Any]:
         return dict(self._loaded)
+
+
+def _raise_with_everything_missing(err: ModelUnavailable, context: LoadContext):
+    """Re-raise `err`, told with the engine's other missing components when there are any."""
+    fuller = context.registry.everything_missing(err, context.engine)
+    if fuller is err:
+        raise err
+    raise fuller from err
+
+
+def not_available(err: ModelUnavailable) -> str:
+    """What a metric shows when the model it needs is not available."""
+    missing = err.reason.startswith("not downloaded") or "does not exist" in err.reason
+    detail = "missing" if missing else f"unusable: {err.reason}"
+    return f"not available (model {err.component} {detail})"
 
 
 Loader = Callable[[LoadContext], dict[str, Any]]
@@ -273,7 +308,10 @@ class ModelManager:
 
     def _load(self, engine: str) -> LoadedModels:
         context = LoadContext(self.registry, self.device, engine)
-        components = self._loaders[engine](context)
+        try:
+            components = self._loaders[engine](context)
+        except ModelUnavailable as err:
+            _raise_with_everything_missing(err, context)
         self._loaded[engine] = LoadedModels(components, context.sources)
         return self._loaded[engine]
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import InputError, ModelUnavailable
+from .errors import InputError, ModelsMissing, ModelUnavailable
 from .files import atomic_write_text, atomic_writer, check_writable_folder, partial_files
 
 if sys.version_info >= (3, 11):
@@ -38,6 +38,7 @@ _SPEC_KEYS = {
     "sha256",
     "license",
     "description",
+    "optional",
 }
 
 
@@ -64,6 +65,9 @@ class ComponentSpec:
     description: str = ""
     former_repos: tuple[str, ...] = ()
     """Ids the repo had before a rename (models.toml [aliases]); their cached copies count."""
+    optional: str = ""
+    """For a component the engine runs without (a metric's model, a second backbone): what it
+    is needed for. Empty: every run of the engine needs it."""
 
     @property
     def key(self) -> str:
@@ -76,6 +80,17 @@ class ComponentSpec:
         if self.url:
             return self.url
         return f"{self.repo}@{self.revision}"
+
+    @property
+    def files(self) -> str:
+        """Where in the source the weights are: a file, a subfolder, or the whole repo."""
+        if self.local_path:
+            return "local copy"
+        if self.filename:
+            return f"{self.subfolder}/{self.filename}" if self.subfolder else self.filename
+        if self.url:
+            return self.url.rsplit("/", 1)[-1]
+        return f"{self.subfolder}/" if self.subfolder else "the repo"
 
     def fix(self) -> str:
         var = override_variable(self.engine, self.name)
@@ -130,6 +145,7 @@ def _parse_spec(engine: str, name: str, table: dict) -> ComponentSpec:
         sha256=table.get("sha256") or None,
         license=table.get("license", ""),
         description=table.get("description", ""),
+        optional=table.get("optional", ""),
     )
 
 
@@ -261,6 +277,27 @@ class Registry:
             return self._resolve_url(spec, download, force)
         return self._resolve_hub(spec, download, force)
 
+    def missing(self, engine: str) -> list[tuple[ComponentSpec, str]]:
+        """The engine's components that are not on this machine, each with why (nothing is
+        downloaded to find out)."""
+        found = []
+        for spec in self.components(engine):
+            try:
+                self.resolve_spec(spec, download=False)
+            except ModelUnavailable as err:
+                found.append((spec, err.reason))
+        return found
+
+    def everything_missing(self, err: ModelUnavailable, engine: str) -> ModelUnavailable:
+        """`err` (one component could not be had) told with every other component of the
+        engine that is missing too, so one message says all there is to fetch."""
+        if isinstance(err, ModelsMissing) or engine not in self.specs:
+            return err
+        others = [(spec, why) for spec, why in self.missing(engine) if spec.key != err.component]
+        if not others:
+            return err
+        return ModelsMissing(err, engine, others)
+
     def download(self, engine: str, force: bool = False) -> list[ResolvedModel]:
         return [
             self.resolve(engine, spec.name, download=True, force=force)
@@ -293,14 +330,17 @@ class Registry:
                     continue
                 return ResolvedModel(spec, path, _snapshot_revision(path, spec.revision))
         if not download:
-            raise ModelUnavailable(
-                spec.key, spec.source, spec.fix(), "not downloaded; offline"
-            ) from local_err
+            raise ModelUnavailable(spec.key, spec.source, spec.fix(), _not_here()) from local_err
+        from huggingface_hub import constants
+
+        unreachable = unreachable_reason(constants.ENDPOINT)
+        if unreachable:
+            raise ModelUnavailable(spec.key, spec.source, spec.fix(), unreachable)
         try:
             path = fetch(spec.repo, local_only=False)
         except Exception as err:
             raise ModelUnavailable(
-                spec.key, spec.source, spec.fix(), f"download failed: {type(err).__name__}"
+                spec.key, spec.source, spec.fix(), f"download failed: {download_failure(err)}"
             ) from err
         return ResolvedModel(spec, path, _snapshot_revision(path, spec.revision))
 
@@ -312,14 +352,86 @@ class Registry:
         if problem is None:
             return ResolvedModel(spec, target, spec.sha256 or "unverified")
         if not download:
-            raise ModelUnavailable(spec.key, spec.url, spec.fix(), f"{problem}; offline")
+            where = "" if problem == "not downloaded" else f"{problem}; "
+            raise ModelUnavailable(spec.key, spec.url, spec.fix(), where + _not_here())
+        unreachable = unreachable_reason(spec.url)
+        if unreachable:
+            raise ModelUnavailable(spec.key, spec.url, spec.fix(), unreachable)
         try:
             _download_url(spec.url, target, spec.sha256)
         except Exception as err:
             raise ModelUnavailable(
-                spec.key, spec.url, spec.fix(), f"download failed: {err}"
+                spec.key, spec.url, spec.fix(), f"download failed: {download_failure(err)}"
             ) from err
         return ResolvedModel(spec, target, spec.sha256 or "unverified")
+
+
+PROBE_TIMEOUT_S = 3.0
+"""How long a download waits to learn whether the server can be reached at all (name lookup
+and TCP connect), so a machine without internet fails at once instead of after retries."""
+_probes: dict[str, tuple[float, str]] = {}
+PROBE_MEMORY_S = 30.0
+
+
+def unreachable_reason(url: str) -> str:
+    """Why the host of `url` cannot be reached now ("" when it can), known within
+    PROBE_TIMEOUT_S; an answer is remembered for PROBE_MEMORY_S."""
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    remembered = _probes.get(f"{host}:{port}")
+    if remembered and time.monotonic() - remembered[0] < PROBE_MEMORY_S:
+        return remembered[1]
+    outcome: list[str] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
+            outcome.append("")
+        except Exception as err:  # OSError for the network's own failures
+            outcome.append(f"cannot reach {host}: {getattr(err, 'strerror', None) or err}")
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(PROBE_TIMEOUT_S)
+    reason = outcome[0] if outcome else f"cannot reach {host}: no answer in {PROBE_TIMEOUT_S:g} s"
+    if reason:
+        reason += " (no internet here? then fetch it elsewhere, or set HF_HUB_OFFLINE=1)"
+    _probes[f"{host}:{port}"] = (time.monotonic(), reason)
+    return reason
+
+
+def _not_here() -> str:
+    return "not downloaded; offline (HF_HUB_OFFLINE)" if _offline() else "not downloaded"
+
+
+DOWNLOAD_FAILURES = {
+    "GatedRepoError": "the repo is gated: accept its terms on the Hub, then log in with "
+    "`hf auth login`",
+    "RepositoryNotFoundError": "no such repo on the Hub (or it is private)",
+    "RevisionNotFoundError": "no such revision in the repo",
+    "EntryNotFoundError": "the repo has no such file",
+    "RemoteEntryNotFoundError": "the repo has no such file",
+    "LocalEntryNotFoundError": "the Hub could not be reached and no copy is cached",
+    "OfflineModeIsEnabled": "HF_HUB_OFFLINE is set",
+    "HTTPError": "the server refused",
+    "ConnectionError": "the connection failed",
+    "Timeout": "the server did not answer in time",
+    "ReadTimeout": "the server did not answer in time",
+}
+
+
+def download_failure(err: BaseException) -> str:
+    """A download error in plain words (huggingface_hub's class names are jargon to users)."""
+    for cls in type(err).__mro__:
+        if cls.__name__ in DOWNLOAD_FAILURES:
+            return DOWNLOAD_FAILURES[cls.__name__]
+    lines = str(err).strip().splitlines()
+    return (lines[0][:200] if lines else type(err).__name__).rstrip(".")
 
 
 def _snapshot_revision(path: Path, fallback: str) -> str:

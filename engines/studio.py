@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
 from . import __version__
 from .base import Engine
 from .capabilities import BY_KEY, available
-from .errors import InputError
+from .errors import InputError, StudioError
 from .manager import ModelManager
 from .registry import Registry
+
+log = logging.getLogger("zsstudio")
 
 
 def on_zero_gpu() -> bool:
     """True on a Hugging Face ZeroGPU Space (the `spaces` package and SPACES_ZERO_GPU)."""
-    if not os.environ.get("SPACES_ZERO_GPU"):
-        return False
+    if os.environ.get("SPACES_ZERO_GPU", "").lower() not in ("1", "t", "true"):
+        return False  # read as the `spaces` package reads it
     try:
         import spaces  # noqa: F401
     except ImportError:
@@ -62,10 +65,31 @@ class Studio:
                 self._engines[key] = capability.load_engine_class()(self.manager)
             return self._engines[key]
 
-    def preload(self, keys: list[str]) -> None:
-        """Load the named engines now (ZeroGPU Spaces want models loaded at import)."""
+    def preload(self, keys: list[str]) -> list[str]:
+        """Load the named engines now (ZeroGPU Spaces want models loaded at import). One that
+        cannot load is logged and left for its tab, which then says what is missing; returns
+        the keys loaded."""
+        loaded = []
         for key in keys:
-            self.manager.load(self.engine(key).name)
+            try:
+                self.manager.load(self.engine(key).name)
+                loaded.append(key)
+            except StudioError as err:
+                log.warning("%s not preloaded: %s", key, err)
+        return loaded
+
+    def release(self, name: str | None = None) -> dict:
+        """Release one engine's models (`name`), or every engine's (None, "" or "all"), and
+        return the status after. An engine in use is released when its run ends."""
+        name = (name or "").strip()
+        if name in ("", "all"):
+            self.manager.release(None)
+            return self.status()
+        keys = [cap.key for cap in available()]
+        if name not in keys:
+            raise InputError(f"Unknown engine {name!r}; choose all or one of {', '.join(keys)}.")
+        self.manager.release(name)
+        return self.status()
 
     def status(self) -> dict:
         status = {"version": __version__}

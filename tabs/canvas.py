@@ -1,5 +1,6 @@
-"""The layout canvas (gradio_image_annotation's value): a blank grid to draw on, and its boxes
-as PhraseBoxes in pixels of the output, whatever size the canvas was drawn at."""
+"""The layout canvas (gradio_image_annotation's value): a grid to draw on, shown at least
+DISPLAY_PX on its long side however small the output (so boxes and labels stay legible), and
+its boxes as PhraseBoxes in pixels of the output, whatever size the canvas was drawn at."""
 
 from __future__ import annotations
 
@@ -9,24 +10,36 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from engines.layout.request import PhraseBox
+from engines.layout.request import MAX_BOXES, PhraseBox
 
 GRID = 64
+"""Grid spacing in output pixels."""
+DISPLAY_PX = 512
+"""The canvas's long side is drawn at least this large."""
+
+
+def display_scale(width: int, height: int) -> float:
+    """How much larger than the output the canvas is drawn (1 from DISPLAY_PX up)."""
+    return max(1.0, DISPLAY_PX / max(int(width), int(height)))
 
 
 def blank_canvas(width: int, height: int) -> np.ndarray:
-    """A light grid to draw on, the size of the output image."""
-    image = Image.new("RGB", (int(width), int(height)), (250, 250, 252))
+    """A light grid to draw on, of the output's shape, one line every GRID output pixels."""
+    scale = display_scale(width, height)
+    w, h = round(int(width) * scale), round(int(height) * scale)
+    image = Image.new("RGB", (w, h), (250, 250, 252))
     draw = ImageDraw.Draw(image)
-    for x in range(0, int(width), GRID):
-        draw.line([(x, 0), (x, height)], fill=(225, 228, 235))
-    for y in range(0, int(height), GRID):
-        draw.line([(0, y), (width, y)], fill=(225, 228, 235))
+    step = GRID * scale
+    for x in np.arange(0, w, step):
+        draw.line([(x, 0), (x, h)], fill=(225, 228, 235))
+    for y in np.arange(0, h, step):
+        draw.line([(0, y), (w, y)], fill=(225, 228, 235))
     return np.asarray(image)
 
 
 def canvas_value(image: Any, boxes) -> dict[str, Any]:
-    """An annotator value: an image (array or path) and (label, x0, y0, x1, y1) boxes."""
+    """An annotator value: an image (array or path) and (label, x0, y0, x1, y1) boxes in the
+    image's pixels."""
     return {
         "image": image,
         "boxes": [
@@ -34,6 +47,14 @@ def canvas_value(image: Any, boxes) -> dict[str, Any]:
             for label, x0, y0, x1, y1 in boxes
         ],
     }
+
+
+def canvas_for(width: int, height: int, boxes=()) -> dict[str, Any]:
+    """A blank canvas for a width x height output, with (label, x0, y0, x1, y1) boxes given in
+    output pixels, drawn at the canvas's display scale."""
+    scale = display_scale(width, height)
+    scaled = [(label, *(round(c * scale) for c in coords)) for label, *coords in boxes]
+    return canvas_value(blank_canvas(width, height), scaled)
 
 
 def _image_hw(image, default: tuple[int, int]) -> tuple[int, int]:
@@ -47,7 +68,7 @@ def _image_hw(image, default: tuple[int, int]) -> tuple[int, int]:
 
 def canvas_boxes(canvas: dict | None, width: int, height: int) -> list[PhraseBox]:
     """The drawn boxes in pixels of the output: the canvas may be another size than the output
-    (an example, or sliders moved since drawing), so boxes scale with it."""
+    (drawn larger, an example, or sliders moved since drawing), so boxes scale with it."""
     if not canvas:
         return []
     canvas_h, canvas_w = _image_hw(canvas.get("image"), (height, width))
@@ -65,9 +86,27 @@ def canvas_boxes(canvas: dict | None, width: int, height: int) -> list[PhraseBox
 
 
 def resized_canvas(canvas: dict | None, width: int, height: int) -> dict[str, Any]:
-    """A blank canvas of the new output size, carrying the boxes over, scaled."""
+    """A blank canvas for the new output size, carrying the boxes over, scaled."""
     boxes = canvas_boxes(canvas, int(width), int(height))
-    return canvas_value(
-        blank_canvas(int(width), int(height)),
-        [(b.phrase, round(b.x0), round(b.y0), round(b.x1), round(b.y1)) for b in boxes],
-    )
+    return canvas_for(int(width), int(height), [(b.phrase, *b.coords()) for b in boxes])
+
+
+def too_many_boxes(canvas: dict | None) -> str:
+    """A warning when more boxes are drawn than a request takes ("" when they fit)."""
+    count = len((canvas or {}).get("boxes") or [])
+    if count <= MAX_BOXES:
+        return ""
+    return f"{count} boxes drawn; at most {MAX_BOXES} are used. Remove {count - MAX_BOXES}."
+
+
+def preview(canvas: dict) -> Image.Image:
+    """The canvas image with its boxes and labels drawn in (for example thumbnails, which
+    show only the image)."""
+    from engines.layout.render import draw_boxes
+
+    image = canvas["image"]
+    picture = Image.open(image).convert("RGB") if isinstance(image, (str, Path)) else image
+    if not isinstance(picture, Image.Image):
+        picture = Image.fromarray(np.asarray(picture))
+    boxes = canvas_boxes(canvas, picture.width, picture.height)
+    return draw_boxes(picture, boxes)

@@ -5,23 +5,39 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
+import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+from gradio.context import Context
 
 from engines.base import Progress, Result
 from engines.errors import StudioError
-from engines.studio import on_zero_gpu
+from engines.fields import declaration
+from engines.studio import Studio, on_zero_gpu
+
+if TYPE_CHECKING:
+    from .forms import Form
+
+log = logging.getLogger("zsstudio")
 
 GPU_EVENT: dict[str, Any] = {"concurrency_id": "gpu", "concurrency_limit": 1}
 """Event settings for handlers that run models: one at a time, across every tab."""
 
 
-def engine_handler(fn: Callable) -> Callable:
-    """Wrap an event handler (plain or streaming generator): engine errors become gr.Error,
-    and on ZeroGPU it gets a GPU."""
+GPU_SECONDS = 120
+"""The GPU time a ZeroGPU Space grants one model call unless the tab asks for another."""
+
+
+def engine_handler(fn: Callable, gpu_duration: int = 0) -> Callable:
+    """Wrap an event handler (plain or streaming generator) so every failure reaches the user
+    as a message: engine errors as they are, anything unexpected as one short sentence with an
+    id that the server log repeats beside the traceback. On ZeroGPU a handler given a
+    `gpu_duration` gets a GPU for that many seconds (`spaces.GPU`); with 0 it runs no model
+    and gets none (it must answer while a model runs: status, Stop, Cancel)."""
 
     if inspect.isgeneratorfunction(fn):
 
@@ -29,8 +45,8 @@ def engine_handler(fn: Callable) -> Callable:
         def wrapper(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
-            except StudioError as err:
-                raise gr.Error(str(err), print_exception=False) from err
+            except Exception as err:
+                raise user_error(err, fn.__name__) from err
 
     else:
 
@@ -38,14 +54,32 @@ def engine_handler(fn: Callable) -> Callable:
         def wrapper(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
-            except StudioError as err:
-                raise gr.Error(str(err), print_exception=False) from err
+            except Exception as err:
+                raise user_error(err, fn.__name__) from err
 
-    if on_zero_gpu():
+    if gpu_duration and on_zero_gpu():
         import spaces
 
-        return spaces.GPU(wrapper)
+        wrapper = spaces.GPU(duration=gpu_duration)(wrapper)
+    wrapper.gpu_duration = gpu_duration if on_zero_gpu() else 0
     return wrapper
+
+
+def user_error(err: Exception, where: str) -> gr.Error:
+    """The message a user sees for `err`: ours for the errors we raise (and Gradio's own
+    gr.Error as it is), a short one with an id for anything else, logged with its traceback."""
+    if isinstance(err, gr.Error):
+        return err
+    if isinstance(err, StudioError):
+        return gr.Error(str(err), print_exception=False)
+    error_id = uuid.uuid4().hex[:8]
+    log.error("error %s in %s: %s", error_id, where, err, exc_info=err)
+    return gr.Error(
+        f"Something went wrong on the server (error id {error_id}). Nothing you entered "
+        "caused it; the server log has the details under that id.",
+        title="Unexpected error",
+        print_exception=False,
+    )
 
 
 def gradio_progress(progress: gr.Progress) -> Progress:
@@ -57,9 +91,30 @@ def gradio_progress(progress: gr.Progress) -> Progress:
     return update
 
 
+RECIPE_LABEL = "Recipe (re-run it with: zsstudio run FILE)"
+
+
 def recipe_file(result: Result, folder: Path) -> str:
-    """Write the result's recipe into a run's folder, for the UI to offer for download."""
-    return str(result.recipe.save(folder / f"{result.recipe.engine}-recipe.json"))
+    """Write the result's recipe into a run's folder, for the UI to offer for download: a zip
+    holding recipe.json and the input files when the run had any (uploads are temporary on the
+    server), else the recipe.json alone. `zsstudio run` takes either."""
+    recipe = result.recipe
+    if recipe.inputs:
+        return str(recipe.save_zip(folder / f"{recipe.engine}-recipe.zip"))
+    return str(recipe.save(folder / f"{recipe.engine}-recipe.json"))
+
+
+def metrics_table(label: str = "Measured") -> gr.Dataframe:
+    """A [metric, value] table tall enough for every row (no inner scrolling), long values
+    wrapped."""
+    return gr.Dataframe(
+        headers=["metric", "value"],
+        label=label,
+        interactive=False,
+        wrap=True,
+        max_height=2000,
+        column_widths=["45%", "55%"],
+    )
 
 
 def metrics_rows(metrics: dict[str, Any]) -> list[list[Any]]:
@@ -70,3 +125,60 @@ def metrics_rows(metrics: dict[str, Any]) -> list[list[Any]]:
             value = round(value, 4)
         rows.append([name, value])
     return rows
+
+
+def cpu_notice(studio: Studio, notice: gr.Markdown, form: Form | None, slow: str) -> None:
+    """On a CPU, when the page loads: show `notice` (that runs are slow, `slow` says how slow)
+    and start the form at its request's CPU-sized values (`Request.cpu_defaults`). Nothing
+    changes on a GPU. The device is read at page load, not at build (that would import torch)."""
+    cpu_sized = form.request_type.cpu_defaults if form else {}
+    sized = {n: v for n, v in cpu_sized.items() if n in form.inputs}
+    targets = [form.inputs[name] for name in sized]
+    labels = ", ".join(
+        f"{declaration(form.request_type, n)[0].label} {v}" for n, v in sized.items()
+    )
+    text = f"**Running on a CPU** (no GPU found): {slow}"
+    if sized:
+        text += f" The settings start CPU-sized ({labels}); raise them for full quality."
+
+    def on_load():
+        if studio.manager.device.is_accelerator:
+            updates = [gr.update(visible=False)] + [gr.update() for _ in targets]
+        else:
+            updates = [gr.update(value=text, visible=True)]
+            updates += [gr.update(value=v) for v in sized.values()]
+        return updates if targets else updates[0]
+
+    root = Context.root_block
+    root.load(
+        on_load,
+        outputs=[notice, *targets],
+        api_visibility="private",
+        show_progress="hidden",
+        queue=False,
+    )
+
+
+def intro(text: str, also_shown: str = "") -> None:
+    """A tab's introduction, folded: its first sentence (and `also_shown`) stay in view, the
+    rest opens under "How it works", so on a phone the inputs are near the top."""
+    head, _, rest = text.replace("\n", " ").partition(". ")
+    gr.Markdown(f"{head}. {also_shown}".strip(), elem_classes="zss-intro")
+    if rest.strip():
+        with gr.Accordion("How it works", open=False):
+            gr.Markdown(text)
+
+
+def api_only(
+    fn: Callable, api_name: str, labels: dict[str, str], returns: str = "", **options
+) -> None:
+    """An endpoint for API clients alone (`gr.api`, typed by `fn`'s hints), its parameters
+    labelled as `labels` says (Gradio would call them 1st, 2nd ...) and its return value as
+    `returns`; the docstring's first paragraph is the endpoint's description."""
+    dependency = gr.api(fn, api_name=api_name, **options)
+    block_fn = Context.root_block.fns[dependency["id"]]
+    names = list(inspect.signature(fn).parameters)
+    for name, component in zip(names, block_fn.inputs, strict=True):
+        component.label = labels[name]
+    for component in block_fn.outputs:
+        component.label = returns or api_name

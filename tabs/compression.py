@@ -19,12 +19,24 @@ from engines.fields import declaration
 from engines.outputs import png_bytes, write_bytes
 from engines.studio import Studio
 
-from .common import metrics_rows, recipe_file
+from .common import (
+    RECIPE_LABEL,
+    cpu_notice,
+    intro,
+    metrics_rows,
+    metrics_table,
+    recipe_file,
+)
 from .forms import Call, Form, connect
 from .uploads import image_input
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "compression"
 EXAMPLES = ("astronaut.png", "coffee.png", "chelsea.png")
+CPU_SLOW = (
+    "K-means for a new K, the range coder and restoration take tens of seconds each; the "
+    "fixed-length coder is the quick one."
+)
+GPU_SECONDS = 60
 RATE_HEADERS = ["codec", "setting", "bytes", "bpp", "PSNR (dB)", "MS-SSIM"]
 
 INTRO = """\
@@ -91,7 +103,9 @@ def _compressed(result: CompressResult, stem: str, call: Call) -> dict[str, Any]
 def _compress_outputs() -> dict[str, Any]:
     with gr.Column():
         decoded = gr.Image(label="Decoded from the .zsc file", type="filepath", interactive=False)
-        zsc_file = gr.File(label=".zsc file (decode it in the next tab)")
+        zsc_file = gr.File(
+            label=".zsc file (decode it in the next tab)", interactive=False, elem_id="compress-zsc"
+        )
     return {"decoded": decoded, "zsc_file": zsc_file}
 
 
@@ -101,15 +115,20 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
     with gr.Row():
         with gr.Column():
             image = form.add(
-                "image", image_input(label="Photo (up to 2048 px a side)", type="filepath")
+                "image",
+                image_input(
+                    label="Photo (up to 2048 px a side)", type="filepath", elem_id="compress-photo"
+                ),
             )
             form("codebook_size")
             form("coder")
-            button = gr.Button("Compress", variant="primary")
-            gr.Examples(_examples(), inputs=list(form.inputs.values()))
+            with gr.Row():
+                button = gr.Button("Compress", variant="primary")
+                cancel = gr.Button("Cancel", variant="stop")
             with gr.Accordion("Advanced", open=False):
                 form("kmeans")
         outputs = _compress_outputs()
+    gr.Examples(_examples(), inputs=list(form.inputs.values())[:3])
     outputs["rates"] = gr.Dataframe(
         headers=RATE_HEADERS, label="Rate and quality, measured on this image"
     )
@@ -119,8 +138,10 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
         height="auto",
     )
     with gr.Row():
-        outputs["metrics"] = gr.Dataframe(headers=["metric", "value"], label="Measured")
-        outputs["recipe"] = gr.File(label="Recipe (zsstudio run recipe.json)")
+        outputs["metrics"] = metrics_table("Measured")
+        outputs["recipe"] = gr.File(
+            label=RECIPE_LABEL, interactive=False, elem_id="compress-recipe"
+        )
     outputs["rd_plot"] = gr.Image(
         label="Rate-distortion of this image: ours at each K vs JPEG/WebP/AVIF qualities",
         type="filepath",
@@ -128,14 +149,28 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
     )
 
     def compress(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Compress a photo into a .zsc file of VQGAN tokens, measured beside JPEG and WebP."""
         result = studio.engine("compression").run(CompressRequest(**values), call.progress)
         stem = Path(values["image"]).stem if values["image"] else "image"
         shown = _compressed(result, stem, call)
-        _, png = image_curve(studio.engine("compression"), result.original, coder=values["coder"])
+        _, png = image_curve(  # progress: Cancel also stops the curve between its K values
+            studio.engine("compression"),
+            result.original,
+            coder=values["coder"],
+            progress=call.progress,
+        )
         shown["rd_plot"] = str(write_bytes(call.folder() / f"{stem}-rd.png", png))
         return shown
 
-    connect(button.click, compress, form.inputs, outputs, api_name="compress")
+    connect(
+        button.click,
+        compress,
+        form.inputs,
+        outputs,
+        api_name="compress",
+        cancel=cancel,
+        gpu_duration=GPU_SECONDS,
+    )
     return outputs["zsc_file"], image
 
 
@@ -152,14 +187,16 @@ def build_restore(studio: Studio, zsc_file: gr.File, image: gr.Image) -> None:
         form("lost_fraction")
         form("seed")
         button = gr.Button("Lose and restore")
+        cancel = gr.Button("Cancel", variant="stop")
     form.add("original", image)
     with gr.Row():
         restored = gr.Image(label="Restored (transformer)", interactive=False)
         naive = gr.Image(label="Naive fill (nearest token)", interactive=False)
-    metrics = gr.Dataframe(headers=["metric", "value"], label="Measured")
+    metrics = metrics_table("Measured")
     outputs = {"restored": restored, "naive": naive, "metrics": metrics}
 
     def restore_tokens(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Drop a fraction of a .zsc file's tokens and restore them with the transformer."""
         result = studio.engine("compression").run(RestoreRequest(**values), call.progress)
         folder = call.folder()
         return {
@@ -168,7 +205,15 @@ def build_restore(studio: Studio, zsc_file: gr.File, image: gr.Image) -> None:
             "metrics": metrics_rows(result.metrics),
         }
 
-    connect(button.click, restore_tokens, form.inputs, outputs, api_name="restore_tokens")
+    connect(
+        button.click,
+        restore_tokens,
+        form.inputs,
+        outputs,
+        api_name="restore_tokens",
+        cancel=cancel,
+        gpu_duration=GPU_SECONDS,
+    )
 
 
 def build_decompress(studio: Studio) -> None:
@@ -176,12 +221,15 @@ def build_decompress(studio: Studio) -> None:
     with gr.Row():
         with gr.Column():
             form.add("file", gr.File(label=".zsc file"))
-            button = gr.Button("Decode", variant="primary")
+            with gr.Row():
+                button = gr.Button("Decode", variant="primary")
+                cancel = gr.Button("Cancel", variant="stop")
         with gr.Column():
             decoded = gr.Image(label="Decoded", type="filepath", interactive=False)
-            metrics = gr.Dataframe(headers=["metric", "value"], label="File")
+            metrics = metrics_table("File")
 
     def decompress(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Decode a .zsc file made by the compress endpoint."""
         result = studio.engine("compression").run(DecompressRequest(**values), call.progress)
         return {
             "decoded": _png(call.folder(), "decoded", result.image),
@@ -189,11 +237,21 @@ def build_decompress(studio: Studio) -> None:
         }
 
     outputs = {"decoded": decoded, "metrics": metrics}
-    connect(button.click, decompress, form.inputs, outputs, api_name="decompress")
+    connect(
+        button.click,
+        decompress,
+        form.inputs,
+        outputs,
+        api_name="decompress",
+        cancel=cancel,
+        gpu_duration=GPU_SECONDS,
+    )
 
 
 def build(studio: Studio) -> None:
-    gr.Markdown(INTRO)
+    intro(INTRO)
+    notice = gr.Markdown(visible=False)
+    cpu_notice(studio, notice, None, CPU_SLOW)
     with gr.Tabs():
         with gr.Tab("Compress"):
             zsc_file, image = build_compress(studio)

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from engines.base import Progress, Request
+from engines.cancel import CancelToken, cancellable
 from engines.fields import BOOL, CHOICE, FLOAT, INT, TEXT, FieldSpec, declaration
 
-from .common import GPU_EVENT, engine_handler, gradio_progress
+from .common import GPU_EVENT, GPU_SECONDS, engine_handler, gradio_progress
 from .outputs import OUTPUTS
+from .runs import CANCEL_PRESSED, RUNS, STREAM_CLOSED
 
 SLIDER_SPAN = {INT: 10_000, FLOAT: 1_000}  # wider ranges get a number box
 
@@ -100,14 +102,29 @@ class Form:
 
 @dataclass
 class Call:
-    """What a handler gets besides the values: progress, and where to write its files."""
+    """What a handler gets besides the values: progress, where to write its files, and whether
+    the run was cancelled. `progress` raises `Cancelled` once it is (engines report progress
+    between steps, so they stop there); `on_cancel` is for work that waits on something else."""
 
     progress: Progress
     session: str
+    api_name: str = ""
+    token: CancelToken = field(default_factory=CancelToken)
 
     def folder(self) -> Path:
         """A new folder for this run's files, removed with the session's outputs."""
         return OUTPUTS.new(self.session)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.token.cancelled
+
+    def check(self) -> None:
+        """Raise Cancelled if the run was cancelled."""
+        self.token.check()
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        self.token.on_cancel(callback)
 
 
 Handler = Callable[[dict[str, Any], Call], Any]
@@ -118,22 +135,27 @@ def named(
     inputs: dict[str, gr.components.Component],
     outputs: dict[str, gr.components.Component],
     track_tqdm: bool = False,
+    api_name: str = "",
 ) -> Callable:
     """A Gradio event function whose parameters are the names of `inputs` (so the API uses
     them too), calling `fn(values, call)` and turning its output dicts (names -> values) into
-    component updates. Outputs left out of a dict are left as they are."""
+    component updates. Outputs left out of a dict are left as they are. While `fn` runs, the
+    call is tracked in `RUNS`, so Cancel, a closed tab or a lost client cancel it."""
     names = list(inputs)
     positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
     parameters = [inspect.Parameter(name, positional) for name in names]
     parameters.append(inspect.Parameter("request", positional, annotation=gr.Request))
     progress = gr.Progress(track_tqdm=track_tqdm)
     parameters.append(inspect.Parameter("progress", positional, default=progress))
+    event_name = api_name or fn.__name__
 
     def split(args: tuple) -> tuple[dict[str, Any], Call]:
         values = dict(zip(names, args[: len(names)], strict=True))
         request, progress = args[len(names)], args[len(names) + 1]
         session = getattr(request, "session_hash", None) or "no-session"
-        return values, Call(gradio_progress(progress), session)
+        token = CancelToken()
+        report = cancellable(gradio_progress(progress), token)
+        return values, Call(report, session, event_name, token)
 
     def by_component(result: Any) -> Any:
         if not isinstance(result, dict):
@@ -147,14 +169,20 @@ def named(
 
         def wrapper(*args):
             values, call = split(args)
-            for result in fn(values, call):
-                yield by_component(result)
+            with RUNS.track(call.session, event_name, call.token):
+                try:
+                    for result in fn(values, call):
+                        yield by_component(result)
+                except GeneratorExit:  # Gradio closed the stream: cancelled, or the client left
+                    call.token.cancel(STREAM_CLOSED)
+                    raise
 
     else:
 
         def wrapper(*args):
             values, call = split(args)
-            return by_component(fn(values, call))
+            with RUNS.track(call.session, event_name, call.token):
+                return by_component(fn(values, call))
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
@@ -172,17 +200,38 @@ def connect(
     api_name: str,
     gpu: bool = True,
     track_tqdm: bool = False,
+    cancel: gr.Button | None = None,
+    gpu_duration: int | None = None,
     **options,
 ):
     """Wire `fn` to an event (`button.click`): inputs and outputs by name, engine errors shown
     as messages, and one model run at a time across tabs when `gpu`. `track_tqdm` also shows
-    tqdm bars the engine's libraries draw."""
-    handler = engine_handler(named(fn, inputs, outputs, track_tqdm))
+    tqdm bars the engine's libraries draw. `cancel` is a button that cancels the run (it stops
+    at its next step); `gpu_duration` is the seconds a ZeroGPU Space grants one call. Returns
+    the event, for `.then()` or another button's `cancels=`."""
+    seconds = (gpu_duration or GPU_SECONDS) if gpu else 0
+    handler = engine_handler(named(fn, inputs, outputs, track_tqdm, api_name), seconds)
     settings = {**(GPU_EVENT if gpu else {}), **options}
-    return trigger(
+    event = trigger(
         handler,
         inputs=list(inputs.values()),
         outputs=list(outputs.values()),
         api_name=api_name,
         **settings,
     )
+    if cancel is not None:
+        cancel_button(cancel, event, api_name)
+    return event
+
+
+def cancel_button(button: gr.Button, event, api_name: str) -> None:
+    """`button` cancels `event`: Gradio ends it for the page at once, and the run itself stops
+    at its next step (the button is UI-only; API clients cancel their job instead)."""
+
+    def cancel_run(request: gr.Request) -> None:
+        session = getattr(request, "session_hash", None) or "no-session"
+        if RUNS.cancel(session, api_name, CANCEL_PRESSED):
+            gr.Info("Cancelled: the run stops after its current step.")
+
+    cancel_run.__name__ = f"cancel_{api_name}"
+    button.click(cancel_run, None, None, cancels=[event], api_visibility="private")

@@ -15,7 +15,14 @@ from engines.gan.requests import AdaptRequest, SampleRequest
 from engines.gan.updates import describe
 from engines.studio import Studio
 
-from .common import metrics_rows, recipe_file
+from .common import (
+    RECIPE_LABEL,
+    cpu_notice,
+    intro,
+    metrics_rows,
+    metrics_table,
+    recipe_file,
+)
 from .forms import Call, Form, connect, elem_id
 
 INTRO = """\
@@ -30,6 +37,15 @@ docs/gan.md). 300 iterations take about half a minute at 256 px and a minute and
 at 1024 px on a recent data-centre GPU; on a CPU, tens of seconds per iteration.
 """
 
+CPU_SLOW = "one iteration takes tens of seconds, so a full adaptation takes hours."
+ADAPT_GPU_SECONDS = 600
+EXAMPLE_TEXTS = [  # source and target texts in the papers' style (any generator works)
+    ["photo", "Van Gogh painting"],
+    ["photo", "Pixar character"],
+    ["photo", "pencil sketch"],
+    ["photo", "Ukiyo-e woodblock print"],
+    ["photo", "stained glass window"],
+]
 LOSS_COLUMNS = ["iteration", "loss", "value"]
 ADVANCED = (
     "batch",
@@ -93,14 +109,14 @@ def _adapt_form(studio: Studio) -> Form:
 
 def _adapt_outputs() -> dict[str, Any]:
     """What an adaptation shows, in the order of the adapt_gan API's outputs."""
-    status = gr.Markdown("")
+    status = gr.Markdown("", label="Status")
     preview = gr.Image(label="Live preview: adapted generator, fixed seeds", type="pil")
     before_after = gr.Image(label="Before (top) and after (bottom), same W and noise", type="pil")
     losses = gr.LinePlot(x="iteration", y="value", color="loss", label="Weighted loss terms")
-    metrics = gr.Dataframe(headers=["metric", "value"], label="Measured", interactive=False)
+    metrics = metrics_table("Measured")
     with gr.Row():
-        adapted_file = gr.File(label="Adapted generator ({'g_ema': ...} .pt)")
-        recipe = gr.File(label="Recipe")
+        adapted_file = gr.File(label="Adapted generator (.pt: sample it below or with zsstudio)")
+        recipe = gr.File(label=RECIPE_LABEL, interactive=False)
     return {
         "status": status,
         "preview": preview,
@@ -129,8 +145,8 @@ def _sample_section() -> tuple[Form, dict[str, Any], gr.Button]:
             button = gr.Button("Sample more")
     outputs = {
         "gallery": gr.Gallery(label="Samples", columns=4),
-        "metrics": gr.Dataframe(headers=["metric", "value"], label="Measured", interactive=False),
-        "recipe": gr.File(label="Recipe"),
+        "metrics": metrics_table("Measured"),
+        "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
     }
     return form, outputs, button
 
@@ -163,8 +179,10 @@ def handlers(studio: Studio):
     """adapt_gan (streams updates), stop_gan and sample_gan, on the studio's GAN engine."""
 
     def adapt_gan(values: dict[str, Any], call: Call) -> Iterator[dict[str, Any]]:
+        """Adapt a StyleGAN2 from a source text to a target text; streams progress."""
         request = AdaptRequest(**values)
         run = studio.engine("gan").start(request)
+        call.on_cancel(run.cancel)  # a closed tab or a cancelled job stops it, keeping the result
         try:
             for update in run:
                 shown: dict[str, Any] = {"run_id": run.id, "status": f"**{describe(update)}**"}
@@ -179,12 +197,15 @@ def handlers(studio: Studio):
         yield _finished(result, request, call)
 
     def stop_gan(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Stop this session's adaptation after its current iteration, keeping the result."""
         current = values["run_id"]
         if current and studio.engine("gan").cancel(current):
             return {"status": "**Stopping after this iteration; the result so far will be kept.**"}
-        return {"status": "Nothing is adapting."}
+        gr.Info("Nothing is adapting.")  # the last run's summary stays as it is
+        return {}
 
     def sample_gan(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Sample images from an adapted generator file."""
         result = studio.engine("gan").run(SampleRequest(**values), call.progress)
         return {
             "gallery": result.images,
@@ -196,7 +217,8 @@ def handlers(studio: Studio):
 
 
 def build(studio: Studio) -> None:
-    gr.Markdown(INTRO)
+    intro(INTRO)
+    notice = gr.Markdown(visible=False)
     run_id = gr.State("")
     with gr.Row():
         with gr.Column(scale=1):
@@ -204,6 +226,7 @@ def build(studio: Studio) -> None:
             with gr.Row():
                 adapt_button = gr.Button("Adapt", variant="primary")
                 stop_button = gr.Button("Stop (keeps the result so far)", variant="stop")
+            gr.Examples(EXAMPLE_TEXTS, inputs=[form.inputs["source"], form.inputs["target"]])
         with gr.Column(scale=2):
             shown = _adapt_outputs()
     with gr.Accordion("Sample more from an adapted generator", open=True):
@@ -216,7 +239,14 @@ def build(studio: Studio) -> None:
         "checkpoint": sample_form.inputs["checkpoint"],
         "sample_target": sample_form.inputs["target"],
     }
-    connect(adapt_button.click, adapt_gan, form.inputs, adapt_outputs, api_name="adapt_gan")
+    connect(
+        adapt_button.click,
+        adapt_gan,
+        form.inputs,
+        adapt_outputs,
+        api_name="adapt_gan",
+        gpu_duration=ADAPT_GPU_SECONDS,
+    )
     connect(
         stop_button.click,
         stop_gan,
@@ -226,5 +256,11 @@ def build(studio: Studio) -> None:
         gpu=False,  # must run while an adaptation holds the GPU
     )
     connect(
-        sample_button.click, sample_gan, sample_form.inputs, sample_outputs, api_name="sample_gan"
+        sample_button.click,
+        sample_gan,
+        sample_form.inputs,
+        sample_outputs,
+        api_name="sample_gan",
+        gpu_duration=60,
     )
+    cpu_notice(studio, notice, form, CPU_SLOW)

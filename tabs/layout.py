@@ -6,13 +6,23 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
+from gradio.processing_utils import save_img_array_to_cache
 from gradio_image_annotation import image_annotator
 
+from engines.errors import InputError
 from engines.layout.request import MAX_BOXES, LayoutRequest, suggested_labels
 from engines.studio import Studio
 
-from .canvas import blank_canvas, canvas_boxes, canvas_value, resized_canvas
-from .common import metrics_rows, recipe_file
+from .canvas import canvas_boxes, canvas_for, canvas_value, preview, resized_canvas, too_many_boxes
+from .common import (
+    RECIPE_LABEL,
+    cpu_notice,
+    intro,
+    metrics_rows,
+    metrics_table,
+    recipe_file,
+)
 from .forms import Call, Form, connect
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "layout"
@@ -26,7 +36,13 @@ meeting the box edges. The paper (BACON) released no code: layers, loss weights 
 are **ours**, set after its open relatives (layout guidance, BoxDiff, R&B). The layout score
 is the IoU of each box with Grounding DINO's best detection of its phrase.
 """
-SCORE_HEADERS = ["box", "phrase", "box (x0, y0, x1, y1)", "detected", "detector score", "IoU"]
+CPU_SLOW = "a 256 px, 20-step image takes a minute or two; 512 px with 50 steps, about six minutes."
+GPU_SECONDS = 120
+SCORE_HEADERS = ["box", "phrase", "IoU", "detector score", "drawn (x0, y0, x1, y1)", "detected"]
+BOXES_HELP = (
+    "Boxes: a list of {phrase, x0, y0, x1, y1} in pixels of the output, top left then bottom "
+    f"right; at most {MAX_BOXES}, each phrase words of the prompt"
+)
 
 EXAMPLES: list[dict[str, Any]] = [
     {
@@ -74,6 +90,17 @@ def make_request(values: dict[str, Any]) -> LayoutRequest:
     return request
 
 
+def api_request(values: dict[str, Any]) -> LayoutRequest:
+    """The request from the API's plain values: boxes as {phrase, x0, y0, x1, y1} in pixels."""
+    boxes = values.get("boxes")
+    if boxes is None:
+        boxes = []
+    if not isinstance(boxes, list):
+        raise InputError(f"{BOXES_HELP}; got {type(boxes).__name__}.")
+    fields = {k: v for k, v in values.items() if k != "boxes"}
+    return LayoutRequest(**fields, boxes=boxes, box_units="pixels")
+
+
 def score_rows(result) -> list[list[Any]]:
     def fmt(box):
         return "not found" if box is None else ", ".join(f"{c:.0f}" for c in box)
@@ -82,13 +109,49 @@ def score_rows(result) -> list[list[Any]]:
         [
             index,
             s.phrase,
+            round(s.iou, 3),
+            "" if s.detection_score is None else round(s.detection_score, 3),
             fmt(s.box),
             fmt(s.detected),
-            "" if s.detection_score is None else round(s.detection_score, 3),
-            round(s.iou, 3),
         ]
         for index, s in enumerate(result.scores, start=1)
     ]
+
+
+def shown(result, call: Call) -> dict[str, Any]:
+    return {
+        "image": result.image,
+        "overlay": result.overlay,
+        "heatmaps": result.heatmaps,
+        "scores": score_rows(result),
+        "metrics": metrics_rows(result.metrics),
+        "recipe": recipe_file(result, call.folder()),
+    }
+
+
+def layout_canvas() -> image_annotator:
+    """The annotator to draw on; its example thumbnails show the boxes, not just the grid."""
+    canvas = image_annotator(
+        value=canvas_for(DEFAULT.width, DEFAULT.height),
+        label=f"Layout: draw up to {MAX_BOXES} boxes, label each with a phrase",
+        label_list=[],
+        image_type="numpy",
+        sources=[],
+        show_clear_button=False,
+        show_download_button=False,
+        box_min_size=8,
+    )
+    show_image = canvas.process_example
+
+    def process_example(value: dict | None):
+        if not value or not value.get("boxes"):
+            return show_image(value)
+        cache = canvas.GRADIO_CACHE
+        drawn = save_img_array_to_cache(np.asarray(preview(value)), cache, format="png")
+        return show_image({**value, "image": drawn})
+
+    canvas.process_example = process_example  # an instance attribute: see tabs.uploads
+    return canvas
 
 
 def build_inputs() -> Form:
@@ -99,39 +162,29 @@ def build_inputs() -> Form:
         gr.Textbox(
             label="Box labels",
             placeholder="a cat, a dog",
-            info="Phrases of the prompt, comma-separated; offered as labels when you draw.",
+            info="Phrases of the prompt, comma-separated; offered as labels when you draw "
+            "(left empty: the prompt's noun phrases).",
         ),
     )
-    default = LayoutRequest()
-    form.add(
-        "canvas",
-        image_annotator(
-            value=canvas_value(blank_canvas(default.width, default.height), []),
-            label=f"Layout: draw up to {MAX_BOXES} boxes, label each with a phrase",
-            label_list=[],
-            image_type="numpy",
-            sources=[],
-            show_clear_button=False,
-            show_download_button=False,
-            box_min_size=8,
-        ),
-    )
+    form.add("canvas", layout_canvas())
     with gr.Accordion("Advanced settings", open=False):
         form("negative_prompt")
-        rows = (
-            ("width", "height"),
-            ("steps", "guidance_scale"),
-            ("seed", "backbone"),
-            ("strength", "guided_fraction"),
-            ("iterations", "loss_threshold"),
-            ("weight_inside", "weight_outside", "weight_boundary"),
-            ("self_attention", "score"),
-        )
-        for row in rows:
+        for row in ADVANCED_ROWS:
             with gr.Row():
                 for name in row:
                     form(name)
     return form
+
+
+ADVANCED_ROWS = (
+    ("width", "height"),
+    ("steps", "guidance_scale"),
+    ("seed", "backbone"),
+    ("strength", "guided_fraction"),
+    ("iterations", "loss_threshold"),
+    ("weight_inside", "weight_outside", "weight_boundary"),
+    ("self_attention", "score"),
+)
 
 
 def build_outputs() -> dict[str, Any]:
@@ -139,36 +192,50 @@ def build_outputs() -> dict[str, Any]:
         "image": gr.Image(label="Image", type="pil", format="png"),
         "overlay": gr.Image(label="Image with boxes", type="pil", format="png"),
         "heatmaps": gr.Gallery(label="Attention per phrase (end of guidance)", columns=4),
-        "scores": gr.Dataframe(headers=SCORE_HEADERS, label="Layout score per box"),
-        "metrics": gr.Dataframe(headers=["metric", "value"], label="Metrics"),
-        "recipe": gr.File(label="Recipe (zsstudio run recipe.json)"),
+        "scores": gr.Dataframe(headers=SCORE_HEADERS, label="Layout score per box", wrap=True),
+        "metrics": metrics_table("Metrics"),
+        "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
     }
 
 
 def wire_canvas(form: Form) -> None:
-    """Labels follow the prompt and the typed phrases; the canvas follows the output size."""
+    """Labels follow the prompt and the typed phrases; the canvas follows the output size and
+    warns past MAX_BOXES boxes. UI-only events: none is on the API."""
     prompt, phrases, canvas = (form.inputs[n] for n in ("prompt", "phrases", "canvas"))
+    private = {"api_visibility": "private", "show_progress": "hidden"}
 
     def set_labels(prompt_text: str, phrase_text: str, value: dict | None):
         return image_annotator(value=value, label_list=suggested_labels(prompt_text, phrase_text))
 
-    for box_name, box in (("prompt", prompt), ("phrases", phrases)):
-        box.blur(
-            set_labels, [prompt, phrases, canvas], canvas, api_name=f"layout_labels_{box_name}"
-        )
+    def warn_boxes(value: dict | None) -> None:
+        if message := too_many_boxes(value):
+            gr.Warning(message)
+
+    for box in (prompt, phrases):
+        box.blur(set_labels, [prompt, phrases, canvas], canvas, **private)
     width, height = form.inputs["width"], form.inputs["height"]
-    for name, slider in (("width", width), ("height", height)):
-        slider.release(
-            resized_canvas, [canvas, width, height], canvas, api_name=f"layout_canvas_{name}"
-        )
+    for slider in (width, height):
+        slider.release(resized_canvas, [canvas, width, height], canvas, **private)
+    canvas.change(warn_boxes, canvas, None, trigger_mode="always_last", **private)
+
+
+def plain_api(form: Form) -> tuple[gr.Button, dict[str, Any]]:
+    """The inputs of the /layout_to_image endpoint: the prompt, boxes as plain numbers (no
+    canvas), and every setting; triggered by API clients only."""
+    boxes = gr.JSON(value=[], label=BOXES_HELP, visible=False)
+    settings = {n: c for n, c in form.inputs.items() if n not in ("prompt", "phrases", "canvas")}
+    return gr.Button(visible=False), {"prompt": form.inputs["prompt"], "boxes": boxes, **settings}
 
 
 def build(studio: Studio) -> None:
-    gr.Markdown(INTRO)
+    intro(INTRO)
+    notice = gr.Markdown(visible=False)
     with gr.Row():
         with gr.Column(scale=1):
             form = build_inputs()
-            run = gr.Button("Generate", variant="primary")
+            with gr.Row():
+                run = gr.Button("Generate", variant="primary")
+                cancel = gr.Button("Cancel", variant="stop")
         with gr.Column(scale=1):
             outputs = build_outputs()
     gr.Examples(
@@ -177,16 +244,32 @@ def build(studio: Studio) -> None:
         cache_examples=False,
     )
     wire_canvas(form)
+    cpu_notice(studio, notice, form, CPU_SLOW)
+    api_trigger, api_inputs = plain_api(form)
+    engine = studio.engine  # created on first use, not at build
+
+    def layout_generate(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        return shown(engine("layout").run(make_request(values), call.progress), call)
 
     def layout_to_image(values: dict[str, Any], call: Call) -> dict[str, Any]:
-        result = studio.engine("layout").run(make_request(values), call.progress)
-        return {
-            "image": result.image,
-            "overlay": result.overlay,
-            "heatmaps": result.heatmaps,
-            "scores": score_rows(result),
-            "metrics": metrics_rows(result.metrics),
-            "recipe": recipe_file(result, call.folder()),
-        }
+        """Layout to image: Stable Diffusion guided so each box's phrase fills its box."""
+        return shown(engine("layout").run(api_request(values), call.progress), call)
 
-    connect(run.click, layout_to_image, form.inputs, outputs, api_name="layout_to_image")
+    options = {"cancel": cancel, "gpu_duration": GPU_SECONDS}
+    connect(
+        run.click,
+        layout_generate,
+        form.inputs,
+        outputs,
+        api_name="layout_generate",
+        api_visibility="private",
+        **options,
+    )
+    connect(
+        api_trigger.click,
+        layout_to_image,
+        api_inputs,
+        outputs,
+        api_name="layout_to_image",
+        gpu_duration=GPU_SECONDS,
+    )

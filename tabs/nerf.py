@@ -12,7 +12,14 @@ from engines.nerf.requests import EXAMPLE, EditRequest, ReconstructRequest, Rend
 from engines.outputs import write_bytes
 from engines.studio import Studio
 
-from .common import metrics_rows, recipe_file
+from .common import (
+    RECIPE_LABEL,
+    cpu_notice,
+    intro,
+    metrics_rows,
+    metrics_table,
+    recipe_file,
+)
 from .forms import Call, Form, connect
 
 INTRO = """\
@@ -25,6 +32,8 @@ Score. **Ours:** the TensoRF field, the schedules and regularisers, the example 
 metrics (the paper released no code). On a CPU, fitting takes minutes and editing with the
 real UNet is very slow; a GPU is the intended place.
 """
+CPU_SLOW = "fitting takes minutes, and editing with the real UNet is very slow."
+LONG_GPU_SECONDS = 600
 LOSS_COLUMNS = ["step", "loss", "value"]
 SHOWN_LOSSES = ("rgb", "latent", "guidance")
 
@@ -97,15 +106,17 @@ def build_reconstruct(studio: Studio, run_id: gr.State):
         with gr.Column(scale=1):
             outputs = {
                 "run_id": run_id,
-                "status": gr.Markdown(),
+                "status": gr.Markdown(label="Status"),
                 "preview": gr.Image(label="Held-out view: truth | RGB head | decoded latent"),
                 "losses": gr.LinePlot(x="step", y="value", color="loss", label="Losses"),
-                "metrics": gr.Dataframe(headers=["metric", "value"], label="Measured"),
-                "scene_file": gr.File(label="Fitted scene (.nerf)"),
-                "recipe": gr.File(label="Recipe (zsstudio run recipe.json)"),
+                "metrics": metrics_table("Measured"),
+                "scene_file": gr.File(label="Fitted scene (.nerf)", interactive=False),
+                "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
             }
 
     def nerf_reconstruct(values: dict[str, Any], call: Call):
+        """Fit a NeRF in Stable Diffusion's latent space to a scene zip (or the built-in
+        example); streams progress and previews."""
         request = ReconstructRequest(**{**values, "scene": values["scene"] or EXAMPLE})
         result = yield from follow(studio, request, call, outputs)
         folder = call.folder()
@@ -120,7 +131,14 @@ def build_reconstruct(studio: Studio, run_id: gr.State):
             "recipe": recipe_file(result, folder),
         }
 
-    connect(button.click, nerf_reconstruct, form.inputs, outputs, api_name="nerf_reconstruct")
+    connect(
+        button.click,
+        nerf_reconstruct,
+        form.inputs,
+        outputs,
+        api_name="nerf_reconstruct",
+        gpu_duration=LONG_GPU_SECONDS,
+    )
     return outputs, stop
 
 
@@ -128,11 +146,12 @@ def wire_stop(studio: Studio, buttons: list[gr.Button], run_id: gr.State, status
     """One Stop handler for both long runs (one runs at a time)."""
 
     def nerf_stop(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Stop the running reconstruction or edit after its current step, keeping the result."""
         if values["run_id"] and studio.engine("nerf").cancel(values["run_id"]):
             message = "**Stopping after this step; what was done is kept.**"
-        else:
-            message = "Nothing is running."
-        return {f"status_{i}": message for i in range(len(statuses))}
+            return {f"status_{i}": message for i in range(len(statuses))}
+        gr.Info("Nothing is running.")  # the last run's summary stays as it is
+        return {}
 
     outputs = {f"status_{i}": status for i, status in enumerate(statuses)}
     trigger = functools.partial(gr.on, [button.click for button in buttons])
@@ -166,16 +185,18 @@ def build_edit(studio: Studio, run_id: gr.State):
         with gr.Column(scale=1):
             outputs = {
                 "run_id": run_id,
-                "status": gr.Markdown(),
+                "status": gr.Markdown(label="Status"),
                 "preview": gr.Image(label="Training view: original | edited"),
                 "video": gr.Video(label="Orbit: original | edited"),
                 "losses": gr.LinePlot(x="step", y="value", color="loss", label="Guidance loss"),
-                "metrics": gr.Dataframe(headers=["metric", "value"], label="Measured"),
-                "scene_file": gr.File(label="Edited scene (.nerf)"),
-                "recipe": gr.File(label="Recipe (zsstudio run recipe.json)"),
+                "metrics": metrics_table("Measured"),
+                "scene_file": gr.File(label="Edited scene (.nerf)", interactive=False),
+                "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
             }
 
     def nerf_edit(values: dict[str, Any], call: Call):
+        """Edit a fitted scene from a source to a target prompt with Delta Denoising Score;
+        streams progress and previews."""
         request = EditRequest(**values)
         result = yield from follow(studio, request, call, outputs)
         folder = call.folder()
@@ -190,7 +211,14 @@ def build_edit(studio: Studio, run_id: gr.State):
             "recipe": recipe_file(result, folder),
         }
 
-    connect(button.click, nerf_edit, form.inputs, outputs, api_name="nerf_edit")
+    connect(
+        button.click,
+        nerf_edit,
+        form.inputs,
+        outputs,
+        api_name="nerf_edit",
+        gpu_duration=LONG_GPU_SECONDS,
+    )
     return form.inputs, outputs, stop
 
 
@@ -208,11 +236,12 @@ def build_render(studio: Studio) -> dict[str, Any]:
             outputs = {
                 "still": gr.Image(label="Still"),
                 "video": gr.Video(label="Orbit"),
-                "metrics": gr.Dataframe(headers=["metric", "value"], label="Measured"),
-                "recipe": gr.File(label="Recipe (zsstudio run recipe.json)"),
+                "metrics": metrics_table("Measured"),
+                "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
             }
 
     def nerf_render(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Render a still and an orbit video of a .nerf scene (beside another, optionally)."""
         result = studio.engine("nerf").run(RenderRequest(**values), call.progress)
         folder = call.folder()
         return {
@@ -227,7 +256,9 @@ def build_render(studio: Studio) -> dict[str, Any]:
 
 
 def build(studio: Studio) -> None:
-    gr.Markdown(INTRO)
+    intro(INTRO)
+    notice = gr.Markdown(visible=False)
+    cpu_notice(studio, notice, None, CPU_SLOW)
     run_id = gr.State("")
     with gr.Tab("1. Reconstruct"):
         fitted, stop_fit = build_reconstruct(studio, run_id)
@@ -240,8 +271,8 @@ def build(studio: Studio) -> None:
         lambda path: (path, path),
         fitted["scene_file"],
         [edit["scene"], render["scene"]],
-        api_name="nerf_use_fitted",
+        api_visibility="private",
     )
     edited["scene_file"].change(
-        lambda path: path, edited["scene_file"], render["compare"], api_name="nerf_use_edited"
+        lambda path: path, edited["scene_file"], render["compare"], api_visibility="private"
     )

@@ -10,7 +10,14 @@ import gradio as gr
 from engines.speech import OUTPUT_RATE, SpeechResult, TTSRequest, VCRequest
 from engines.studio import Studio
 
-from .common import metrics_rows, recipe_file
+from .common import (
+    RECIPE_LABEL,
+    cpu_notice,
+    intro,
+    metrics_rows,
+    metrics_table,
+    recipe_file,
+)
 from .forms import Call, Form, connect
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "speech"
@@ -22,9 +29,10 @@ pace, loudness) from a third clip, so timbre and style come from different speak
 StableVC. **The paper's:** the task (StyleTTS-ZS, StableVC); neither released code or weights.
 **Ours:** Pocket TTS clones the voice; kNN-VC (WavLM-Large layer 6, k nearest frames, HiFi-GAN)
 moves speech to the timbre; pitch, rate and loudness are moved toward the style clip with PSOLA.
-Output is {OUTPUT_RATE // 1000} kHz and **synthetic**: the WAV file says so in its metadata. Only
-use voices of people who agreed to it.
+Output is {OUTPUT_RATE // 1000} kHz and **synthetic**: the WAV file says so in its metadata.
 """
+CONSENT = "Only use voices of people who agreed to it."
+CPU_SLOW = "a sentence of speech takes several seconds to tens of seconds to make."
 SYNTHETIC_LABEL = "Synthetic speech (AI-generated)"
 
 
@@ -39,9 +47,9 @@ def _example(name: str) -> str:
 def _outputs() -> dict[str, Any]:
     """The output widgets of one task, by name."""
     audio = gr.Audio(label=SYNTHETIC_LABEL, type="filepath", interactive=False)
-    notes = gr.Markdown()
-    metrics = gr.Dataframe(headers=["metric", "value"], label="Measured")
-    recipe = gr.File(label="Recipe (zsstudio run recipe.json)")
+    notes = gr.Markdown(label="Notes")
+    metrics = metrics_table("Measured")
+    recipe = gr.File(label=RECIPE_LABEL, interactive=False)
     return {"audio": audio, "metrics": metrics, "recipe": recipe, "notes": notes}
 
 
@@ -66,7 +74,9 @@ def build_tts(studio: Studio) -> None:
             with gr.Accordion("Settings", open=False):
                 for name in ("temperature", "pause_seconds", "seed", "wer"):
                     form(name)
-            button = gr.Button("Speak", variant="primary")
+            with gr.Row():
+                button = gr.Button("Speak", variant="primary")
+                cancel = gr.Button("Cancel", variant="stop")
         with gr.Column():
             outputs = _outputs()
     gr.Examples(
@@ -86,10 +96,11 @@ def build_tts(studio: Studio) -> None:
     )
 
     def tts(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Text to speech in the voice of a short clip (optionally the style of another)."""
         result = studio.engine("speech").run(TTSRequest(**values), call.progress)
         return _shown(result, call)
 
-    connect(button.click, tts, form.inputs, outputs, api_name="tts")
+    connect(button.click, tts, form.inputs, outputs, api_name="tts", cancel=cancel, gpu_duration=60)
 
 
 def build_vc(studio: Studio) -> None:
@@ -102,7 +113,9 @@ def build_vc(studio: Studio) -> None:
             with gr.Accordion("Settings", open=False):
                 form("k")
                 form("wer")
-            button = gr.Button("Convert", variant="primary")
+            with gr.Row():
+                button = gr.Button("Convert", variant="primary")
+                cancel = gr.Button("Cancel", variant="stop")
         with gr.Column():
             outputs = _outputs()
     gr.Examples(
@@ -114,16 +127,27 @@ def build_vc(studio: Studio) -> None:
     )
 
     def voice_convert(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Say what the source recording says in the voice of another clip (kNN-VC)."""
         result = studio.engine("speech").run(VCRequest(**values), call.progress)
         return _shown(result, call)
 
-    connect(button.click, voice_convert, form.inputs, outputs, api_name="voice_convert")
+    connect(
+        button.click,
+        voice_convert,
+        form.inputs,
+        outputs,
+        api_name="voice_convert",
+        cancel=cancel,
+        gpu_duration=60,
+    )
 
 
 def build(studio: Studio) -> None:
-    gr.Markdown(INTRO)
+    intro(INTRO, CONSENT)
+    notice = gr.Markdown(visible=False)
     with gr.Tabs():
         with gr.Tab("Text to speech"):
             build_tts(studio)
         with gr.Tab("Voice conversion"):
             build_vc(studio)
+    cpu_notice(studio, notice, None, CPU_SLOW)

@@ -1,37 +1,100 @@
-"""The System panel: device, loaded engines and their memory; release an engine."""
+"""The System panel: device, what is running, loaded engines and their memory, as a table;
+release an engine picked from a list. API clients get the same as JSON (`/system_status`,
+`/release_engine`)."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import gradio as gr
 
+from engines.capabilities import available
 from engines.studio import Studio
 
-from .common import engine_handler
+from .common import api_only, engine_handler
+
+HEADERS = ["", "now"]
+
+
+def status_rows(status: dict[str, Any]) -> list[list[str]]:
+    """The status as rows a person reads: one line per fact, one per loaded engine."""
+    rows = [
+        ["device", status["device"]],
+        ["running now", status.get("busy") or "nothing"],
+    ]
+    if status.get("release_pending"):
+        rows.append(["released when the run ends", ", ".join(status["release_pending"])])
+    loaded = status.get("loaded") or {}
+    for name, entry in loaded.items():
+        minutes = entry["loaded_for_s"] / 60
+        rows.append(
+            [
+                f"loaded: {name}",
+                f"{entry['weights_mb']:,.0f} MB of weights ({', '.join(entry['components'])}), "
+                f"for {minutes:.0f} min",
+            ]
+        )
+    if not loaded:
+        rows.append(["loaded", "no engine (models load on a tab's first run)"])
+    if "gpu_total_mb" in status:
+        rows.append(
+            [
+                "GPU memory",
+                f"{status['gpu_allocated_mb']:,.0f} MB in use by the studio, "
+                f"{status['gpu_free_mb']:,.0f} of {status['gpu_total_mb']:,.0f} MB free",
+            ]
+        )
+    if "process_peak_rss_mb" in status:
+        rows.append(["memory (peak)", f"{status['process_peak_rss_mb']:,.0f} MB"])
+    rows.append(["version", status.get("version", "")])
+    rows.append(["as of", time.strftime("%H:%M:%S")])
+    return rows
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
+    engines = ["all"] + [cap.key for cap in available()]
     with gr.Accordion("System", open=False):
-        status = gr.JSON(label="Device, loaded engines and memory")
+        table = gr.Dataframe(
+            headers=HEADERS,
+            label="Device, loaded engines and memory",
+            interactive=False,
+            elem_id="system-status",
+        )
         with gr.Row():
             refresh = gr.Button("Refresh", size="sm")
-            engine_name = gr.Textbox(
-                label="Engine to release", placeholder="all", scale=2, max_lines=1
-            )
+            engine = gr.Dropdown(engines, value="all", label="Engine to release", scale=2)
             release = gr.Button("Release", size="sm", variant="stop")
 
     @engine_handler
     def system_status() -> dict:
+        """The device, the engine running now, the loaded engines and their weights' memory,
+        releases waiting for a run to end, and the device's memory figures."""
         return studio.status()
 
     @engine_handler
-    def release_engine(name: str) -> dict:
-        name = (name or "").strip()
-        studio.manager.release(None if name in ("", "all") else name)
-        status = studio.status()
+    def release_engine(engine: str) -> dict:
+        """Release an engine's models (`all` for every engine); returns the status after. An
+        engine in use is released when its run ends."""
+        return studio.release(engine)
+
+    def show_status() -> list[list[str]]:
+        return status_rows(studio.status())
+
+    def release_and_show(name: str) -> list[list[str]]:
+        status = release_engine(name)
         if status["release_pending"]:
             gr.Info("A run is using the models: they are released when it ends.")
-        return status
+        return status_rows(status)
 
-    refresh.click(system_status, outputs=status, api_name="system_status")
-    demo.load(system_status, outputs=status, api_visibility="private", show_progress="hidden")
-    release.click(release_engine, inputs=engine_name, outputs=status, api_name="release_engine")
+    api_only(system_status, "system_status", {}, "status", queue=False)
+    api_only(
+        release_engine,
+        "release_engine",
+        {"engine": f"Engine to release: all, or one of {', '.join(engines[1:])}"},
+        "status after the release",
+    )
+    private = {"api_visibility": "private", "queue": False}
+    refresh.click(show_status, outputs=table, **private)
+    demo.load(show_status, outputs=table, show_progress="hidden", **private)
+    release.click(release_and_show, inputs=engine, outputs=table, api_visibility="private")

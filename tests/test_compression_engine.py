@@ -116,6 +116,7 @@ def test_recipe_reproduces_the_file(engine, photo, tmp_path):
     assert sorted(path.name for path in files) == [
         "compressed.zsc",
         "decoded.png",
+        "image-photo.png",  # inputs/: the photo the recipe names
         "metrics.json",
         "recipe.json",
     ]

@@ -26,8 +26,10 @@ def test_system_status_endpoint(client):
 
 
 def test_input_error_reaches_the_client_as_its_message(client):
-    with pytest.raises(AppError, match="Engine 'teleport' is not loaded"):
+    with pytest.raises(AppError, match="Unknown engine 'teleport'; choose all or one of"):
         client.predict("teleport", api_name="/release_engine")
+    with pytest.raises(AppError, match="Engine 'compression' is not loaded"):
+        client.predict("compression", api_name="/release_engine")
 
 
 def test_release_all_is_fine_with_nothing_loaded(client):

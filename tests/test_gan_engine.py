@@ -147,6 +147,7 @@ def test_sample_more_from_an_adapted_file(engine, tmp_path):
         "samples.png",
         "metrics.json",
         "recipe.json",
+        "checkpoint-adapted.pt",  # inputs/: the generator the recipe names
     }
 
 

@@ -59,8 +59,8 @@ ADAPT_RETURNS = [  # the API's outputs after the status, in order (the run id is
     "Before (top) and after (bottom), same W and noise",
     "Weighted loss terms",
     "Measured",
-    "Adapted generator ({'g_ema': ...} .pt)",
-    "Recipe",
+    "Adapted generator (.pt: sample it below or with zsstudio)",
+    "Recipe (re-run it with: zsstudio run FILE)",
     "Adapted generator (.pt)",
     "Score against text",
 ]

@@ -212,6 +212,7 @@ def test_download_force_asks_the_hub_for_a_fresh_copy(tmp_path, monkeypatch):
         return str(tmp_path / filename)
 
     monkeypatch.setattr("huggingface_hub.hf_hub_download", hf_hub_download)
+    monkeypatch.setattr("engines.registry.unreachable_reason", lambda url: "")  # "the Hub answers"
     toml = tmp_path / "models.toml"
     toml.write_text('[demo.g]\nrepo = "org/model"\nfilename = "g.pt"\n', encoding="utf-8")
     Registry.load(toml).resolve("demo", "g", download=True, force=True)

@@ -12,7 +12,7 @@ from diffusers import StableDiffusionPipeline
 from tiny_layout import save_tiny_grounding_dino
 
 from engines import cli
-from engines.errors import InputError, ModelUnavailable
+from engines.errors import InputError
 from engines.layout import LayoutRequest
 from engines.layout.attention import LAYER_MAPS, RecordingAttnProcessor, recording_attention
 from engines.layout.guidance import GuidanceSettings, LayoutGuidance
@@ -215,8 +215,11 @@ def test_score_off_never_loads_the_detector(engine, monkeypatch):
     result = engine.run(request)
     assert result.scores == [] and result.metrics["layout_score"] == "off"
     assert not engine.manager.load("layout")["parts"].is_loaded("detector")
-    with pytest.raises(ModelUnavailable, match="LAYOUT_DETECTOR"):
-        engine.run(LayoutRequest(**{**request.to_params(), "score": True}))
+    # the detector is for the metric only: without it the image is made all the same
+    scored = engine.run(LayoutRequest(**{**request.to_params(), "score": True}))
+    assert scored.image.size == (64, 64) and scored.scores == []
+    assert scored.metrics["layout_score"] == "not available (model layout.detector missing)"
+    assert set(scored.recipe.models) == {"sd15"}
 
 
 def test_token_level_problems_stop_the_run_before_generating(engine):

@@ -178,8 +178,8 @@ def test_layout_every_guided_update_reaches_the_next_latent(tiny_pipe):
     real_guide, real_step = guidance.guide, pipe.scheduler.step
     calls = []
 
-    def guide(latents, t, cond, step):
-        moved = real_guide(latents, t, cond, step)
+    def guide(latents, t, cond, step, *between):
+        moved = real_guide(latents, t, cond, step, *between)
         guided[step] = (latents.clone(), moved.clone())
         return moved
 

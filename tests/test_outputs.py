@@ -41,7 +41,7 @@ def test_cleaning_follows_gradios_delete_cache_schedule(tmp_path):
     assert (OutputFolders().every, OutputFolders().max_age) == DELETE_CACHE
     demo = app.build_demo(tabs=["speech"])
     assert demo.delete_cache == DELETE_CACHE
-    assert any(fn.name == "drop_session_outputs" for fn in demo.fns.values())
+    assert any(fn.name == "end_session" for fn in demo.fns.values())
     folders = OutputFolders(tmp_path, every=0, max_age=0)
     stale = folders.new("s")
     folders.new("t")  # due: the next run cleans the stale one

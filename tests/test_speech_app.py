@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,10 @@ def test_both_endpoints_through_gradio_client(demo, tmp_path):
             assert wav.samplerate == 24000 and "Synthetic" in wav.title
         rows = {row[0]: row[1] for row in metrics["data"]}
         assert rows["sentences"] == 2 and "similarity_output_vs_voice" in rows
-        assert Path(recipe).read_text().count('"task": "tts"') == 1
+        with zipfile.ZipFile(recipe) as bundle:  # the recipe carries the voice clip
+            saved = bundle.read("recipe.json").decode()
+            assert saved.count('"task": "tts"') == 1
+            assert bundle.namelist() == ["recipe.json", "inputs/voice-voice.wav"]
 
         audio, metrics, _, notes = client.predict(
             handle_file(str(ASSETS / "source.wav")),

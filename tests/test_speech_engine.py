@@ -106,7 +106,13 @@ def test_vc_with_a_style_clip_reports_where_the_style_landed(engine, clips):
 def test_result_saves_a_labelled_wav_metrics_and_recipe(engine, clips, tmp_path):
     result = engine.run(VCRequest(source=clips["source"], voice=clips["voice"], k=2))
     names = sorted(path.name for path in result.save(tmp_path))
-    assert names == ["metrics.json", "recipe.json", "vc.wav"]
+    assert names == [  # inputs/ holds the clips the recipe names
+        "metrics.json",
+        "recipe.json",
+        "source-source.flac",
+        "vc.wav",
+        "voice-voice.wav",
+    ]
     with sf.SoundFile(tmp_path / "vc.wav") as wav:
         assert wav.samplerate == 24000 and "Synthetic" in wav.title
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(
@@ -162,6 +168,24 @@ def test_missing_weights_name_the_component_and_the_fix(models, monkeypatch, cli
     engine = Studio(device=DEVICE).engine("speech")
     with pytest.raises(ModelUnavailable, match="ZSS_MODEL_SPEECH_VOCODER"):
         engine.run(VCRequest(source=clips["source"], voice=clips["voice"]))
+
+
+def test_without_the_metric_models_speech_is_made_and_the_metrics_say_why(
+    models, monkeypatch, clips, tmp_path
+):
+    """The speaker-similarity model and Whisper are for metrics only."""
+    monkeypatch.setenv(override_variable("speech", "speaker"), str(tmp_path / "no-speaker"))
+    monkeypatch.setenv(override_variable("speech", "asr"), str(tmp_path / "no-whisper"))
+    engine = Studio(device=DEVICE).engine("speech")
+    said = engine.run(TTSRequest(text=TEXT, voice=clips["voice"], wer=True))
+    assert said.duration > 0.5
+    assert said.metrics["similarity_output_vs_voice"] == (
+        "not available (model speech.speaker missing)"
+    )
+    assert said.metrics["wer"] == "not available (model speech.asr missing)"
+    assert {"speaker", "asr"}.isdisjoint(said.recipe.models)
+    converted = engine.run(VCRequest(source=clips["source"], voice=clips["voice"], wer=True))
+    assert converted.metrics["wer_vs_source_transcript"].startswith("not available")
 
 
 def test_a_tts_checkpoint_whose_prompt_layout_differs_is_refused_at_load(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 
 import gradio as gr
 import pytest
@@ -25,12 +27,27 @@ def test_engine_errors_become_gradio_errors_with_the_same_message():
         handler("model")
 
 
-def test_other_errors_pass_through():
+def test_unexpected_errors_show_a_short_message_with_an_id_the_log_repeats(caplog):
     @engine_handler
     def handler():
-        raise KeyError("bug")
+        raise KeyError("/srv/secret/path bug")
 
-    with pytest.raises(KeyError):
+    with caplog.at_level(logging.ERROR, logger="zsstudio"), pytest.raises(gr.Error) as raised:
+        handler()
+    message = raised.value.message
+    (error_id,) = re.findall(r"error id ([0-9a-f]{8})", message)
+    assert "/srv/secret" not in message and "KeyError" not in message
+    (record,) = caplog.records
+    assert error_id in record.getMessage() and record.exc_info[0] is KeyError
+    assert "Traceback" in caplog.text
+
+
+def test_gradio_errors_pass_through_unchanged():
+    @engine_handler
+    def handler():
+        raise gr.Error("Upload a WAV file.")
+
+    with pytest.raises(gr.Error, match="Upload a WAV file."):
         handler()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..base import Request
 from ..errors import InputError
@@ -37,6 +37,13 @@ class AdaptRequest(Request):
     """Adapt a pretrained StyleGAN2 from `source` to `target` text, with no training images."""
 
     task: ClassVar[str] = "adapt"
+    cpu_defaults: ClassVar[dict[str, Any]] = {
+        "iterations": 20,
+        "preview_every": 5,
+        "stage1_iterations": 200,
+        "grid_size": 3,
+        "eval_samples": 4,
+    }
 
     source: str = text("photo", 'what the generator makes now, e.g. "photo"', label="source text")
     target: str = text("", 'what it should make, e.g. "Pixar character"', label="target text")
@@ -46,7 +53,7 @@ class AdaptRequest(Request):
     method: str = choice(
         "svl", METHODS, "semantic variations (SVL) or StyleGAN-NADA", labels=METHOD_LABELS
     )
-    iterations: int = integer(300, 1, MAX_ITERATIONS, "training steps")
+    iterations: int = integer(300, 1, MAX_ITERATIONS, "training steps", widget="number")
     seed: int = seed(help="the same seed gives the same samples, grids and result")
     batch: int | None = integer(
         None,

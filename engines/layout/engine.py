@@ -87,11 +87,10 @@ class LayoutEngine(Engine):
         scoring = request.score and bool(boxes)
         with self.manager.use(self.name) as models:
             parts: LazyComponents = models["parts"]
-            if scoring:  # a missing detector is reported before anything is generated
-                parts.get("detector")
+            detector, score_note = parts.optional("detector") if scoring else (None, "")
             progress(0.0, f"loading {request.backbone}")
             pipe = self.backbone(parts, request.backbone)
-            sources = parts.sources(request.backbone, *(["detector"] if scoring else []))
+            sources = parts.sources(request.backbone, *(["detector"] if detector else []))
             token_indices = box_token_indices(
                 pipe.tokenizer, request.prompt, [box.phrase for box in boxes]
             )
@@ -145,9 +144,9 @@ class LayoutEngine(Engine):
 
             image = to_pil(out.image)
             scores: list[BoxScore] = []
-            if scoring:
+            if detector is not None:
                 progress(0.92, "scoring the layout with the detector")
-                found = parts.get("detector").detect_phrases(image, [box.phrase for box in boxes])
+                found = detector.detect_phrases(image, [box.phrase for box in boxes])
                 scores = match_boxes(boxes, found)
 
         heatmaps = []
@@ -156,7 +155,7 @@ class LayoutEngine(Engine):
             for index, box in enumerate(boxes):
                 picture = heatmap(image, maps[guidance.membership[index]], box, index)
                 heatmaps.append((picture, f"{index + 1}: {box.phrase}"))
-        metrics = _metrics(seconds, guidance, scores, request, out.nsfw)
+        metrics = _metrics(seconds, guidance, scores, request, out.nsfw, score_note)
         progress(1.0, "done")
         return LayoutResult(
             recipe=self.recipe(request, sources, request.seed),
@@ -169,7 +168,9 @@ class LayoutEngine(Engine):
         )
 
 
-def _metrics(seconds, guidance, scores, request: LayoutRequest, nsfw: bool) -> dict[str, Any]:
+def _metrics(
+    seconds, guidance, scores, request: LayoutRequest, nsfw: bool, score_note: str = ""
+) -> dict[str, Any]:
     metrics: dict[str, Any] = {"generation_s": seconds}
     if guidance is not None:
         losses = [loss for report in guidance.reports for loss in report.losses]
@@ -186,7 +187,7 @@ def _metrics(seconds, guidance, scores, request: LayoutRequest, nsfw: bool) -> d
     if scores:
         metrics.update(summarize(scores))
     elif request.boxes:
-        metrics["layout_score"] = "off"
+        metrics["layout_score"] = score_note or "off"
     if nsfw:
         metrics["nsfw_flagged"] = True
     return metrics

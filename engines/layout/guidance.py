@@ -4,7 +4,7 @@ the layout loss on the aggregated maps, and fp32 gradient steps on the latent.""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -117,17 +117,27 @@ class LayoutGuidance:
         alpha_bar = float(alphas[int(t)])
         return self.settings.strength * math.sqrt(1 - alpha_bar)
 
-    def guide(self, latents: torch.Tensor, t, cond_embeds: torch.Tensor, step: int) -> torch.Tensor:
+    def guide(
+        self,
+        latents: torch.Tensor,
+        t,
+        cond_embeds: torch.Tensor,
+        step: int,
+        before_iteration: Callable[[int], None] | None = None,
+    ) -> torch.Tensor:
         """Up to `iterations` gradient steps on the latent at timestep t, stopping once the loss
         (the weighted mean of the terms, in [0, 1]) is under the threshold. The step descends
         the weighted sum, so each term moves with strength * its weight. The update is computed
         and applied in float32; a non-finite loss or gradient stops the step and keeps the last
-        good latent."""
+        good latent. `before_iteration(j)` is called before each iteration (progress, and the
+        place a cancelled run stops)."""
         report = StepReport(step)
         self.reports.append(report)
         z = latents.detach().float()
         scale = self.step_size(t)
-        for _ in range(self.settings.iterations):
+        for iteration in range(self.settings.iterations):
+            if before_iteration is not None:
+                before_iteration(iteration)
             z.requires_grad_(True)
             with torch.enable_grad():
                 loss, _, maps = self.loss(z, t, cond_embeds, step)

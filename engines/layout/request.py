@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from ..base import Request
 from ..errors import InputError
@@ -39,15 +39,39 @@ def _contains_words(prompt_words: list[str], phrase_words: list[str]) -> bool:
     return any(prompt_words[i : i + n] == phrase_words for i in range(len(prompt_words) - n + 1))
 
 
-STOPWORDS = {"a", "an", "the", "and", "of", "on", "in", "at", "with", "by", "to", "next", "over"}
+PHRASE_BREAKS = (
+    "and|or|with|of|on|onto|in|into|inside|at|by|to|next|near|beside|behind|over|under|"
+    "above|below|beneath|between|from|for|against|around|while|where|that|which|"
+    "is|are|it|its|their|his|her"
+)
+DETERMINERS = {"a", "an", "the", "this", "that", "some", "its", "their", "his", "her"}
+
+
+def noun_phrases(prompt: str) -> list[str]:
+    """The prompt's noun phrases, roughly: the runs of words between commas, prepositions and
+    conjunctions, without leading articles and from the first -ing word on ("a red car and a
+    dog sitting on a sofa" -> red car, dog, sofa). Good enough to offer as box labels."""
+    phrases = []
+    for chunk in re.split(rf"[,;:.!?]|\b(?:{PHRASE_BREAKS})\b", (prompt or "").lower()):
+        words = _words(chunk or "")
+        while words and words[0] in DETERMINERS:
+            words.pop(0)
+        for index, word in enumerate(words[1:], start=1):
+            if word.endswith("ing"):  # "dog sitting" -> "dog"
+                words = words[:index]
+                break
+        if words:
+            phrases.append(" ".join(words))
+    return list(dict.fromkeys(phrases))
 
 
 def suggested_labels(prompt: str, typed: str = "") -> list[str]:
-    """Box labels to offer: the comma-separated phrases typed, else the prompt's content words."""
+    """Box labels to offer: the comma-separated phrases typed, else the prompt's noun phrases
+    (whole: "red apple", not "red" and "apple")."""
     phrases = [clean_phrase(p) for p in (typed or "").split(",") if clean_phrase(p)]
     if phrases:
         return list(dict.fromkeys(phrases))
-    return list(dict.fromkeys(w for w in _words(prompt or "") if w not in STOPWORDS))
+    return noun_phrases(prompt)
 
 
 @dataclass
@@ -108,6 +132,8 @@ class LayoutRequest(Request):
     With no boxes (or strength 0, or no guided steps) it is plain Stable Diffusion text to
     image, identical to diffusers' StableDiffusionPipeline for the same seed.
     """
+
+    cpu_defaults: ClassVar[dict[str, Any]] = {"width": 256, "height": 256, "steps": 20}
 
     prompt: str = text(
         "",

@@ -71,9 +71,15 @@ def sample(
     timesteps = scheduler.timesteps
     guided = 0
     for i, t in enumerate(timesteps):
+        # PNDM runs one more timestep than `steps` (its first is repeated): count the user's
+        step_text = f"step {min(steps, i * steps // len(timesteps) + 1)}/{steps}"
         if guidance is not None and guided < guided_steps and keeps_sample(scheduler):
-            progress(i / len(timesteps), f"step {i + 1}/{len(timesteps)}: layout guidance")
-            latents = guidance.guide(latents, t, prompt_embeds, i)
+
+            def iteration(j: int, i=i, step_text=step_text) -> None:
+                what = f"{step_text}: layout guidance, iteration {j + 1}"
+                progress(i / len(timesteps), what)
+
+            latents = guidance.guide(latents, t, prompt_embeds, i, iteration)
             guided += 1
         with torch.no_grad():
             model_input = torch.cat([latents] * 2) if do_cfg else latents
@@ -93,7 +99,7 @@ def sample(
             latents = scheduler.step(
                 noise_pred, t, latents, **extra_step_kwargs, return_dict=False
             )[0]
-        progress((i + 1) / len(timesteps), f"step {i + 1}/{len(timesteps)}")
+        progress((i + 1) / len(timesteps), step_text)
 
     with torch.no_grad():
         decoded = pipe.vae.decode(

@@ -1,0 +1,209 @@
+"""Recipes that carry their input files, so a result can be made again anywhere.
+
+A request's file inputs (a photo, a voice clip, a .zsc file, an adapted generator) are recorded
+in the recipe's `inputs` table with their file name and SHA-256. Saved, a recipe becomes a
+bundle: `recipe.json` whose file parameters name `inputs/<parameter>-<file name>`, beside those
+files; the app offers it as one zip, `Result.save` writes it as a folder. Reading a bundle (a
+zip, a folder or its recipe.json) points the parameters at the files and checks each hash; an
+input can also be given from elsewhere (`zsstudio run recipe.json --input voice=me.wav`), and is
+checked against the recorded hash too.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import json
+import re
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputError
+from .fields import VALUE, declared_fields
+from .hashing import file_sha256
+from .outputs import write_bytes
+
+if TYPE_CHECKING:
+    from .base import Recipe, Request
+
+RECIPE_FILE = "recipe.json"
+INPUTS_FOLDER = "inputs"
+MAX_BUNDLE_BYTES = 8 * 2**30
+"""What a recipe zip may unpack to, all files together (its inputs are photos, clips and
+generators: a StyleGAN2 at 1024 px is about 380 MB)."""
+
+
+def record_inputs(request_type: type[Request], params: dict[str, Any]) -> dict[str, dict]:
+    """The file inputs among `params`: every field declared with `value()` whose recipe value
+    names an existing file, by parameter: {"name": file name, "sha256": ...}."""
+    inputs = {}
+    for declared, spec in declared_fields(request_type):
+        path = params.get(declared.name)
+        if spec.kind == VALUE and isinstance(path, str) and path and Path(path).is_file():
+            inputs[declared.name] = {"name": Path(path).name, "sha256": file_sha256(path)}
+    return inputs
+
+
+def bundle_name(parameter: str, name: str) -> str:
+    """Where an input goes in a bundle: inputs/<parameter>-<file name, made safe>."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "file"
+    if not safe.startswith(f"{parameter}-"):  # a re-run of a bundle keeps its names
+        safe = f"{parameter}-{safe}"
+    return f"{INPUTS_FOLDER}/{safe}"
+
+
+def portable(recipe: Recipe) -> tuple[Recipe, dict[str, Path]]:
+    """The recipe as a bundle holds it (each file parameter names its place in the bundle),
+    and the files to put there: {place in the bundle: file now}."""
+    params = dict(recipe.params)
+    files: dict[str, Path] = {}
+    inputs = {}
+    for parameter, entry in recipe.inputs.items():
+        place = bundle_name(parameter, entry["name"])
+        current = params.get(parameter)
+        if isinstance(current, str) and Path(current).is_file():
+            files[place] = Path(current)
+        params[parameter] = place
+        inputs[parameter] = {**entry, "file": place}
+    return dataclasses.replace(recipe, params=params, inputs=inputs), files
+
+
+def write_folder(recipe: Recipe, folder: Path) -> list[Path]:
+    """recipe.json and inputs/ in `folder`; returns the paths written."""
+    bundled, files = portable(recipe)
+    written = [write_bytes(folder / RECIPE_FILE, (bundled.to_json() + "\n").encode("utf-8"))]
+    for place, source in files.items():
+        target = folder / place
+        if source.resolve() != target.resolve():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        written.append(target)
+    return written
+
+
+def write_zip(recipe: Recipe, path: Path) -> Path:
+    """One zip holding recipe.json and its inputs (what the app offers for download)."""
+    bundled, files = portable(recipe)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.part")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr(RECIPE_FILE, bundled.to_json() + "\n")
+        for place, source in files.items():
+            bundle.write(source, place)
+    partial.replace(path)
+    return path
+
+
+def read(path: str | Path, given: dict[str, str] | None = None) -> Recipe:
+    """A recipe from its recipe.json, a folder holding one, or a zip; its file parameters
+    pointing at the bundle's files (or at `given` ones, parameter -> path), each checked
+    against the SHA-256 the recipe recorded."""
+    from .base import Recipe
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECIPE_FILE
+    elif path.is_file() and zipfile.is_zipfile(path):
+        path = _unpack(path) / RECIPE_FILE
+    recipe = Recipe.from_dict(_read_json(path))
+    return with_inputs(recipe, path.parent, given or {})
+
+
+def with_inputs(recipe: Recipe, folder: Path, given: dict[str, str]) -> Recipe:
+    """The recipe with its file parameters resolved (see `read`)."""
+    unknown = sorted(set(given) - set(recipe.params))
+    if unknown:
+        names = ", ".join(sorted(recipe.inputs) or ["none"])
+        raise InputError(f"This recipe has no input {unknown[0]!r}; its file inputs: {names}.")
+    params = dict(recipe.params)
+    for parameter, entry in recipe.inputs.items():
+        if not isinstance(entry, dict) or "sha256" not in entry:
+            raise InputError(f"The recipe's entry for input {parameter!r} is not readable.")
+        if parameter in given:
+            params[parameter] = _checked(Path(given[parameter]), parameter, entry, "given")
+            continue
+        value = params.get(parameter)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            params[parameter] = _checked(folder / value, parameter, entry, "bundled")
+        elif isinstance(value, str) and value:
+            params[parameter] = _checked(Path(value), parameter, entry, "recorded")
+    for parameter in set(given) - set(recipe.inputs):  # an old recipe records no hash
+        params[parameter] = str(Path(given[parameter]).expanduser())
+    return dataclasses.replace(recipe, params=params)
+
+
+def _checked(path: Path, parameter: str, entry: dict, how: str) -> str:
+    name = entry.get("name", "?")
+    path = path.expanduser()
+    if not path.is_file():
+        raise InputError(
+            f"This recipe's {parameter} input ({name}) is not at {path}. Run the recipe from "
+            f"the zip or folder it came in, or give the file: --input {parameter}=PATH."
+        )
+    if file_sha256(path) != entry["sha256"]:
+        where = "the file given" if how == "given" else str(path)
+        raise InputError(
+            f"{where} is not the {parameter} input this recipe was made with ({name}, "
+            f"sha256 {entry['sha256'][:12]}...): its contents differ."
+        )
+    return str(path.resolve())
+
+
+def _read_json(path: Path) -> dict:
+    from .base import MAX_RECIPE_BYTES
+
+    try:
+        if path.stat().st_size > MAX_RECIPE_BYTES:
+            raise InputError(f"{path.name} is over {MAX_RECIPE_BYTES >> 10} KB: not a recipe.")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise InputError(f"Recipe file {path.name} does not exist.") from err
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"Recipe file {path.name} is not readable JSON: {err}.") from err
+
+
+def _unpack(path: Path) -> Path:
+    """A recipe zip unpacked into a temporary folder (removed when the process ends): only
+    recipe.json and inputs/<file>, within MAX_BUNDLE_BYTES."""
+    folder = Path(tempfile.mkdtemp(prefix="zss-recipe-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            members = [m for m in bundle.infolist() if not m.is_dir()]
+            for member in members:
+                if not _allowed(member.filename):
+                    raise InputError(
+                        f"{path.name} holds {member.filename!r}: a recipe zip holds only "
+                        f"{RECIPE_FILE} and {INPUTS_FOLDER}/<file>."
+                    )
+            if sum(m.file_size for m in members) > MAX_BUNDLE_BYTES:
+                raise InputError(f"{path.name} unpacks to more than {MAX_BUNDLE_BYTES} bytes.")
+            for member in members:
+                _extract(bundle, member, folder / member.filename)
+    except zipfile.BadZipFile as err:
+        raise InputError(f"{path.name} is not a readable zip: {err}.") from err
+    if not (folder / RECIPE_FILE).is_file():
+        raise InputError(f"{path.name} holds no {RECIPE_FILE}.")
+    return folder
+
+
+def _allowed(name: str) -> bool:
+    return (
+        name == RECIPE_FILE
+        or re.fullmatch(rf"{INPUTS_FOLDER}/[A-Za-z0-9_-][A-Za-z0-9._-]*", name) is not None
+    )
+
+
+def _extract(bundle: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path) -> None:
+    """Copy one member, refusing more bytes than its header declared (a lying zip)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    with bundle.open(member) as source, open(target, "wb") as out:
+        while chunk := source.read(1 << 20):
+            copied += len(chunk)
+            if copied > member.file_size:
+                raise InputError(f"{member.filename} in the zip is larger than it says.")
+            out.write(chunk)
