@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from gradio_image_annotation import image_annotator
 
-from engines.errors import InputError, StudioError
+from engines.errors import InputError
 from engines.studio import Studio
 from engines.video import Keyframe, SubjectVideoRequest
 
 from .canvas import blank_canvas, canvas_boxes, canvas_value
-from .common import metrics_rows, recipe_file
+from .common import RECIPE_LABEL, intro, metrics_rows, metrics_table, recipe_file
 from .forms import Call, Form, connect
+from .uploads import image_input
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "video"
 SUBJECT = str(ASSETS / "toy-robot.png")
@@ -59,11 +59,6 @@ EXAMPLES: list[dict[str, Any]] = [
         ],
     },
 ]
-_STOPS: dict[str, threading.Event] = {}
-
-
-class Stopped(StudioError):
-    """The user pressed Stop."""
 
 
 def frame_of(label: str, frames: int) -> int:
@@ -114,7 +109,7 @@ def build_inputs() -> Form:
     with gr.Row():
         form.add(
             "subject",
-            gr.Image(
+            image_input(
                 label="Subject (RGBA cut-out or photo)",
                 type="filepath",
                 image_mode="RGBA",
@@ -123,7 +118,7 @@ def build_inputs() -> Form:
         )
         form.add(
             "subject_mask",
-            gr.Image(
+            image_input(
                 label="Subject mask (optional, white = subject)",
                 type="filepath",
                 image_mode="L",
@@ -156,35 +151,28 @@ def build_outputs() -> dict[str, Any]:
         "video": gr.Video(label="Video", format="mp4", autoplay=True, loop=True),
         "boxes_video": gr.Video(label="Video with the boxes", format="mp4", loop=True),
         "strip": gr.Image(label="Frames", type="filepath", format="png"),
-        "metrics": gr.Dataframe(headers=["metric", "value"], label="Metrics"),
-        "recipe": gr.File(label="Recipe (zsstudio run recipe.json)"),
+        "metrics": metrics_table("Metrics"),
+        "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
     }
 
 
 def build(studio: Studio) -> None:
-    gr.Markdown(INTRO)
+    intro(INTRO)
     with gr.Row():
         with gr.Column(scale=1):
             form = build_inputs()
             with gr.Row():
                 run = gr.Button("Generate", variant="primary")
-                stop = gr.Button("Stop", variant="stop")
+                cancel = gr.Button("Cancel", variant="stop")
         with gr.Column(scale=1):
             outputs = build_outputs()
     names = ("prompt", "subject_phrase", "subject", "canvas")
     gr.Examples(example_rows(), inputs=[form.inputs[n] for n in names], cache_examples=False)
 
     def subject_video(values: dict[str, Any], call: Call) -> dict[str, Any]:
-        request = make_request(values)
-        stopped = _STOPS.setdefault(call.session, threading.Event())
-        stopped.clear()
-
-        def progress(fraction: float, what: str = "") -> None:
-            if stopped.is_set():
-                raise Stopped(f"Stopped ({what or 'before generating'}); nothing was written.")
-            call.progress(fraction, what)
-
-        result = studio.engine("video").run(request, progress)
+        """A short video of the subject moving along the box keyframes, with the metrics
+        measured on it (Cancel stops it at the next denoising step; nothing is written)."""
+        result = studio.engine("video").run(make_request(values), call.progress)
         folder = call.folder()
         written = {path.name: str(path) for path in result.save(folder)}
         return {
@@ -195,8 +183,12 @@ def build(studio: Studio) -> None:
             "recipe": recipe_file(result, folder),
         }
 
-    def stop_video(values: dict[str, Any], call: Call) -> None:
-        _STOPS.setdefault(call.session, threading.Event()).set()
-
-    connect(run.click, subject_video, form.inputs, outputs, api_name="subject_video")
-    connect(stop.click, stop_video, {}, {}, api_name="subject_video_stop", gpu=False)
+    connect(
+        run.click,
+        subject_video,
+        form.inputs,
+        outputs,
+        api_name="subject_video",
+        cancel=cancel,
+        gpu_duration=300,
+    )

@@ -19,6 +19,7 @@ PUBLIC = {
     "gan": {"/adapt_gan", "/stop_gan", "/sample_gan"},
     "nerf": {"/nerf_reconstruct", "/nerf_edit", "/nerf_render", "/nerf_stop"},
     "compression": {"/compress", "/restore_tokens", "/decompress"},
+    "video": {"/subject_video"},
     "system": {"/system_status", "/release_engine"},
 }
 """What API clients call, per capability. A capability not listed here (a tab added since)

@@ -357,7 +357,15 @@ def test_cli_writes_a_playable_mp4_and_the_recipe_reruns_it(studio, subject_png,
     args += ["--frames", "8", "--width", "256", "--height", "256", "--steps", "1", "-o", str(out)]
     assert cli.main(args) == 0
     written = {p.name for p in out.iterdir()}
-    assert written == {"video.mp4", "video-boxes.mp4", "frames.png", "metrics.json", "recipe.json"}
+    # the layout of every saved result, with the subject image under inputs/
+    assert written == {
+        "video.mp4",
+        "video-boxes.mp4",
+        "frames.png",
+        "metrics.json",
+        "recipe.json",
+        "inputs",
+    }
     frames, meta = read_mp4(out / "video.mp4")
     assert frames.shape == (8, 256, 256, 3) and meta["codec"] == "h264"
     assert meta["pix_fmt"].startswith("yuv420p") and meta["fps"] == 8

@@ -156,7 +156,7 @@ class SubjectVideoEngine(Engine):
             if request.metrics:
                 progress(0.92, "measuring the video")
                 metrics.update(self._measure(parts, request, frames, subject, boxes))
-            sources = parts.sources(*needed)
+            sources = parts.sources(*needed, "clip", "dino", "detector")
         progress(1.0, "done")
         return SubjectVideoResult(
             recipe=self.recipe(request, sources, request.seed),
@@ -174,13 +174,7 @@ class SubjectVideoEngine(Engine):
             needed.append("ip_adapter")
             if request.remove_background and subject.alpha is None:
                 needed.append("segmenter")
-        if request.metrics:
-            needed.append("clip")
-            if subject is not None:
-                needed.append("dino")
-            if boxes is not None:
-                needed.append("detector")
-        return needed
+        return needed  # the metric models are optional: see _measure
 
     @staticmethod
     def _control(pipe, request, subject: Subject | None, boxes, tokens):
@@ -223,18 +217,30 @@ class SubjectVideoEngine(Engine):
         return control, reference
 
     def _measure(self, parts, request, frames, subject, boxes) -> dict[str, Any]:
+        """The metrics whose models are on this machine; each other one says which model it
+        lacks ("not available (model video.dino missing)"): the video is made regardless."""
         from .metrics import video_metrics
 
-        return video_metrics(
+        clip, clip_note = parts.optional("clip")
+        if clip is None:
+            return {"clip_t": clip_note, "temporal_consistency": clip_note}
+        dino, dino_note = parts.optional("dino") if subject is not None else (None, "")
+        detector, box_note = parts.optional("detector") if boxes is not None else (None, "")
+        metrics = video_metrics(
             frames,
             request.prompt,
-            parts.get("clip"),
-            dino=parts.get("dino") if subject is not None else None,
+            clip,
+            dino=dino,
             subject=subject.cutout() if subject is not None else None,
             boxes=boxes,
-            detector=parts.get("detector") if boxes is not None else None,
+            detector=detector,
             phrase=request.phrase,
         )
+        if dino_note:
+            metrics["dino_i"] = dino_note
+        if box_note:
+            metrics["box_mIoU"] = box_note
+        return metrics
 
 
 def _acts(settings, control: str) -> bool:
