@@ -83,7 +83,12 @@ def build_tts(studio: Studio) -> None:
         [
             [
                 "Good morning. The weather is calm today, and the sea is quiet.",
-                _example("voice_low.wav"),
+                _example("reader_librivox.wav"),
+                None,
+            ],
+            [
+                "The train leaves at seven. Please be on time.",
+                _example("cards_speaker.wav"),
                 None,
             ],
             [
@@ -120,6 +125,7 @@ def build_vc(studio: Studio) -> None:
             outputs = _outputs()
     gr.Examples(
         [
+            [_example("reader_librivox.wav"), _example("cards_speaker.wav"), None],
             [_example("source.wav"), _example("voice_low.wav"), None],
             [_example("source.wav"), _example("voice_low.wav"), _example("style_high_fast.wav")],
         ],

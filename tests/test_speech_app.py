@@ -43,7 +43,15 @@ def test_tab_offers_both_endpoints_with_their_inputs(demo):
 
 def test_shipped_example_clips_are_short_mono_speech():
     names = sorted(path.name for path in ASSETS.glob("*.wav"))
-    assert names == ["source.wav", "style_high_fast.wav", "voice_low.wav"]
+    assert names == [
+        "cards_speaker.wav",
+        "reader_librivox.wav",
+        "source.wav",
+        "style_high_fast.wav",
+        "voice_low.wav",
+    ]
+    sources = (ASSETS / "SOURCES.md").read_text()
+    assert all(name in sources for name in names)  # every clip says where it comes from
     for path in ASSETS.glob("*.wav"):
         info = sf.info(str(path))
         assert info.channels == 1 and 16000 <= info.samplerate <= 24000
