@@ -14,6 +14,7 @@ import gradio as gr
 
 from engines import __version__
 from engines.capabilities import select
+from engines.commands import add_studio_options
 from engines.errors import InputError
 from engines.files import describe_os_error
 from engines.studio import Studio, on_zero_gpu
@@ -93,19 +94,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860)")
     parser.add_argument("--share", action="store_true", help="make a public share link")
     parser.add_argument("--auth", default=None, metavar="USER:PASS", help="require a login")
-    parser.add_argument("--device", default=None, help="auto, cuda, cuda:N, mps or cpu")
     parser.add_argument(
         "--tabs", default=None, help="comma-separated capabilities to show (default: all built)"
     )
-    parser.add_argument("--models", default=None, metavar="PATH", help="an alternate models.toml")
-    parser.add_argument(
-        "--gpu-budget",
-        type=float,
-        default=None,
-        metavar="GB",
-        help="weight memory engines may hold together (default: 85%% of a CUDA device; one "
-        "engine at a time on CPU and MPS)",
-    )
+    add_studio_options(parser, device_default=None)
     return parser.parse_args(argv)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .capabilities import CAPABILITIES, _module_exists
-from .commands import progress_bar, save_and_report
+from .commands import add_studio_options, progress_bar, save_and_report
 from .errors import InputError, StudioError
 from .files import check_can_create, describe_os_error
 
@@ -111,16 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="zsstudio", description="Zero-Shot Studio engines from the command line."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N, mps or cpu")
-    parser.add_argument("--models", default=None, help="an alternate models.toml")
-    parser.add_argument(
-        "--gpu-budget",
-        type=float,
-        default=None,
-        metavar="GB",
-        help="weight memory engines may hold together (default: 85%% of a CUDA device; one "
-        "engine at a time on CPU and MPS)",
-    )
+    add_studio_options(parser, device_default="auto")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     models = commands.add_parser("models", help="list the model registry")

@@ -15,6 +15,20 @@ from .base import Progress, Request, Result
 from .fields import BOOL, CHOICE, FLOAT, INT, FieldSpec, declared_fields, field_default
 
 
+def add_studio_options(parser: argparse.ArgumentParser, device_default: str | None) -> None:
+    """--device, --models and --gpu-budget: how the studio is set up, for app.py and zsstudio."""
+    parser.add_argument("--device", default=device_default, help="auto, cuda, cuda:N, mps or cpu")
+    parser.add_argument("--models", default=None, metavar="PATH", help="an alternate models.toml")
+    parser.add_argument(
+        "--gpu-budget",
+        type=float,
+        default=None,
+        metavar="GB",
+        help="weight memory engines may hold together (default: 85%% of a CUDA device; one "
+        "engine at a time on CPU and MPS)",
+    )
+
+
 def flags_of(name: str, spec: FieldSpec) -> tuple[str, ...]:
     return spec.cli or (f"--{name.replace('_', '-')}",)
 
