@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from engines import cli
 from engines.errors import InputError, ModelUnavailable
+from engines.mp4 import read_mp4
 from engines.registry import override_variable
 from engines.studio import Studio
 from engines.video import Keyframe, SubjectVideoRequest
@@ -28,7 +29,6 @@ from engines.video.control import (
     controlled_attention,
 )
 from engines.video.engine import check_prompt_length
-from engines.video.media import read_mp4
 from engines.video.sampler import encode_reference, sample
 from engines.video.subject import load_subject
 from engines.video.trajectory import BoxMasks, frame_boxes, unet_grids

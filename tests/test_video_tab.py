@@ -107,7 +107,7 @@ def test_subject_video_through_gradio_client(demo):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    from engines.video.media import read_mp4
+    from engines.mp4 import read_mp4
 
     prompt, phrase, subject, canvas = tab.example_rows()[0]
     value = {"image": handle_file(_canvas_png(canvas)), "boxes": canvas["boxes"]}

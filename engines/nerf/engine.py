@@ -271,7 +271,8 @@ class NerfEditEngine(Engine):
         """An mp4 of the models side by side on one orbit, and each one's frames."""
         import torch
 
-        from .views import mp4_bytes, orbit_cameras, render_picture, side_by_side
+        from ..mp4 import mp4_bytes
+        from .views import orbit_cameras, render_picture, side_by_side
 
         azimuths = [360.0 * k / frames for k in range(frames)]
         per_model = []

@@ -3,10 +3,6 @@ H.264 mp4 (imageio-ffmpeg's ffmpeg: libx264, yuv420p, plays in browsers)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -95,33 +91,3 @@ def render_picture(
 def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4) -> np.ndarray:
     spacer = np.full((left.shape[0], gap, 3), 255, dtype=np.uint8)
     return np.concatenate([left, spacer, right], axis=1)
-
-
-def mp4_bytes(frames: list[np.ndarray], fps: int) -> bytes:
-    """H.264 (libx264, yuv420p) mp4 of uint8 frames, sizes padded to even numbers."""
-    import imageio_ffmpeg
-
-    height, width = frames[0].shape[:2]
-    padded_h, padded_w = height + height % 2, width + width % 2
-    handle, name = tempfile.mkstemp(suffix=".mp4")
-    os.close(handle)
-    try:
-        writer = imageio_ffmpeg.write_frames(
-            name,
-            (padded_w, padded_h),
-            fps=fps,
-            codec="libx264",
-            pix_fmt_out="yuv420p",
-            macro_block_size=1,
-            output_params=["-movflags", "+faststart"],
-            ffmpeg_log_level="error",
-        )
-        writer.send(None)
-        for frame in frames:
-            canvas = np.full((padded_h, padded_w, 3), 255, dtype=np.uint8)
-            canvas[:height, :width] = frame
-            writer.send(np.ascontiguousarray(canvas))
-        writer.close()
-        return Path(name).read_bytes()
-    finally:
-        Path(name).unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..layout.detector import load_detector
 from ..layout.tokens import box_token_indices
 from ..manager import LazyComponents, LoadContext
+from ..mp4 import mp4_bytes
 from ..outputs import png_bytes
 from .backbone import (
     load_clip,
@@ -24,7 +25,7 @@ from .backbone import (
     set_cpu_offload,
     use_ip_adapter,
 )
-from .media import draw_boxes, frame_strip, mp4_bytes, to_uint8
+from .media import draw_boxes, frame_strip, to_uint8
 from .request import SubjectVideoRequest
 from .segment import cut_out, load_segmenter
 from .subject import Subject, load_subject

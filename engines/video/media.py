@@ -1,12 +1,9 @@
-"""Video files and pictures of a result: H.264 mp4 (yuv420p, plays in browsers) through
-imageio-ffmpeg's bundled ffmpeg, the frames with their boxes drawn, and a strip of frames."""
+"""Pictures of a video result: the frames with their boxes drawn, and a strip of frames (the
+mp4 files are `engines.mp4`'s)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -17,44 +14,6 @@ BOX_COLOUR = (230, 25, 75)
 def to_uint8(frames: np.ndarray) -> np.ndarray:
     """(F, H, W, 3) floats in [0, 1] -> uint8, rounded as diffusers' numpy_to_pil does."""
     return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
-
-
-def mp4_bytes(frames: np.ndarray, fps: int) -> bytes:
-    """(F, H, W, 3) uint8 frames as an H.264 mp4 (yuv420p, faststart) in memory."""
-    import imageio_ffmpeg
-
-    count, height, width = frames.shape[:3]
-    handle, name = tempfile.mkstemp(suffix=".mp4")
-    os.close(handle)
-    try:
-        writer = imageio_ffmpeg.write_frames(
-            name,
-            (width, height),
-            fps=fps,
-            codec="libx264",
-            pix_fmt_out="yuv420p",
-            macro_block_size=2,  # sizes are multiples of 8: never rescaled
-            quality=None,
-            output_params=["-crf", "18", "-movflags", "+faststart"],
-        )
-        writer.send(None)
-        for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
-        writer.close()
-        return Path(name).read_bytes()
-    finally:
-        Path(name).unlink(missing_ok=True)
-
-
-def read_mp4(path: str | Path) -> tuple[np.ndarray, dict]:
-    """Decode an mp4 back to (F, H, W, 3) uint8 frames, with ffmpeg's metadata."""
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    width, height = meta["size"]
-    frames = [np.frombuffer(chunk, np.uint8).reshape(height, width, 3) for chunk in reader]
-    return np.stack(frames), meta
 
 
 def pixel_box(box: Sequence[float], width: int, height: int) -> tuple[float, ...]:
