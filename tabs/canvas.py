@@ -110,3 +110,22 @@ def preview(canvas: dict) -> Image.Image:
         picture = Image.fromarray(np.asarray(picture))
     boxes = canvas_boxes(canvas, picture.width, picture.height)
     return draw_boxes(picture, boxes)
+
+
+def boxes_in_example_thumbnails(canvas):
+    """`canvas` (an image_annotator), its example thumbnails drawn with their boxes and labels
+    instead of the bare image. (An instance attribute, not a subclass: see tabs.uploads.)"""
+    from gradio.processing_utils import save_img_array_to_cache
+
+    show_image = canvas.process_example
+
+    def process_example(value: dict | None):
+        if not value or not value.get("boxes"):
+            return show_image(value)
+        drawn = save_img_array_to_cache(
+            np.asarray(preview(value)), canvas.GRADIO_CACHE, format="png"
+        )
+        return show_image({**value, "image": drawn})
+
+    canvas.process_example = process_example
+    return canvas

@@ -6,15 +6,20 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
-from gradio.processing_utils import save_img_array_to_cache
 from gradio_image_annotation import image_annotator
 
 from engines.errors import InputError
 from engines.layout.request import MAX_BOXES, LayoutRequest, suggested_labels
 from engines.studio import Studio
 
-from .canvas import canvas_boxes, canvas_for, canvas_value, preview, resized_canvas, too_many_boxes
+from .canvas import (
+    boxes_in_example_thumbnails,
+    canvas_boxes,
+    canvas_for,
+    canvas_value,
+    resized_canvas,
+    too_many_boxes,
+)
 from .common import (
     RECIPE_LABEL,
     cpu_notice,
@@ -131,27 +136,18 @@ def shown(result, call: Call) -> dict[str, Any]:
 
 def layout_canvas() -> image_annotator:
     """The annotator to draw on; its example thumbnails show the boxes, not just the grid."""
-    canvas = image_annotator(
-        value=canvas_for(DEFAULT.width, DEFAULT.height),
-        label=f"Layout: draw up to {MAX_BOXES} boxes, label each with a phrase",
-        label_list=[],
-        image_type="numpy",
-        sources=[],
-        show_clear_button=False,
-        show_download_button=False,
-        box_min_size=8,
+    return boxes_in_example_thumbnails(
+        image_annotator(
+            value=canvas_for(DEFAULT.width, DEFAULT.height),
+            label=f"Layout: draw up to {MAX_BOXES} boxes, label each with a phrase",
+            label_list=[],
+            image_type="numpy",
+            sources=[],
+            show_clear_button=False,
+            show_download_button=False,
+            box_min_size=8,
+        )
     )
-    show_image = canvas.process_example
-
-    def process_example(value: dict | None):
-        if not value or not value.get("boxes"):
-            return show_image(value)
-        cache = canvas.GRADIO_CACHE
-        drawn = save_img_array_to_cache(np.asarray(preview(value)), cache, format="png")
-        return show_image({**value, "image": drawn})
-
-    canvas.process_example = process_example  # an instance attribute: see tabs.uploads
-    return canvas
 
 
 def build_inputs() -> Form:

@@ -13,7 +13,7 @@ from engines.errors import InputError
 from engines.studio import Studio
 from engines.video import Keyframe, SubjectVideoRequest
 
-from .canvas import blank_canvas, canvas_boxes, canvas_value
+from .canvas import blank_canvas, boxes_in_example_thumbnails, canvas_boxes, canvas_value
 from .common import RECIPE_LABEL, intro, metrics_rows, metrics_table, recipe_file
 from .forms import Call, Form, connect
 from .uploads import image_input
@@ -127,15 +127,17 @@ def build_inputs() -> Form:
         )
     form.add(
         "canvas",
-        image_annotator(
-            value=canvas_value(blank_canvas(512, 512), []),
-            label="Trajectory: draw the subject's box, label it start, end or a frame number",
-            label_list=["start", "end", "middle", "4", "12"],
-            image_type="numpy",
-            sources=[],
-            show_clear_button=False,
-            show_download_button=False,
-            box_min_size=8,
+        boxes_in_example_thumbnails(
+            image_annotator(
+                value=canvas_value(blank_canvas(512, 512), []),
+                label="Trajectory: draw the subject's box, label it start, end or a frame number",
+                label_list=["start", "end", "middle", "4", "12"],
+                image_type="numpy",
+                sources=[],
+                show_clear_button=False,
+                show_download_button=False,
+                box_min_size=8,
+            )
         ),
     )
     with gr.Accordion("Advanced settings", open=False):
