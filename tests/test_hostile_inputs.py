@@ -207,11 +207,11 @@ def test_download_force_replaces_the_file(server, cache, tmp_path, capsys):
 def test_download_force_asks_the_hub_for_a_fresh_copy(tmp_path, monkeypatch):
     calls = []
 
-    def hf_hub_download(repo, filename, **options):
+    def recorded_download(repo, filename, **options):  # stands in for the Hub client
         calls.append(options)
         return str(tmp_path / filename)
 
-    monkeypatch.setattr("huggingface_hub.hf_hub_download", hf_hub_download)
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", recorded_download)
     monkeypatch.setattr("engines.registry.unreachable_reason", lambda url: "")  # "the Hub answers"
     toml = tmp_path / "models.toml"
     toml.write_text('[demo.g]\nrepo = "org/model"\nfilename = "g.pt"\n', encoding="utf-8")
