@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..base import Request
+from ..boxes import label_and_coords
 from ..errors import InputError
 from ..fields import choice, flag, integer, number, seed, text, value
 
@@ -90,24 +90,9 @@ class PhraseBox:
         """Accept a PhraseBox, a mapping with phrase/x0/y0/x1/y1, or (phrase, x0, y0, x1, y1)."""
         if isinstance(value, PhraseBox):
             return value
-        try:
-            if isinstance(value, Mapping):
-                names = [f.name for f in fields(cls)]
-                unknown = set(value) - set(names)
-                if unknown:
-                    raise InputError(f"Unknown box keys {sorted(unknown)}; a box has {names}.")
-                phrase, x0, y0, x1, y1 = (value[name] for name in names)
-            elif isinstance(value, Sequence) and not isinstance(value, str):
-                phrase, x0, y0, x1, y1 = value
-            else:
-                raise TypeError
-            coords = [float(c) for c in (x0, y0, x1, y1)]
-        except (KeyError, TypeError, ValueError) as err:
-            raise InputError(
-                f"A box is a phrase and four numbers x0, y0, x1, y1; got {value!r}."
-            ) from err
-        if not all(math.isfinite(c) for c in coords):
-            raise InputError(f"Box coordinates must be finite numbers; got {value!r}.")
+        phrase, coords = label_and_coords(
+            cls, value, "box", "a phrase and four numbers x0, y0, x1, y1"
+        )
         return cls(str(phrase), *coords)
 
     @property

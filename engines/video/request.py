@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from ..base import Request
+from ..boxes import label_and_coords
 from ..errors import InputError
 from ..fields import choice, flag, integer, number, seed, text, value
 from ..layout.request import _contains_words, _words, clean_phrase
@@ -41,25 +41,15 @@ class Keyframe:
         """A Keyframe, a mapping with frame/x0/y0/x1/y1, or (frame, x0, y0, x1, y1)."""
         if isinstance(value, Keyframe):
             return value
-        names = [f.name for f in fields(cls)]
+        frame, coords = label_and_coords(
+            cls, value, "keyframe", "a frame number and a box x0, y0, x1, y1"
+        )
         try:
-            if isinstance(value, Mapping):
-                unknown = set(value) - set(names)
-                if unknown:
-                    raise InputError(f"Unknown keyframe keys {sorted(unknown)}; one has {names}.")
-                frame, x0, y0, x1, y1 = (value[name] for name in names)
-            elif isinstance(value, Sequence) and not isinstance(value, str):
-                frame, x0, y0, x1, y1 = value
-            else:
-                raise TypeError
-            coords = [float(c) for c in (x0, y0, x1, y1)]
             whole = float(frame)
-        except (KeyError, TypeError, ValueError) as err:
+        except (TypeError, ValueError) as err:
             raise InputError(
                 f"A keyframe is a frame number and a box x0, y0, x1, y1; got {value!r}."
             ) from err
-        if not all(math.isfinite(c) for c in coords):
-            raise InputError(f"Keyframe box coordinates must be finite numbers; got {value!r}.")
         if not whole.is_integer():
             raise InputError(f"A keyframe's frame must be a whole number; got {frame!r}.")
         return cls(int(whole), *coords)
