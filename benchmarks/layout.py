@@ -15,16 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # tiny model builders
+
+from measure import run_in_process, time_runs  # noqa: E402 (after the path set-up)
 
 PROMPT = "a photo of a cat and a dog sitting on a sofa"
 BOXES = [("a cat", 0.05, 0.3, 0.48, 0.95), ("a dog", 0.52, 0.25, 0.97, 0.95)]
@@ -97,8 +96,6 @@ def build_full_size_sd15(folder: Path, dtype: str) -> Path:
 
 def worker(args: argparse.Namespace) -> dict:
     """Run one mode (guided or not) in this process and measure it."""
-    import torch
-
     from engines.layout import LayoutEngine, LayoutRequest
     from engines.studio import Studio
 
@@ -117,27 +114,12 @@ def worker(args: argparse.Namespace) -> dict:
         score=False,
     )
     cuda = studio.manager.device.device.startswith("cuda")
-    engine.run(LayoutRequest(**{**request.to_params(), "steps": 2}))  # load and warm up
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    seconds, metrics = [], {}
-    for _ in range(args.repeats):
-        started = time.perf_counter()
-        metrics = engine.run(request).metrics
-        if cuda:
-            torch.cuda.synchronize()
-        seconds.append(time.perf_counter() - started)
-    if cuda:
-        peak_mb = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        import resource
-
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    warm_up = LayoutRequest(**{**request.to_params(), "steps": 2})
+    seconds, peak, metrics = time_runs(engine, warm_up, request, args.repeats, cuda)
     keep = ("guided_steps", "guidance_forwards", "latent_updates", "nan_skipped_steps")
     return {
-        "seconds": statistics.median(seconds),
-        "peak_mb": peak_mb,
+        "seconds": seconds,
+        "peak_mb": peak / 2**20,
         "device": studio.manager.device.describe(),
         **{k: metrics[k] for k in keep if k in metrics},
     }
@@ -147,10 +129,7 @@ def run_worker(mode: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--worker", mode, "--model", str(args.model)]
     command += ["--device", args.device, "--size", str(args.size), "--steps", str(args.steps)]
     command += ["--seed", str(args.seed), "--repeats", str(args.repeats)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{mode} run failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in_process(command, mode)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,17 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # tiny model builders
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from measure import run_in_process, time_runs  # noqa: E402 (after the path set-up)
 
 PROMPT = "a toy robot walking across a wooden table, soft daylight"
 SUBJECT = ROOT / "assets" / "video" / "toy-robot.png"
@@ -96,8 +95,6 @@ def build_full_size_random(folder: Path, dtype: str) -> dict[str, Path]:
 
 def worker(args: argparse.Namespace) -> dict:
     """Run one mode in this process and measure it."""
-    import torch
-
     from engines.registry import override_variable
     from engines.studio import Studio
     from engines.video import SubjectVideoEngine, SubjectVideoRequest
@@ -124,26 +121,11 @@ def worker(args: argparse.Namespace) -> dict:
         metrics=False,
         **mode,
     )
-    engine.run(SubjectVideoRequest(**{**request.to_params(), "steps": 1}))  # load, warm up
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    seconds, metrics = [], {}
-    for _ in range(args.repeats):
-        started = time.perf_counter()
-        metrics = engine.run(request).metrics
-        if cuda:
-            torch.cuda.synchronize()
-        seconds.append(time.perf_counter() - started)
-    if cuda:
-        peak_gb = torch.cuda.max_memory_allocated() / 2**30
-    else:
-        import resource
-
-        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    warm_up = SubjectVideoRequest(**{**request.to_params(), "steps": 1})
+    seconds, peak, metrics = time_runs(engine, warm_up, request, args.repeats, cuda)
     return {
-        "seconds": statistics.median(seconds),
-        "peak_gb": peak_gb,
+        "seconds": seconds,
+        "peak_gb": peak / 2**30,
         "controls": metrics["controls"],
         "device": studio.manager.device.describe(),
     }
@@ -154,10 +136,7 @@ def run_worker(mode: str, args: argparse.Namespace, folders: dict[str, Path]) ->
     command += ["--size", str(args.size), "--steps", str(args.steps), "--frames", str(args.frames)]
     command += ["--seed", str(args.seed), "--repeats", str(args.repeats)]
     command += ["--folders", json.dumps({k: str(v) for k, v in folders.items()})]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{mode} run failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in_process(command, mode)
 
 
 def main(argv: list[str] | None = None) -> int:
