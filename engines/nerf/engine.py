@@ -17,6 +17,38 @@ from .results import NerfResult
 
 EXAMPLE_SIZE = 256
 METRIC_VIEWS = 16  # orbit frames CLIP looks at
+EDIT_METRICS = (
+    "clip_direction_similarity",
+    "clip_direction_consistency",
+    "clip_target_score_original",
+    "clip_target_score_edited",
+)
+
+
+def metric_views(frames: list) -> list:
+    """The orbit frames the edit metrics look at: at most METRIC_VIEWS, evenly spaced."""
+    return frames[:: max(1, len(frames) // METRIC_VIEWS)]
+
+
+def edit_metrics(clip, before: list, after: list, request: EditRequest) -> dict[str, Any]:
+    """CLIP ViT-B/32 on the same views of the original and the edited scene: direction
+    similarity and consistency (InstructPix2Pix / Instruct-NeRF2NeRF), and the mean cosine of
+    each view to the target prompt, before and after."""
+    import torch
+
+    from .metrics import direction_consistency, direction_similarity, image_batch
+
+    with torch.no_grad():
+        original = clip.image_features(image_batch(before).to(clip.device))
+        edited = clip.image_features(image_batch(after).to(clip.device))
+        texts = clip.encode_prompts([request.source, request.target])
+    return {
+        "clip_direction_similarity": direction_similarity(original, edited, texts[1] - texts[0]),
+        "clip_direction_consistency": direction_consistency(original, edited),
+        "clip_target_score_original": float((original @ texts[1]).mean()),
+        "clip_target_score_edited": float((edited @ texts[1]).mean()),
+        "clip_views": int(original.shape[0]),
+    }
 
 
 class NerfEditEngine(Engine):
@@ -244,26 +276,18 @@ class NerfEditEngine(Engine):
             history=report.history,
             steps_done=report.steps_done,
             cancelled=report.steps_done < request.steps,
+            orbit_original=frames_before,
+            orbit_edited=frames_after,
         )
 
     def _edit_metrics(self, parts, before: list, after: list, request: EditRequest) -> dict:
-        import torch
-
-        from .metrics import direction_consistency, direction_similarity, image_batch
-
-        clip = parts.get("clip")
-        step = max(1, len(before) // METRIC_VIEWS)
-        with torch.no_grad():
-            original = clip.image_features(image_batch(before[::step]).to(clip.device))
-            edited = clip.image_features(image_batch(after[::step]).to(clip.device))
-            texts = clip.encode_prompts([request.source, request.target])
-        return {
-            "clip_direction_similarity": direction_similarity(
-                original, edited, texts[1] - texts[0]
-            ),
-            "clip_direction_consistency": direction_consistency(original, edited),
-            "clip_views": int(original.shape[0]),
-        }
+        """CLIP's figures on the orbit views (`metric_views`) before and after the edit; CLIP
+        is only needed for them, so without it the edit is made and each says which model it
+        lacks."""
+        clip, missing = parts.optional("clip")
+        if clip is None:
+            return {name: missing for name in EDIT_METRICS}
+        return edit_metrics(clip, metric_views(before), metric_views(after), request)
 
     # -- render ----------------------------------------------------------------------------------
 

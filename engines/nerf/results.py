@@ -22,6 +22,9 @@ class NerfResult(Result):
     steps_done: int = 0
     cancelled: bool = False
     notes: list[str] = field(default_factory=list)
+    # an edit's orbit frames, (H, W, 3) uint8, original and edited: what its metrics measured
+    orbit_original: list[Any] = field(default_factory=list)
+    orbit_edited: list[Any] = field(default_factory=list)
 
     SCENE_NAMES = {"reconstruct": "scene.nerf", "edit": "edited.nerf"}
 
