@@ -38,6 +38,9 @@ class SubjectVideoResult(Result):
     boxes: np.ndarray | None = None  # (F, 4) fractions, or None without keyframes
     fps: int = 8
     phrase: str = ""
+    # per frame, the detector's box of the subject phrase (fractions; None: not found), when
+    # the box metrics were measured
+    detections: list[tuple[float, float, float, float] | None] | None = None
 
     @cached_property
     def boxed_frames(self) -> np.ndarray | None:
@@ -154,9 +157,11 @@ class SubjectVideoEngine(Engine):
                 )
             frames = to_uint8(video)
             metrics["controls"] = _controls_used(control)
+            detections = None
             if request.metrics:
                 progress(0.92, "measuring the video")
-                metrics.update(self._measure(parts, request, frames, subject, boxes))
+                measured, detections = self._measure(parts, request, frames, subject, boxes)
+                metrics.update(measured)
             sources = parts.sources(*needed, "clip", "dino", "detector")
         progress(1.0, "done")
         return SubjectVideoResult(
@@ -166,6 +171,7 @@ class SubjectVideoEngine(Engine):
             boxes=boxes,
             fps=request.fps,
             phrase=request.phrase,
+            detections=detections,
         )
 
     @staticmethod
@@ -217,16 +223,23 @@ class SubjectVideoEngine(Engine):
                 control.reference_keep[h * w] = keep.to(device)
         return control, reference
 
-    def _measure(self, parts, request, frames, subject, boxes) -> dict[str, Any]:
-        """The metrics whose models are on this machine; each other one says which model it
-        lacks ("not available (model video.dino missing)"): the video is made regardless."""
-        from .metrics import video_metrics
+    def _measure(self, parts, request, frames, subject, boxes) -> tuple[dict[str, Any], Any]:
+        """The metrics whose models are on this machine, and the per-frame detections the box
+        scores came from (None without them); each metric without its model says which model
+        it lacks ("not available (model video.dino missing)"): the video is made regardless."""
+        from PIL import Image
+
+        from .metrics import detect_subject, video_metrics
 
         clip, clip_note = parts.optional("clip")
         if clip is None:
-            return {"clip_t": clip_note, "temporal_consistency": clip_note}
+            return {"clip_t": clip_note, "temporal_consistency": clip_note}, None
         dino, dino_note = parts.optional("dino") if subject is not None else (None, "")
         detector, box_note = parts.optional("detector") if boxes is not None else (None, "")
+        detections = None
+        if detector is not None and request.phrase:
+            pictures = [Image.fromarray(frame) for frame in frames]
+            detections = detect_subject(detector, pictures, request.phrase)
         metrics = video_metrics(
             frames,
             request.prompt,
@@ -234,14 +247,13 @@ class SubjectVideoEngine(Engine):
             dino=dino,
             subject=subject.cutout() if subject is not None else None,
             boxes=boxes,
-            detector=detector,
-            phrase=request.phrase,
+            detections=detections,
         )
         if dino_note:
             metrics["dino_i"] = dino_note
         if box_note:
             metrics["box_mIoU"] = box_note
-        return metrics
+        return metrics, detections
 
 
 def _acts(settings, control: str) -> bool:

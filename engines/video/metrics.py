@@ -82,11 +82,10 @@ def video_metrics(
     dino: dict | None = None,
     subject: Image.Image | None = None,
     boxes: np.ndarray | None = None,
-    detector=None,
-    phrase: str = "",
+    detections: Sequence[tuple[float, float, float, float] | None] | None = None,
 ) -> dict[str, float | None]:
     """The metrics of a (F, H, W, 3) uint8 video; those needing a subject or boxes only with
-    them."""
+    them; the box scores from `detections` (`detect_subject`'s, one per frame) when given."""
     pictures = [Image.fromarray(frame) for frame in frames]
     frame_clip = clip_images(clip, pictures)
     metrics: dict[str, float | None] = {
@@ -105,6 +104,6 @@ def video_metrics(
                 for picture, box in zip(pictures, boxes, strict=True)
             ]
             metrics["clip_i_box"] = float((clip_images(clip, crops) @ subject_clip.T).mean())
-    if boxes is not None and detector is not None and phrase:
-        metrics.update(box_scores(detect_subject(detector, pictures, phrase), boxes))
+    if boxes is not None and detections is not None:
+        metrics.update(box_scores(detections, boxes))
     return metrics
