@@ -1,6 +1,7 @@
-"""Draws the Subject video tab's example subject, a toy robot on a transparent background
-(RGBA, so its alpha is the cut-out). Our own drawing: `python assets/video/make_assets.py`
-rewrites toy-robot.png identically."""
+"""Draws the Subject video tab's example subject, a toy robot, and the other subjects of
+`zsstudio eval video` (a rubber duck, a toy car), each on a transparent background (RGBA, so
+its alpha is the cut-out). Our own drawings: `python assets/video/make_assets.py` rewrites the
+PNGs identically."""
 
 from __future__ import annotations
 
@@ -45,8 +46,59 @@ def toy_robot(size: int = SIZE) -> Image.Image:
     return image
 
 
+def rubber_duck(size: int = SIZE) -> Image.Image:
+    """A yellow rubber duck facing left, with an orange beak."""
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    s = size / 384
+
+    def box(x0, y0, x1, y1):
+        return (x0 * s, y0 * s, x1 * s, y1 * s)
+
+    yellow, dark = (250, 205, 40, 255), (60, 45, 20, 255)
+    orange, white = (245, 130, 30, 255), (255, 255, 255, 255)
+    draw.ellipse(box(70, 170, 340, 340), fill=yellow, outline=dark, width=round(5 * s))
+    draw.polygon([(290 * s, 230 * s), (350 * s, 160 * s), (330 * s, 250 * s)], fill=yellow)
+    draw.ellipse(box(90, 60, 230, 200), fill=yellow, outline=dark, width=round(5 * s))
+    draw.ellipse(box(40, 120, 110, 160), fill=orange, outline=dark, width=round(4 * s))
+    draw.ellipse(box(125, 100, 155, 130), fill=white, outline=dark, width=round(3 * s))
+    draw.ellipse(box(133, 108, 149, 124), fill=dark)
+    draw.arc(box(150, 220, 290, 310), 200, 340, fill=dark, width=round(5 * s))
+    return image
+
+
+def toy_car(size: int = SIZE) -> Image.Image:
+    """A blue toy car seen from the side, with grey windows and black wheels."""
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    s = size / 384
+
+    def box(x0, y0, x1, y1):
+        return (x0 * s, y0 * s, x1 * s, y1 * s)
+
+    blue, dark = (40, 90, 210, 255), (30, 30, 40, 255)
+    glass, hub = (190, 215, 235, 255), (200, 200, 205, 255)
+    draw.rounded_rectangle(
+        box(30, 170, 354, 270), radius=30 * s, fill=blue, outline=dark, width=round(5 * s)
+    )
+    draw.rounded_rectangle(
+        box(100, 100, 280, 185), radius=30 * s, fill=blue, outline=dark, width=round(5 * s)
+    )
+    draw.rounded_rectangle(box(122, 118, 184, 172), radius=10 * s, fill=glass, outline=dark)
+    draw.rounded_rectangle(box(196, 118, 258, 172), radius=10 * s, fill=glass, outline=dark)
+    draw.rectangle(box(330, 190, 350, 212), fill=(250, 220, 90, 255))
+    for x in (105, 280):
+        draw.ellipse(box(x - 45, 225, x + 45, 315), fill=dark)
+        draw.ellipse(box(x - 20, 250, x + 20, 290), fill=hub)
+    return image
+
+
+SUBJECTS = {"toy-robot.png": toy_robot, "rubber-duck.png": rubber_duck, "toy-car.png": toy_car}
+
+
 def main() -> None:
-    toy_robot().save(HERE / "toy-robot.png", optimize=False)
+    for name, draw in SUBJECTS.items():
+        draw().save(HERE / name, optimize=False)
 
 
 if __name__ == "__main__":
