@@ -1,5 +1,5 @@
 """`zsstudio eval` end to end on tiny models (loaded through the registry overrides) over 2-4
-items per capability: the report's numbers match a recomputation from the items and from the
+items per capability (layout, compression, speech, GAN, NeRF editing, subject video): the report's numbers match a recomputation from the items and from the
 engines, reruns are resumed, --limit is honoured, plots are valid PNGs, and every typed-in paper
 figure carries its source."""
 
@@ -10,15 +10,19 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 from tiny_compression import compression_studio, tiny_amused_in, tiny_photo
 from tiny_gan import one_thread, save_tiny_generator, save_tiny_open_clip  # noqa: F401
 
 from engines.cli import main
 from engines.evaluation import layout as layout_protocol
+from engines.evaluation.cli import PROTOCOLS
 from engines.evaluation.papers import FIGURES, MISSING
 from engines.evaluation.report import mean
+from engines.layout.scoring import iou
 from engines.registry import override_variable
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -59,7 +63,7 @@ def test_every_typed_in_paper_figure_carries_a_source_and_is_finite():
         assert ("Table" in figure.source and "p." in figure.source) or (
             "@" in figure.source and len(figure.source.split("@")[1].split(",")[0]) == 40
         ), figure
-    assert set(MISSING) <= {"layout", "compression", "speech", "gan"}
+    assert set(MISSING) <= set(PROTOCOLS)
 
 
 def test_average_precision_on_a_worked_example():
@@ -317,3 +321,218 @@ def test_the_tab_curve_of_one_image_is_measured_from_real_files(compression):
         result = engine.compress(str(photos / "a.png"), k, "fixed", baselines=False)
         assert point == (result.metrics["bpp"], result.metrics["psnr_db"])
     assert len(series["JPEG"]) == 7 and all(bpp > 0 for bpp, _ in series["JPEG"])
+
+
+# -- NeRF editing -----------------------------------------------------------------------------
+
+NERF_TINY = [
+    "--nerf-resolution", "32", "--nerf-fit-steps", "10", "--nerf-grid", "16",
+    "--nerf-samples", "16", "--nerf-batch-rays", "256", "--nerf-edit-steps", "2",
+    "--nerf-frames", "4",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def nerf_edit_set(tmp_path_factory):
+    """One edit of the built-in example scene, rendered at 32 px beside the set's file."""
+    from engines.nerf.example import write_example
+
+    folder = tmp_path_factory.mktemp("nerf-edits")
+    write_example(folder / "scene", 32)
+    edit = {"id": "gold", "scene": "scene", "source": "a toy scene", "target": "a golden toy"}
+    (folder / "edits.json").write_text(json.dumps({"edits": [edit]}), "utf-8")
+    return folder / "edits.json"
+
+
+@pytest.fixture(scope="module")
+def nerf_clip(tiny_sd15_dir, tmp_path_factory):
+    clip = save_tiny_open_clip(tmp_path_factory.mktemp("tiny-nerf-clip"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(override_variable("nerf", "sd15"), str(tiny_sd15_dir))
+        patch.setenv(override_variable("nerf", "clip"), str(clip))
+        yield clip
+
+
+def test_nerf_eval_edits_one_fit_with_dds_and_sds_and_matches_a_recomputation(
+    nerf_clip, nerf_edit_set, tmp_path
+):
+    from engines.gan.clip_guide import ClipGuide
+    from engines.nerf import EditRequest
+    from engines.nerf.engine import edit_metrics
+
+    out = tmp_path / "report"
+    options = ["nerf", "--data", str(nerf_edit_set), *NERF_TINY, "-o", str(out)]
+    first = run_eval(*options, "--limit", "1")
+    assert first["run"] == {"items": 1, "ran": 1, "reused": 0, "planned": 2}
+    report = run_eval(*options)
+    assert report["run"] == {"items": 2, "ran": 1, "reused": 1, "planned": 2}
+    assert len(list((out / "scenes").glob("*.nerf"))) == 1  # fitted once, edited twice
+    assert {r["item"]["mode"] for r in report["items"]} == {"dds", "sds"}
+    fit = report["items"][0]["fit"]
+    assert fit == report["items"][1]["fit"] and math.isfinite(fit["heldout_psnr_rgb"])
+    assert f"{fit['heldout_psnr_rgb']:.2f} dB" in (out / "report.md").read_text("utf-8")
+
+    clip = ClipGuide.load(nerf_clip, "cpu")
+    for record in report["items"]:
+        item, m = record["item"], record["metrics"]
+        assert [h["step"] for h in record["history"]] == [1, 2] and m["steps_done"] == 2
+        folder = next((out / "items").glob(f"{item['id']}-*/"))
+        views = [
+            [np.asarray(Image.open(p)) for p in sorted(folder.glob(f"{kind}-*.png"))]
+            for kind in ("original", "edited")
+        ]
+        assert len(views[0]) == len(views[1]) == m["clip_views"] == 4
+        request = EditRequest(scene="x.nerf", source=item["source"], target=item["target"])
+        again = edit_metrics(clip, views[0], views[1], request)
+        for key in ("clip_direction_similarity", "clip_direction_consistency",
+                    "clip_target_score_original", "clip_target_score_edited"):  # fmt: skip
+            assert m[key] == pytest.approx(again[key], abs=1e-6), key
+        assert (folder / "orbit.mp4").read_bytes()[4:8] == b"ftyp"
+    unedited, *edited = report["ours"]
+    metrics = [r["metrics"] for r in report["items"]]
+    assert_row_is_mean(
+        unedited, "clip_target_score", [m["clip_target_score_original"] for m in metrics]
+    )
+    for row in edited:
+        mode = "dds" if "DDS" in row["method"] else "sds"
+        chosen = [r["metrics"] for r in report["items"] if r["item"]["mode"] == mode]
+        for key in ("clip_direction_similarity", "clip_direction_consistency"):
+            assert_row_is_mean(row, key, [m[key] for m in chosen])
+        assert_row_is_mean(
+            row, "clip_target_score", [m["clip_target_score_edited"] for m in chosen]
+        )
+        assert_row_is_mean(row, "edit_s", [m["run_seconds"] for m in chosen])
+    assert report["papers_missing"]
+    assert_valid_plots(out, report)
+
+
+def test_nerf_eval_without_clip_still_edits_and_says_what_is_missing(
+    nerf_clip, nerf_edit_set, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(override_variable("nerf", "clip"), str(tmp_path / "no-clip-here"))
+    out = tmp_path / "report"
+    report = run_eval("nerf", "--data", str(nerf_edit_set), *NERF_TINY, "--nerf-modes", "dds",
+                      "-o", str(out))  # fmt: skip
+    (record,) = report["items"]
+    assert record["metrics"]["steps_done"] == 2
+    missing = "not available (model nerf.clip missing)"
+    assert record["metrics"]["clip_direction_similarity"] == missing
+    assert report["ours"][1]["clip_direction_similarity"] == missing
+    assert missing in (out / "report.md").read_text("utf-8")
+    assert_valid_plots(out, report)
+
+
+def test_the_committed_nerf_edit_set_is_valid():
+    import argparse
+
+    from engines.evaluation import nerf as nerf_protocol
+
+    parser = argparse.ArgumentParser()
+    layout_protocol.add_arguments(parser)
+    nerf_protocol.add_arguments(parser)
+    args = parser.parse_args([])
+    args.data = None
+    items = nerf_protocol.plan(args)  # every request validates
+    edits = nerf_protocol.load_edits(nerf_protocol.EDIT_SET)
+    assert len(items) == 2 * len(edits) and len(edits) >= 6
+    assert len({e["target"] for e in edits}) == len(edits)
+
+
+# -- subject video ----------------------------------------------------------------------------
+
+VIDEO_TINY = ["--video-size", "256", "--video-frames", "8", "--video-steps", "1"]
+ROBOT = Path(__file__).resolve().parents[1] / "assets" / "video" / "toy-robot.png"
+
+
+@pytest.fixture(scope="module")
+def video_models(tiny_video_dirs):
+    with pytest.MonkeyPatch.context() as patch:
+        for component, folder in tiny_video_dirs.items():
+            patch.setenv(override_variable("video", component), str(folder))
+        yield tiny_video_dirs
+
+
+@pytest.fixture(scope="module")
+def video_item_set(tmp_path_factory):
+    entry = {
+        "id": "robot",
+        "subject": str(ROBOT),
+        "subject_phrase": "toy robot",
+        "prompt": "a toy robot walking across a table",
+        "keyframes": [[0.0, 0.05, 0.3, 0.45, 0.9], [1.0, 0.55, 0.3, 0.95, 0.9]],
+    }
+    path = tmp_path_factory.mktemp("video-items") / "items.json"
+    path.write_text(json.dumps({"items": [entry]}), "utf-8")
+    return path
+
+
+def test_video_eval_with_and_without_box_control_matches_a_recomputation(
+    video_models, video_item_set, tmp_path
+):
+    from engines.studio import Studio
+    from engines.video.metrics import clip_images, clip_text
+    from engines.video.request import Keyframe
+    from engines.video.trajectory import frame_boxes
+
+    out = tmp_path / "report"
+    report = run_eval("video", "--data", str(video_item_set), *VIDEO_TINY, "-o", str(out))
+    assert report["run"]["items"] == 2
+    assert [r["item"]["mode"] for r in report["items"]] == ["boxes", "no_boxes"]
+    controls = [r["metrics"]["controls"] for r in report["items"]]
+    assert controls == ["reference, ip_mask, token", "reference"]
+
+    parts = Studio(device="cpu").engine("video").manager.load("video")["parts"]
+    clip = parts.get("clip")
+    for record in report["items"]:
+        item, m = record["item"], record["metrics"]
+        assert item["keyframes"] == [[0, 0.05, 0.3, 0.45, 0.9], [7, 0.55, 0.3, 0.95, 0.9]]
+        boxes = frame_boxes([Keyframe(*k) for k in item["keyframes"]], 8)
+        np.testing.assert_allclose(record["boxes"], boxes)
+        assert len(record["frame_iou"]) == 8
+        for found, box, value in zip(record["detections"], boxes, record["frame_iou"], strict=True):
+            assert value == (0.0 if found is None else pytest.approx(iou(found, box)))
+        assert m["box_mIoU"] == pytest.approx(mean(record["frame_iou"]))  # engine == per frame
+        folder = next((out / "items").glob(f"{item['id']}-*/"))
+        frames = [Image.open(p).convert("RGB") for p in sorted(folder.glob("frame-*.png"))]
+        assert len(frames) == 8
+        with torch.no_grad():
+            clip_t = float((clip_images(clip, frames) @ clip_text(clip, item["prompt"]).T).mean())
+        assert m["clip_t"] == pytest.approx(clip_t, abs=1e-5)
+    for row in report["ours"]:
+        mode = "boxes" if row["method"].startswith("ours") else "no_boxes"
+        metrics = [r["metrics"] for r in report["items"] if r["item"]["mode"] == mode]
+        for key in ("clip_t", "clip_i", "dino_i", "temporal_consistency", "box_mIoU"):
+            assert_row_is_mean(row, key, [m[key] for m in metrics])
+    assert report["papers_missing"]
+    assert_valid_plots(out, report)
+
+
+def test_video_eval_without_the_detector_reports_box_scores_not_available(
+    video_models, video_item_set, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(override_variable("video", "detector"), str(tmp_path / "no-detector"))
+    out = tmp_path / "report"
+    report = run_eval("video", "--data", str(video_item_set), *VIDEO_TINY, "--limit", "1",
+                      "-o", str(out))  # fmt: skip
+    (row,) = report["ours"]
+    assert row["box_mIoU"] == "not available (model video.detector missing)"
+    assert isinstance(row["clip_i"], float) and report["items"][0]["frame_iou"] is None
+    assert "not available (model video.detector missing)" in (out / "report.md").read_text()
+    assert_valid_plots(out, report)
+
+
+def test_the_committed_video_item_set_is_valid_and_its_subjects_ship():
+    import argparse
+
+    from engines.evaluation import video as video_protocol
+
+    parser = argparse.ArgumentParser()
+    layout_protocol.add_arguments(parser)
+    video_protocol.add_arguments(parser)
+    args = parser.parse_args([])
+    args.data = None
+    items = video_protocol.plan(args)  # every request validates (phrases in prompts, boxes)
+    entries = video_protocol.load_items(video_protocol.ITEM_SET)
+    assert len(items) == 2 * len(entries) and len(entries) >= 6
+    assert len({e["subject"] for e in entries}) >= 3
+    assert all(Path(e["subject"]).is_file() for e in entries)

@@ -16,6 +16,8 @@ PROTOCOLS = {
     "compression": "engines.evaluation.compression",
     "speech": "engines.evaluation.speech",
     "gan": "engines.evaluation.gan",
+    "nerf": "engines.evaluation.nerf",
+    "video": "engines.evaluation.video",
 }
 
 

@@ -26,7 +26,9 @@ CLIP_COMPONENT = ("gan", "clip")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("layout")
-    group.add_argument("--seeds", default="0", help="seeds, comma separated (layout, gan)")
+    group.add_argument(
+        "--seeds", default="0", help="seeds, comma separated (layout, gan, nerf, video)"
+    )
     group.add_argument("--layout-size", type=int, default=512, help="image side in px")
     group.add_argument("--layout-steps", type=int, default=50, help="denoising steps")
     group.add_argument(

@@ -77,6 +77,14 @@ MISSING = {
     "ECAPA-TDNN, ours wavlm-base-plus-sv: the numbers do not compare directly.",
     "gan": "The SVL paper's tables (ICCV 2023, arXiv:2308.10554) are not typed in yet: they "
     "could not be read offline when this was written. Add them with the table and page.",
+    "nerf": "ED-NeRF's tables (Park, Kwon, Ye, ICLR 2024) and its peers' (Instruct-NeRF2NeRF, "
+    "Vox-E, PDS) are not typed in yet: they could not be read offline when this was written. "
+    "Add them with the table and page; note they are on the papers' captured scenes, not on "
+    "our procedural example.",
+    "video": "DreamVideo-2's tables (arXiv:2410.13830) and its peers' (Peekaboo, "
+    "Direct-a-Video, MotionCtrl) are not typed in yet: they could not be read offline when "
+    "this was written. Add them with the table and page; note they are on DreamVideo-2's own "
+    "test set, not on our items.",
 }
 
 

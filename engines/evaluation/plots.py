@@ -51,7 +51,8 @@ def histogram(groups: dict[str, Sequence[float]], xlabel: str, title: str, bins=
     axes.set_xlabel(xlabel)
     axes.set_ylabel("count")
     axes.set_title(title)
-    axes.legend(fontsize="small")
+    if any(groups.values()):
+        axes.legend(fontsize="small")
     return _png(figure)
 
 

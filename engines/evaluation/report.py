@@ -112,3 +112,13 @@ def mean(values) -> float | None:
     """Mean of the finite values, None when there are none."""
     kept = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     return sum(kept) / len(kept) if kept else None
+
+
+def mean_or_note(values) -> float | str | None:
+    """The mean of the numbers among `values`; when there are none, the note a metric left in
+    their place ("not available (model video.dino missing)"); None when there is neither."""
+    values = list(values)
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if numbers:
+        return mean(numbers)
+    return next((v for v in values if isinstance(v, str)), None)
