@@ -118,6 +118,16 @@ def test_a_photo_too_large_names_the_limit(page, tmp_path):
     page.get_by_text("images up to 2048 px a side are accepted").first.wait_for(timeout=30_000)
 
 
+def test_a_number_past_its_limit_shows_our_message(page):
+    page.locator('button[role="tab"][data-tab-id="layout"]').click()
+    page.locator("#LayoutRequest-prompt textarea").fill("a cat on a sofa")
+    page.get_by_text("Advanced settings").click()
+    set_number(page, "LayoutRequest-seed", 5_000_000_000)
+    visible(page, "button", "Generate").click()
+    message = "seed is 5000000000; it must be 0 to 4294967295."
+    page.get_by_text(message).first.wait_for(timeout=20_000)
+
+
 def test_cancel_stops_the_run_and_the_system_panel_answers_meanwhile(page, studio, monkeypatch):
     engine = studio.engine("layout")
     outcomes = Outcomes(engine)
