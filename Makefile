@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench spaces-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/startup.py
+
+# A fresh venv from requirements.txt alone (as a Space builds it) imports, builds and serves the
+# app; about a minute and a half here. Needs no .venv of its own.
+spaces-check:
+	bash scripts/check_spaces_install.sh
 
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache .ruff_cache

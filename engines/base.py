@@ -86,6 +86,13 @@ class Recipe:
 
         return write_folder(self, Path(folder))
 
+    def save_beside(self, path: str | Path) -> list[Path]:
+        """The recipe at `path` (x.recipe.json) and the input files it names in x.inputs/
+        beside it: what a command writing one output file (x.wav) puts next to it."""
+        from .recipes import write_beside
+
+        return write_beside(self, Path(path))
+
     def save_zip(self, path: str | Path) -> Path:
         """recipe.json and its input files as one zip (`zsstudio run` takes it as it is)."""
         from .recipes import write_zip

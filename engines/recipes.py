@@ -3,10 +3,11 @@
 A request's file inputs (a photo, a voice clip, a .zsc file, an adapted generator) are recorded
 in the recipe's `inputs` table with their file name and SHA-256. Saved, a recipe becomes a
 bundle: `recipe.json` whose file parameters name `inputs/<parameter>-<file name>`, beside those
-files; the app offers it as one zip, `Result.save` writes it as a folder. Reading a bundle (a
-zip, a folder or its recipe.json) points the parameters at the files and checks each hash; an
-input can also be given from elsewhere (`zsstudio run recipe.json --input voice=me.wav`), and is
-checked against the recorded hash too.
+files; the app offers it as one zip, `Result.save` writes it as a folder. A command that writes
+one output file (`zsstudio tts -o x.wav`) writes `x.recipe.json` and `x.inputs/` beside it the
+same way. Reading a bundle (a zip, a folder or its recipe.json) points the parameters at the
+files and checks each hash; an input can also be given from elsewhere (`zsstudio run
+recipe.json --input voice=me.wav`), and is checked against the recorded hash too.
 """
 
 from __future__ import annotations
@@ -47,22 +48,30 @@ def record_inputs(request_type: type[Request], params: dict[str, Any]) -> dict[s
     return inputs
 
 
-def bundle_name(parameter: str, name: str) -> str:
+def bundle_name(parameter: str, name: str, folder: str = INPUTS_FOLDER) -> str:
     """Where an input goes in a bundle: inputs/<parameter>-<file name, made safe>."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "file"
     if not safe.startswith(f"{parameter}-"):  # a re-run of a bundle keeps its names
         safe = f"{parameter}-{safe}"
-    return f"{INPUTS_FOLDER}/{safe}"
+    return f"{folder}/{safe}"
 
 
-def portable(recipe: Recipe) -> tuple[Recipe, dict[str, Path]]:
-    """The recipe as a bundle holds it (each file parameter names its place in the bundle),
-    and the files to put there: {place in the bundle: file now}."""
+def inputs_folder_for(recipe_name: str) -> str:
+    """The inputs folder beside a recipe file: recipe.json -> inputs, x.recipe.json ->
+    x.inputs, x-recipe.json -> x-inputs."""
+    if recipe_name.endswith(RECIPE_FILE):
+        return recipe_name.removesuffix(RECIPE_FILE) + INPUTS_FOLDER
+    return f"{Path(recipe_name).stem}.{INPUTS_FOLDER}"
+
+
+def portable(recipe: Recipe, folder: str = INPUTS_FOLDER) -> tuple[Recipe, dict[str, Path]]:
+    """The recipe as a bundle holds it (each file parameter names its place in the bundle,
+    under `folder`), and the files to put there: {place in the bundle: file now}."""
     params = dict(recipe.params)
     files: dict[str, Path] = {}
     inputs = {}
     for parameter, entry in recipe.inputs.items():
-        place = bundle_name(parameter, entry["name"])
+        place = bundle_name(parameter, entry["name"], folder)
         current = params.get(parameter)
         if isinstance(current, str) and Path(current).is_file():
             files[place] = Path(current)
@@ -73,10 +82,17 @@ def portable(recipe: Recipe) -> tuple[Recipe, dict[str, Path]]:
 
 def write_folder(recipe: Recipe, folder: Path) -> list[Path]:
     """recipe.json and inputs/ in `folder`; returns the paths written."""
-    bundled, files = portable(recipe)
-    written = [write_bytes(folder / RECIPE_FILE, (bundled.to_json() + "\n").encode("utf-8"))]
+    return write_beside(recipe, folder / RECIPE_FILE)
+
+
+def write_beside(recipe: Recipe, path: Path) -> list[Path]:
+    """The recipe at `path` and the input files it names in the inputs folder beside it
+    (`inputs_folder_for`), named relative to it: the folder holding both can move, and the
+    recipe still runs. Returns the paths written."""
+    bundled, files = portable(recipe, inputs_folder_for(path.name))
+    written = [write_bytes(path, (bundled.to_json() + "\n").encode("utf-8"))]
     for place, source in files.items():
-        target = folder / place
+        target = path.parent / place
         if source.resolve() != target.resolve():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)

@@ -75,13 +75,12 @@ def _numeric(spec: FieldSpec, default: Any, options: dict[str, Any]) -> gr.compo
     if widget == "slider":
         step = spec.step or (1 if spec.kind == INT else (spec.high - spec.low) / 100)
         return gr.Slider(spec.low, spec.high, value=default, step=step, **options)
-    return gr.Number(
-        value=default,
-        minimum=spec.low,
-        maximum=spec.high,
-        precision=0 if spec.kind == INT else None,
-        **options,
-    )
+    # No minimum/maximum on the box: Gradio would refuse a typed value past them in its own
+    # words; the range is shown in the info, and the request refuses it in ours.
+    if spec.range_text():
+        info = options.get("info")
+        options["info"] = f"{info}; {spec.range_text()}" if info else spec.range_text()
+    return gr.Number(value=default, precision=0 if spec.kind == INT else None, **options)
 
 
 class Form:

@@ -73,6 +73,28 @@ EXAMPLES: list[dict[str, Any]] = [
 ]
 
 
+NO_PHRASE = "choose a phrase…"
+"""The canvas's first label. The annotator's label picker always preselects its first label
+for a new box (it has no option not to), so that label is this one: a box keeps it until the
+user picks a phrase, and Generate refuses it naming the box."""
+
+
+def offered_labels(prompt: str, phrases: str) -> list[str]:
+    """The labels the canvas offers: NO_PHRASE, then the typed phrases or the prompt's noun
+    phrases (none at all before there is a prompt: the user types a label)."""
+    suggested = suggested_labels(prompt, phrases)
+    return [NO_PHRASE, *suggested] if suggested else []
+
+
+def check_phrases_chosen(boxes: list, phrases: list[str]) -> None:
+    """InputError naming the first box left without a phrase (or with NO_PHRASE), and the
+    phrases it can have."""
+    for index, box in enumerate(boxes, start=1):
+        if box.phrase.strip() in ("", NO_PHRASE):
+            pick = f"pick one of: {', '.join(phrases)}" if phrases else "type words of the prompt"
+            raise InputError(f"Box {index} has no phrase; double-click it and {pick}.")
+
+
 def example_rows() -> list[list[Any]]:
     canvas = str(ASSETS / "canvas-512x512.png")
     return [
@@ -92,6 +114,7 @@ def make_request(values: dict[str, Any]) -> LayoutRequest:
     request = LayoutRequest(**fields, box_units="pixels")
     request.validate()
     request.boxes = canvas_boxes(values.get("canvas"), request.width, request.height)
+    check_phrases_chosen(request.boxes, suggested_labels(request.prompt, values.get("phrases")))
     return request
 
 
@@ -146,6 +169,7 @@ def layout_canvas() -> image_annotator:
             show_clear_button=False,
             show_download_button=False,
             box_min_size=8,
+            elem_id="layout-canvas",
         )
     )
 
@@ -201,7 +225,7 @@ def wire_canvas(form: Form) -> None:
     private = {"api_visibility": "private", "show_progress": "hidden"}
 
     def set_labels(prompt_text: str, phrase_text: str, value: dict | None):
-        return image_annotator(value=value, label_list=suggested_labels(prompt_text, phrase_text))
+        return image_annotator(value=value, label_list=offered_labels(prompt_text, phrase_text))
 
     def warn_boxes(value: dict | None) -> None:
         if message := too_many_boxes(value):

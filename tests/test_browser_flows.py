@@ -21,6 +21,7 @@ import app
 from engines.cli import main
 from engines.errors import Cancelled
 from engines.registry import override_variable
+from tabs.layout import NO_PHRASE
 
 pytestmark = pytest.mark.browser
 
@@ -116,6 +117,40 @@ def test_a_photo_too_large_names_the_limit(page, tmp_path):
     page.wait_for_timeout(1500)
     visible(page, "button", "Compress").click()
     page.get_by_text("images up to 2048 px a side are accepted").first.wait_for(timeout=30_000)
+
+
+def test_a_number_past_its_limit_shows_our_message(page):
+    page.locator('button[role="tab"][data-tab-id="layout"]').click()
+    page.locator("#LayoutRequest-prompt textarea").fill("a cat on a sofa")
+    page.get_by_text("Advanced settings").click()
+    set_number(page, "LayoutRequest-seed", 5_000_000_000)
+    visible(page, "button", "Generate").click()
+    message = "seed is 5000000000; it must be 0 to 4294967295."
+    page.get_by_text(message).first.wait_for(timeout=20_000)
+
+
+def test_a_new_box_waits_for_its_phrase(page):
+    """The annotator preselects its first label for a new box: that label is "choose a
+    phrase…", and Generate names the box still wearing it."""
+    page.locator('button[role="tab"][data-tab-id="layout"]').click()
+    prompt = page.locator("#LayoutRequest-prompt textarea")
+    prompt.fill("a cat on a sofa")
+    prompt.blur()  # the canvas now offers the prompt's phrases
+    page.wait_for_timeout(1000)
+    canvas = page.locator("#layout-canvas canvas").first.bounding_box()
+    x, y = canvas["x"] + canvas["width"] / 2 - 60, canvas["y"] + 60
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 120, y + 120, steps=5)
+    page.mouse.up()
+    picker = page.get_by_label("Label", exact=True).locator("visible=true").first
+    picker.wait_for(timeout=5_000)
+    assert picker.input_value() == NO_PHRASE
+    page.screenshot(path=str(ARTIFACTS / "flow-new-box.png"))
+    visible(page, "button", "OK").click()
+    visible(page, "button", "Generate").click()
+    message = "Box 1 has no phrase; double-click it and pick one of: cat, sofa."
+    page.get_by_text(message).first.wait_for(timeout=20_000)
 
 
 def test_cancel_stops_the_run_and_the_system_panel_answers_meanwhile(page, studio, monkeypatch):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from tiny_layout import save_tiny_grounding_dino
 
+from engines.errors import InputError
 from engines.layout.request import LayoutRequest, suggested_labels
 from engines.layout.tokens import box_token_indices
 from engines.registry import override_variable
@@ -107,6 +108,29 @@ def test_canvas_helpers_scale_boxes_and_offer_labels():
     assert suggested_labels("a cat and a dog", "") == ["cat", "dog"]
     assert suggested_labels("a cat and a dog", "a cat, dog, a cat") == ["a cat", "dog"]
     assert isinstance(tab.make_request(tab_values("p", None, True)), LayoutRequest)
+
+
+def test_a_new_box_has_no_phrase_until_one_is_picked(demo):
+    """The annotator preselects its first label for a new box, so the first is "choose a
+    phrase…"; Generate refuses a box still wearing it (or none), naming the box."""
+    set_labels = next(fn for fn in demo.fns.values() if fn.name == "set_labels")
+    offered = set_labels.fn("a cat and a dog", "", None).label_list
+    assert [label for label, _ in offered] == [tab.NO_PHRASE, "cat", "dog"]
+    assert set_labels.fn("", "", None).label_list is None  # no prompt yet: the user types one
+    prompt = "a cat and a dog"
+    for unpicked in (tab.NO_PHRASE, ""):
+        canvas = canvas_value(
+            blank_canvas(64, 64), [("cat", 0, 0, 30, 30), (unpicked, 30, 30, 60, 60)]
+        )
+        with pytest.raises(
+            InputError, match="^Box 2 has no phrase; double-click it and pick one of: cat, dog.$"
+        ):
+            tab.make_request(tab_values(prompt, canvas, False))
+    picked = canvas_value(blank_canvas(64, 64), [("cat", 0, 0, 30, 30), ("dog", 30, 30, 60, 60)])
+    assert [b.phrase for b in tab.make_request(tab_values(prompt, picked, False)).boxes] == [
+        "cat",
+        "dog",
+    ]
 
 
 def test_a_small_output_gets_a_canvas_large_enough_to_draw_on():

@@ -450,6 +450,9 @@ def test_cli_fit_then_render(engine, example, tmp_path, monkeypatch):
         == 0
     )
     assert video.read_bytes()[4:8] == b"ftyp"
+    recipe = json.loads((tmp_path / "cli" / "orbit-recipe.json").read_text())
+    assert recipe["params"]["scene"] == "orbit-inputs/scene-scene.nerf"  # moves with its folder
+    assert (tmp_path / "cli" / "orbit-inputs" / "scene-scene.nerf").read_bytes() == out.read_bytes()
     assert main(["--device", "cpu", "nerf-edit", str(out), "--source", "x", "--target", "x"]) == 2
 
 

@@ -21,7 +21,7 @@ from engines.cli import main
 from engines.compression import CompressRequest, RestoreRequest
 from engines.errors import InputError
 from engines.hashing import file_sha256
-from engines.recipes import record_inputs
+from engines.recipes import inputs_folder_for, record_inputs
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +127,38 @@ def test_cli_saves_a_folder_that_runs_without_the_original(studio, photo, tmp_pa
     assert zsc.read_bytes() == result.zsc
     assert (tmp_path / "again" / "inputs" / "image-my_photo.png").is_file()
     assert str(zsc) in capsys.readouterr().out
+
+
+def test_a_one_file_command_writes_a_recipe_that_runs_after_its_folder_moves(
+    studio, photo, tmp_path, capsys
+):
+    """`compress -o x.zsc` writes x.recipe.json beside it and the photo in x.inputs/, named
+    relative to the recipe: the folder moves, the original photo goes, the recipe still runs."""
+    work = tmp_path / "work"
+    out = work / "garden.zsc"
+    args = ["compress", str(photo), "-o", str(out), "--codebook", "16", "--no-baselines"]
+    assert main(["--device", "cpu", *args]) == 0
+    recipe = json.loads((work / "garden.recipe.json").read_text())
+    assert recipe["params"]["image"] == "garden.inputs/image-my_photo.png"
+    assert recipe["inputs"]["image"]["sha256"] == file_sha256(photo)
+    assert str(work / "garden.inputs" / "image-my_photo.png") in capsys.readouterr().err
+
+    moved = tmp_path / "elsewhere"
+    work.rename(moved)
+    photo.unlink()
+    again = tmp_path / "again"
+    assert (
+        main(["--device", "cpu", "run", str(moved / "garden.recipe.json"), "-o", str(again)]) == 0
+    )
+    (zsc,) = again.glob("*.zsc")
+    assert zsc.read_bytes() == (moved / "garden.zsc").read_bytes()
+
+
+def test_the_inputs_folder_is_named_after_the_recipe_file():
+    assert inputs_folder_for("recipe.json") == "inputs"
+    assert inputs_folder_for("said.recipe.json") == "said.inputs"
+    assert inputs_folder_for("edited-recipe.json") == "edited-inputs"
+    assert inputs_folder_for("mine.json") == "mine.inputs"
 
 
 @pytest.mark.e2e

@@ -182,6 +182,18 @@ def test_requirements_txt_alone_provides_every_import():
     assert not missing, f"imported but not installed from requirements.txt: {missing}"
 
 
+def test_ci_builds_the_app_from_requirements_txt_alone_first():
+    """scripts/check_spaces_install.sh (`make spaces-check`) installs a fresh venv as a Space
+    does and builds the app in it; CI runs it before the tests (so pytest's summary stays the
+    last line CI prints)."""
+    script = ROOT / "scripts" / "check_spaces_install.sh"
+    assert subprocess.run(["bash", "-n", str(script)], timeout=30).returncode == 0
+    assert "sdk_version" in script.read_text() and "requirements.txt" in script.read_text()
+    assert "spaces-check:" in (ROOT / "Makefile").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.index("make spaces-check") < ci.index("make test")
+
+
 def test_readme_front_matter_is_a_valid_space_configuration():
     from huggingface_hub import SpaceHardware
 

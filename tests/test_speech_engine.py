@@ -14,6 +14,7 @@ from tiny_speech import harmonic_tone, tiny_speech_models
 
 from engines.cli import main
 from engines.errors import InputError, ModelUnavailable
+from engines.hashing import file_sha256
 from engines.registry import override_variable
 from engines.speech import TTSRequest, VCRequest
 from engines.speech.text import MAX_TEXT_CHARS
@@ -231,6 +232,28 @@ def test_cli_tts_and_vc_write_labelled_wavs_and_recipes(models, clips, tmp_path,
         == 0
     )
     assert (tmp_path / "again" / "vc.wav").is_file()
+
+
+def test_a_single_file_recipe_runs_after_its_folder_moves(models, clips, tmp_path):
+    """`tts -o x.wav` writes x.recipe.json and the voice clip in x.inputs/ beside it: the
+    folder moves, the original clip goes, and the recipe still makes the same bytes."""
+    voice = tmp_path / "my voice.wav"
+    shutil.copyfile(clips["voice"], voice)
+    work = tmp_path / "work"
+    out = work / "said.wav"
+    argv = ["tts", "--text", TEXT, "--voice", str(voice), "--seed", "3", "-o", str(out)]
+    assert main(["--device", DEVICE, *argv]) == 0
+    recipe = json.loads((work / "said.recipe.json").read_text())
+    assert recipe["params"]["voice"] == "said.inputs/voice-my_voice.wav"
+    assert recipe["inputs"]["voice"]["sha256"] == file_sha256(voice)
+    assert (work / "said.inputs" / "voice-my_voice.wav").read_bytes() == voice.read_bytes()
+
+    moved = tmp_path / "elsewhere"
+    work.rename(moved)
+    voice.unlink()
+    again = tmp_path / "again"
+    assert main(["--device", DEVICE, "run", str(moved / "said.recipe.json"), "-o", str(again)]) == 0
+    assert (again / "tts.wav").read_bytes() == (moved / "said.wav").read_bytes()
 
 
 def test_cli_bad_input_exits_2_and_writes_nothing(models, clips, tmp_path, capsys):

@@ -19,7 +19,13 @@ def add_commands(subparsers, make_studio: Callable) -> None:
         "compress", help="compress an image into a .zsc file (VQGAN tokens, < 0.05 bpp)"
     )
     compress.add_argument("image", type=Path, help="the image (PNG, JPEG, WebP ...)")
-    compress.add_argument("-o", "--output", type=Path, help="the .zsc file (default: IMAGE.zsc)")
+    compress.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="the .zsc file (default: IMAGE.zsc); its recipe goes beside it, with the image "
+        "in <name>.inputs/",
+    )
     add_request_arguments(compress, CompressRequest)
     compress.add_argument("--decoded", type=Path, help="also write the decoded image (PNG)")
     compress.set_defaults(handler=lambda args: _compress(args, make_studio))
@@ -52,6 +58,8 @@ def _compress(args: argparse.Namespace, make_studio) -> int:
     write_bytes(output, result.zsc)
     if args.decoded:
         write_bytes(args.decoded, png_bytes(result.decoded))
+    for path in result.recipe.save_beside(output.with_suffix(".recipe.json")):
+        print(path, file=sys.stderr)
     m = result.metrics
     print(
         f"{output}: {m['file_bytes']} bytes, {m['bpp']:.4f} bpp, PSNR {m['psnr_db']:.2f} dB",

@@ -62,8 +62,14 @@ def beside(output: Path, name: str) -> Path:
 
 
 def save_beside(result, output: Path) -> list[Path]:
-    """The files every result saves (`contents`), named after `output` instead."""
-    return [write_bytes(beside(output, name), data) for name, data in result.contents().items()]
+    """The files every result saves (`contents`), named after `output` instead; the recipe
+    with its input files beside it (x-inputs/)."""
+    written = [
+        write_bytes(beside(output, name), data)
+        for name, data in result.contents().items()
+        if name != "recipe.json"
+    ]
+    return written + result.recipe.save_beside(beside(output, "recipe.json"))
 
 
 def _sample(args: argparse.Namespace, make_studio) -> int:

@@ -71,7 +71,7 @@ def _beside(result, output: Path, main: bytes, image_name: str | None, image) ->
         written.append(write_bytes(Path(f"{stem}{image_name}"), png_bytes(image)))
     metrics = metrics_json(result.metrics).encode("utf-8")
     written.append(write_bytes(Path(f"{stem}-metrics.json"), metrics))
-    written.append(result.recipe.save(Path(f"{stem}-recipe.json")))
+    written += result.recipe.save_beside(Path(f"{stem}-recipe.json"))
     for path in written:
         print(path)
     if result.cancelled:

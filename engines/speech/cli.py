@@ -76,9 +76,9 @@ def _run(studio, request, output: Path, what: str) -> int:
     with progress_bar(what) as progress:
         result: SpeechResult = studio.engine("speech").run(request, progress)
     result.write_wav(output)
-    recipe = result.recipe.save(output.with_suffix(".recipe.json"))
     print(output)
-    print(recipe)
+    for path in result.recipe.save_beside(output.with_suffix(".recipe.json")):
+        print(path)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(json.dumps(result.metrics, indent=2, default=str))
