@@ -32,7 +32,9 @@ def replica_env(models: Path, cache: Path, slow_file: Path | None = None) -> dic
     return env
 
 
-def compression_config(env: dict[str, str], replicas: int = 2, cpus: float = 0.5) -> dict:
+def compression_config(
+    env: dict[str, str], replicas: int = 2, cpus: float = 0.5, ongoing: int = 2
+) -> dict:
     """A Serve config with one application, compression, as serve.yaml writes it."""
     return {
         "proxy_location": "Disabled",
@@ -47,7 +49,7 @@ def compression_config(env: dict[str, str], replicas: int = 2, cpus: float = 0.5
                     {
                         "name": "EngineDeployment",
                         "num_replicas": replicas,
-                        "max_ongoing_requests": 2,
+                        "max_ongoing_requests": ongoing,
                         "ray_actor_options": {"num_cpus": cpus},
                     }
                 ],
