@@ -7,6 +7,7 @@ NeRF engine by one, the app (`--backend ray`) as their front end.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -218,6 +219,42 @@ def test_cancel_stops_the_run_on_the_replica(studio, photo_file, slowed):
         "a replica to count the cancelled run as cancelled",
     )
     assert remote.run(DecompressRequest(zsc)).image.shape == (52, 72, 3)
+
+
+def test_cancel_while_queued_before_any_replica_took_it(studio, photo_file, slowed):
+    remote = studio.engine("compression")
+    zsc = remote.run(CompressRequest(str(photo_file), 16)).zsc
+    slowed(1.0)
+    tokens = [CancelToken() for _ in range(5)]
+    outcomes: list[BaseException | None] = [None] * 5
+
+    def send(index: int) -> None:
+        request = RestoreRequest(zsc, 0.5, steps=20)
+        try:
+            remote.run(request, cancellable(lambda f, m: None, tokens[index]))
+        except BaseException as err:  # what each call ended with
+            outcomes[index] = err
+
+    busy = [threading.Thread(target=send, args=(i,)) for i in range(4)]  # 2 replicas x 2
+    for thread in busy:
+        thread.start()
+    wait_for(lambda: len(studio.status()["busy"] or "") and _running(studio) == 4, 30, "4 runs")
+    queued = threading.Thread(target=send, args=(4,))
+    queued.start()
+    time.sleep(0.5)
+    assert _running(studio) == 4  # the fifth waits for a free replica
+    tokens[4].cancel("queued")
+    queued.join(10)
+    assert not queued.is_alive() and isinstance(outcomes[4], Cancelled)
+    for token in tokens[:4]:
+        token.cancel("done waiting")
+    for thread in busy:
+        thread.join(30)
+    assert all(isinstance(outcome, Cancelled) for outcome in outcomes)
+
+
+def _running(studio) -> int:
+    return len([part for part in (studio.status()["busy"] or "").split(", ") if part])
 
 
 def cancelled_runs(remote) -> int:

@@ -11,6 +11,8 @@ reaches the replica through a StopBoard and the result so far comes back.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import socket
 import threading
@@ -273,13 +275,16 @@ class RemoteEngine:
         self, stream: Iterable[dict], kind: str, on_event: Callable[[dict], None], token=None
     ) -> Result:
         """Read a replica's events until its result; errors as the front end's own."""
-        from ray.exceptions import RayActorError
+        from ray.exceptions import RayActorError, TaskCancelledError
         from ray.serve.exceptions import (
             BackPressureError,
             DeploymentUnavailableError,
             ReplicaUnavailableError,
-            RequestCancelledError,
         )
+
+        # cancelled on a replica: TaskCancelledError; while still queued here, before any
+        # replica took it: one of the two CancelledErrors (asyncio's is a BaseException)
+        cancelled = (TaskCancelledError, concurrent.futures.CancelledError, asyncio.CancelledError)
 
         ticket = uuid.uuid4().hex
         try:
@@ -292,7 +297,7 @@ class RemoteEngine:
                     return writable(item["result"])
                 elif item["kind"] == ERROR:
                     raise_error(item)
-        except RequestCancelledError as err:
+        except cancelled as err:
             if token is not None:
                 token.check()
             raise Cancelled() from err
