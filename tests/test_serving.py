@@ -195,6 +195,13 @@ def test_input_error_crosses_as_the_users_message(studio, front_end, tmp_path):
     assert str(through_the_app.value) == str(in_process.value)
 
 
+def test_an_engine_not_deployed_is_named_with_what_is(studio):
+    with pytest.raises(
+        InputError, match=r"speech engine is not deployed .*\(deployed: nerf, compression\)"
+    ):
+        studio.engine("speech")
+
+
 def test_cancel_stops_the_run_on_the_replica(studio, photo_file, slowed):
     remote = studio.engine("compression")
     zsc = remote.run(CompressRequest(str(photo_file), 16)).zsc

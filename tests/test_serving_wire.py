@@ -48,10 +48,17 @@ def test_input_files_travel_as_bytes_and_come_back_named_as_here(tmp_path):
     with unpacked(packed, replica_folder) as local:
         there = Path(local.original)
         assert there.parent.parent == replica_folder and there.read_bytes() == photo.read_bytes()
-        assert there.name == "my_photo.png"
+        assert there.name == "my photo.png"
     recipe = Recipe("compression", {"task": "restore", "original": str(there), "file": None})
     result = restore_paths(Result(recipe), paths)
     assert result.recipe.params["original"] == str(photo)
+
+
+def test_a_files_name_never_leads_out_of_the_replicas_folder(tmp_path):
+    for name, kept in [("../../etc/passwd", "passwd"), ("..", "file"), ("a\\b.png", "b.png")]:
+        request = CompressRequest(InputFile(name, b"x"))
+        with unpacked(request, tmp_path) as local:
+            assert Path(local.image) == tmp_path / "image" / kept
 
 
 def test_values_that_are_no_file_here_are_left_to_the_replica(tmp_path):

@@ -125,7 +125,14 @@ class RayStudio:
                 if capability is None or not capability.exists():
                     have = ", ".join(c.key for c in available()) or "none"
                     raise InputError(f"No engine {key!r}; available: {have}.")
-                self._engines[key] = RemoteEngine(key, capability.load_engine_class(), self)
+                try:
+                    self._engines[key] = RemoteEngine(key, capability.load_engine_class(), self)
+                except KeyError as err:  # Serve's answer for an application it does not have
+                    raise InputError(
+                        f"The {key} engine is not deployed on this Ray cluster (deployed: "
+                        f"{', '.join(self.deployed()) or 'none'}); add its application to "
+                        "serve.yaml and deploy it."
+                    ) from err
             return self._engines[key]
 
     def preload(self, keys: list[str]) -> list[str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -75,7 +74,9 @@ def unpacked(request: Request, folder: Path) -> Iterator[Request]:
 
 
 def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).strip(".") or "file"
+    """The file's own name (so the recipe records the same name as in-process), never a path."""
+    name = Path(name.replace("\\", "/")).name
+    return name if name not in ("", ".", "..") else "file"
 
 
 def restore_paths(result: Result, paths: dict[str, str]) -> Result:
