@@ -68,11 +68,14 @@ class EngineDeployment:
         token = CancelToken()
         with tempfile.TemporaryDirectory(prefix="zss-serve-") as folder:
 
-            def work(report: Callable[[float, str], None]) -> Result:
+            def work(emit: Callable[[dict], None]) -> Result:
+                def report(fraction: float, message: str = "") -> None:
+                    emit(event(PROGRESS, fraction=float(fraction), message=str(message)))
+
                 with unpacked(request, Path(folder)) as local:
                     return self.engine.run(local, cancellable(report, token))
 
-            async for item in self._stream(work, PROGRESS, token.cancel):
+            async for item in self._stream(work, token.cancel):
                 yield item
 
     async def start(self, request: Request, stops: Any, key: str) -> AsyncIterator[dict]:
@@ -87,30 +90,28 @@ class EngineDeployment:
 
         with tempfile.TemporaryDirectory(prefix="zss-serve-") as folder:
 
-            def work(emit: Callable[[Any], None]) -> Result:
+            def work(emit: Callable[[dict], None]) -> Result:
                 with unpacked(request, Path(folder)) as local:
                     running.append(self.engine.start(local))
                     for update in running[0]:
-                        emit(update)
+                        emit(event(UPDATE, update=on_host(update)))
                     return running[0].result()
 
             watcher = asyncio.ensure_future(_wait_for_stop(stops, key, stop))
             try:
-                async for item in self._stream(work, UPDATE, stop):
+                async for item in self._stream(work, stop):
                     yield item
             finally:
                 watcher.cancel()
 
-    async def _stream(
-        self, work: Callable, kind: str, cancel: Callable[[], None]
-    ) -> AsyncIterator[dict]:
-        """Run `work(emit)` in a thread, yielding what it emits as `kind` events, in order,
-        then its result. A cancelled request (the front end's Cancel) calls `cancel`."""
+    async def _stream(self, work: Callable, cancel: Callable[[], None]) -> AsyncIterator[dict]:
+        """Run `work(emit)` in a thread, yielding the events it emits, in order, then its
+        result. A cancelled request (the front end's Cancel) calls `cancel`."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         delay = _test_delay()
 
-        def emit(*item: Any) -> None:
+        def emit(item: dict) -> None:
             if delay:
                 time.sleep(delay())
             loop.call_soon_threadsafe(queue.put_nowait, item)
@@ -131,10 +132,7 @@ class EngineDeployment:
         done = asyncio.ensure_future(asyncio.to_thread(thread))
         try:
             while (item := await queue.get()) is not _DONE:
-                if kind == PROGRESS:
-                    yield event(PROGRESS, fraction=float(item[0]), message=str(item[1]))
-                else:
-                    yield event(UPDATE, update=on_host(item[0]))
+                yield item
             result = await done
         except asyncio.CancelledError:
             cancel()  # the thread stops at its next step and releases the engine
