@@ -68,6 +68,15 @@ def test_the_shipped_serve_yaml_is_a_ray_serve_config_of_buildable_apps():
         validate({"applications": [{"name": "layout"}]})
 
 
+def test_zsstudio_serve_checks_a_config(tmp_path, capsys):
+    assert cli.main(["serve", "--config", str(ROOT / "serve.yaml"), "--check"]) == 0
+    assert "a valid Ray Serve config for 6 apps" in capsys.readouterr().out
+    broken = tmp_path / "serve.yaml"
+    broken.write_text("applications:\n  - name: compression\n    import_path: elsewhere:app\n")
+    assert cli.main(["serve", "--config", str(broken), "--check"]) == 2
+    assert "import_path must be engines.serving.deployment:build_app" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def slow(tmp_path_factory) -> Path:
     """While this file exists, replicas wait as many seconds as it says at each progress
