@@ -14,11 +14,12 @@ import gradio as gr
 
 from engines import __version__
 from engines.capabilities import select
-from engines.commands import add_studio_options
+from engines.commands import add_studio_options, studio_from_args
 from engines.errors import InputError
 from engines.files import describe_os_error
 from engines.studio import Studio, on_zero_gpu
 from tabs import about, system
+from tabs.common import model_runs
 from tabs.login import LoginGuard, login_app_kwargs
 from tabs.outputs import DELETE_CACHE, OUTPUTS
 from tabs.runs import RUNS, SESSION_ENDED
@@ -46,7 +47,8 @@ def build_demo(
     models: str | None = None,
     studio: Studio | None = None,
 ) -> gr.Blocks:
-    """The app: a header, one tab per built capability, About, and the System panel."""
+    """The app: a header, one tab per built capability, About, and the System panel. `studio`
+    may be a RayStudio (`--backend ray`): the tabs then run the engines on Ray Serve."""
     capabilities = select(list(tabs) if tabs else None)
     limit_image_decoding()
     studio = studio or Studio(device=device, models=models)
@@ -55,7 +57,7 @@ def build_demo(
 
     with gr.Blocks(title="Zero-Shot Studio", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER, elem_classes="zss-header")
-        with gr.Tabs():
+        with gr.Tabs(), model_runs(studio.concurrent_runs):
             for capability in capabilities:
                 with gr.Tab(capability.title, id=capability.key):
                     importlib.import_module(capability.tab_module).build(studio)
@@ -127,7 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from engines.device import choose_device
 
             choose_device(args.device)
-        studio = Studio(device=args.device, models=args.models, gpu_budget_gb=args.gpu_budget)
+        studio = studio_from_args(args)
+        if tabs is None and args.backend == "ray":  # the capabilities the cluster serves
+            tabs = studio.deployed() or None
         demo = build_demo(tabs=tabs, studio=studio)
     except InputError as err:
         print(f"app.py: error: {err}", file=sys.stderr)

@@ -73,4 +73,12 @@ def cancellable(progress: Callable[[float, str], None], token: CancelToken):
         token.check()
         progress(fraction, description)
 
+    report.token = token  # for work that can stop sooner than the next report (`token_of`)
     return report
+
+
+def token_of(progress: Callable[[float, str], None] | None) -> CancelToken | None:
+    """The token a `cancellable` progress callback checks, or None for any other callback. A
+    run on another machine (Ray Serve) cancels its request as soon as the token is set, instead
+    of at the next report that comes back."""
+    return getattr(progress, "token", None)

@@ -18,9 +18,9 @@ from .files import check_can_create, describe_os_error
 
 
 def _studio(args: argparse.Namespace):
-    from .studio import Studio
+    from .commands import studio_from_args
 
-    return Studio(device=args.device, models=args.models, gpu_budget_gb=args.gpu_budget)
+    return studio_from_args(args)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-o", "--output", type=Path, default=Path("outputs"), help="output folder")
     run.set_defaults(handler=cmd_run)
+
+    from .serving.config import add_command as add_serve_command
+
+    add_serve_command(commands)
 
     for capability in CAPABILITIES:
         module_name = f"{capability.engine_module}.cli"

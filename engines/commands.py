@@ -12,11 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from .base import Progress, Request, Result
+from .errors import InputError
 from .fields import BOOL, CHOICE, FLOAT, INT, FieldSpec, declared_fields, field_default
+
+BACKENDS = ("local", "ray")
 
 
 def add_studio_options(parser: argparse.ArgumentParser, device_default: str | None) -> None:
-    """--device, --models and --gpu-budget: how the studio is set up, for app.py and zsstudio."""
+    """--device, --models, --gpu-budget, --backend and --ray-address: how the studio is set
+    up, for app.py and zsstudio."""
     parser.add_argument("--device", default=device_default, help="auto, cuda, cuda:N, mps or cpu")
     parser.add_argument("--models", default=None, metavar="PATH", help="an alternate models.toml")
     parser.add_argument(
@@ -27,6 +31,43 @@ def add_studio_options(parser: argparse.ArgumentParser, device_default: str | No
         help="weight memory engines may hold together (default: 85%% of a CUDA device; one "
         "engine at a time on CPU and MPS)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="local: the engines run in this process; ray: on Ray Serve deployments "
+        "(`zsstudio serve`, the scale extra)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="with --backend ray: the Ray cluster (default: the one on this machine)",
+    )
+
+
+def studio_from_args(args: argparse.Namespace):
+    """The Studio the options ask for: in this process, or on Ray Serve (a RayStudio, whose
+    replicas take device and memory budget from serve.yaml)."""
+    backend = getattr(args, "backend", "local")
+    if backend == "ray":
+        given = [
+            f for f in ("device", "gpu_budget") if getattr(args, f, None) not in (None, "auto")
+        ]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise InputError(
+                f"{flag} is set per deployment in serve.yaml (args, ray_actor_options) under "
+                "--backend ray."
+            )
+        from .serving.client import RayStudio
+
+        return RayStudio.connect(args.ray_address, models=args.models)
+    if getattr(args, "ray_address", None):
+        raise InputError("--ray-address needs --backend ray.")
+    from .studio import Studio
+
+    return Studio(device=args.device, models=args.models, gpu_budget_gb=args.gpu_budget)
 
 
 def flags_of(name: str, spec: FieldSpec) -> tuple[str, ...]:

@@ -53,6 +53,11 @@ class OutOfMemory(StudioError):
         self.retry = retry
 
 
+class ServerError(StudioError):
+    """The server that runs the models failed, not the request: a Ray Serve replica stopped
+    during the run, or none could be reached. Trying again may well succeed."""
+
+
 class Cancelled(StudioError):
     """The run was cancelled (Cancel, a closed browser tab, Ctrl-C) and stopped between steps."""
 

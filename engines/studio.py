@@ -28,7 +28,11 @@ def on_zero_gpu() -> bool:
 
 
 class Studio:
-    """What the app, the CLI and Python users share: registry, manager, engines."""
+    """What the app, the CLI and Python users share: registry, manager, engines. (Under
+    `--backend ray`, `engines.serving.client.RayStudio` stands in its place.)"""
+
+    concurrent_runs = 1
+    """Model runs at once: one, since one process holds the models."""
 
     def __init__(
         self,
@@ -77,6 +81,11 @@ class Studio:
             except StudioError as err:
                 log.warning("%s not preloaded: %s", key, err)
         return loaded
+
+    def on_accelerator(self, engine: str | None = None) -> bool:
+        """Whether the engines run on a GPU (or another accelerator); reads the device, which
+        imports torch."""
+        return self.manager.device.is_accelerator
 
     def release(self, name: str | None = None) -> dict:
         """Release one engine's models (`name`), or every engine's (None, "" or "all"), and

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("zsstudio")
 
 GPU_EVENT: dict[str, Any] = {"concurrency_id": "gpu", "concurrency_limit": 1}
-"""Event settings for handlers that run models: one at a time, across every tab."""
+"""Event settings for handlers that run models: one at a time, across every tab (in-process;
+`model_runs` lets more through when Ray Serve replicas run them)."""
+
+_model_event: dict[str, Any] = GPU_EVENT
+
+
+@contextlib.contextmanager
+def model_runs(at_once: int) -> Iterator[None]:
+    """While tabs are built inside this block, their model events run `at_once` at a time."""
+    global _model_event
+    before, _model_event = _model_event, {**GPU_EVENT, "concurrency_limit": at_once}
+    try:
+        yield
+    finally:
+        _model_event = before
+
+
+def model_event() -> dict[str, Any]:
+    """The event settings of a handler that runs a model (see `model_runs`)."""
+    return dict(_model_event)
 
 
 GPU_SECONDS = 120
@@ -127,10 +147,13 @@ def metrics_rows(metrics: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def cpu_notice(studio: Studio, notice: gr.Markdown, form: Form | None, slow: str) -> None:
+def cpu_notice(
+    studio: Studio, notice: gr.Markdown, form: Form | None, slow: str, engine: str | None = None
+) -> None:
     """On a CPU, when the page loads: show `notice` (that runs are slow, `slow` says how slow)
     and start the form at its request's CPU-sized values (`Request.cpu_defaults`). Nothing
-    changes on a GPU. The device is read at page load, not at build (that would import torch)."""
+    changes on a GPU. The device (of `engine`'s replicas, on Ray Serve) is read at page load,
+    not at build (that would import torch)."""
     cpu_sized = form.request_type.cpu_defaults if form else {}
     sized = {n: v for n, v in cpu_sized.items() if n in form.inputs}
     targets = [form.inputs[name] for name in sized]
@@ -142,7 +165,7 @@ def cpu_notice(studio: Studio, notice: gr.Markdown, form: Form | None, slow: str
         text += f" The settings start CPU-sized ({labels}); raise them for full quality."
 
     def on_load():
-        if studio.manager.device.is_accelerator:
+        if studio.on_accelerator(engine):
             updates = [gr.update(visible=False)] + [gr.update() for _ in targets]
         else:
             updates = [gr.update(value=text, visible=True)]

@@ -251,7 +251,7 @@ def build_decompress(studio: Studio) -> None:
 def build(studio: Studio) -> None:
     intro(INTRO)
     notice = gr.Markdown(visible=False)
-    cpu_notice(studio, notice, None, CPU_SLOW)
+    cpu_notice(studio, notice, None, CPU_SLOW, "compression")
     with gr.Tabs():
         with gr.Tab("Compress"):
             zsc_file, image = build_compress(studio)

@@ -24,7 +24,7 @@ from engines.base import Progress, Request
 from engines.cancel import CancelToken, cancellable
 from engines.fields import BOOL, CHOICE, FLOAT, INT, TEXT, FieldSpec, declaration
 
-from .common import GPU_EVENT, GPU_SECONDS, engine_handler, gradio_progress
+from .common import GPU_SECONDS, engine_handler, gradio_progress, model_event
 from .outputs import OUTPUTS
 from .runs import CANCEL_PRESSED, RUNS, STREAM_CLOSED
 
@@ -210,7 +210,7 @@ def connect(
     the event, for `.then()` or another button's `cancels=`."""
     seconds = (gpu_duration or GPU_SECONDS) if gpu else 0
     handler = engine_handler(named(fn, inputs, outputs, track_tqdm, api_name), seconds)
-    settings = {**(GPU_EVENT if gpu else {}), **options}
+    settings = {**(model_event() if gpu else {}), **options}
     event = trigger(
         handler,
         inputs=list(inputs.values()),

@@ -263,4 +263,4 @@ def build(studio: Studio) -> None:
         api_name="sample_gan",
         gpu_duration=60,
     )
-    cpu_notice(studio, notice, form, CPU_SLOW)
+    cpu_notice(studio, notice, form, CPU_SLOW, "gan")

@@ -264,7 +264,7 @@ def build(studio: Studio) -> None:
         cache_examples=False,
     )
     wire_canvas(form)
-    cpu_notice(studio, notice, form, CPU_SLOW)
+    cpu_notice(studio, notice, form, CPU_SLOW, "layout")
     api_trigger, api_inputs = plain_api(form)
     engine = studio.engine  # created on first use, not at build
 

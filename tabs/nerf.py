@@ -258,7 +258,7 @@ def build_render(studio: Studio) -> dict[str, Any]:
 def build(studio: Studio) -> None:
     intro(INTRO)
     notice = gr.Markdown(visible=False)
-    cpu_notice(studio, notice, None, CPU_SLOW)
+    cpu_notice(studio, notice, None, CPU_SLOW, "nerf")
     run_id = gr.State("")
     with gr.Tab("1. Reconstruct"):
         fitted, stop_fit = build_reconstruct(studio, run_id)

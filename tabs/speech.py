@@ -156,4 +156,4 @@ def build(studio: Studio) -> None:
             build_tts(studio)
         with gr.Tab("Voice conversion"):
             build_vc(studio)
-    cpu_notice(studio, notice, None, CPU_SLOW)
+    cpu_notice(studio, notice, None, CPU_SLOW, "speech")

@@ -1,5 +1,5 @@
-"""The System panel: device, what is running, loaded engines and their memory, as a table;
-release an engine picked from a list. API clients get the same as JSON (`/system_status`,
+"""The System panel: device, what is running, loaded engines and their memory (on Ray Serve:
+the deployments and their replicas' states), as a table; release an engine picked from a list. API clients get the same as JSON (`/system_status`,
 `/release_engine`)."""
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ def status_rows(status: dict[str, Any]) -> list[list[str]]:
     ]
     if status.get("release_pending"):
         rows.append(["released when the run ends", ", ".join(status["release_pending"])])
+    for name, entry in (status.get("deployments") or {}).items():  # on Ray Serve
+        replicas = ", ".join(f"{n} {state.lower()}" for state, n in entry["replicas"].items())
+        rows.append([f"deployment: {name}", f"{entry['status'].lower()}; replicas: {replicas}"])
     loaded = status.get("loaded") or {}
     for name, entry in loaded.items():
         minutes = entry["loaded_for_s"] / 60
@@ -35,7 +38,7 @@ def status_rows(status: dict[str, Any]) -> list[list[str]]:
                 f"for {minutes:.0f} min",
             ]
         )
-    if not loaded:
+    if not loaded and "deployments" not in status:
         rows.append(["loaded", "no engine (models load on a tab's first run)"])
     if "gpu_total_mb" in status:
         rows.append(

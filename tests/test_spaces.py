@@ -173,6 +173,7 @@ def test_requirements_txt_alone_provides_every_import():
         "spaces",  # ZeroGPU's own package
         "tomli",  # tomllib's backport, before 3.11
         "lpips",  # used only when installed (engines.gan.metrics.local_lpips)
+        "ray",  # the scale extra: engines.serving, only under --backend ray / zsstudio serve
     }
     missing = {}
     for path in files:

@@ -46,6 +46,8 @@ def add_commands(subparsers, make_studio) -> None:
 def run_eval(args: argparse.Namespace, make_studio) -> int:
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}.")
+    if getattr(args, "backend", "local") != "local":  # evaluators reach into the models
+        raise InputError("zsstudio eval runs the engines in this process: drop --backend ray.")
     module = protocol(args.capability)
     items = module.plan(args)  # checks the data and options before any model loads
     run = run_items(

@@ -237,6 +237,7 @@ def image_curve(engine, image, codebooks=TAB_CODEBOOKS, coder: str = "fixed", pr
     """The rate-distortion curve of one image: ours at each K (real files, decoded), and JPEG,
     WebP and AVIF at a sweep of qualities at native size. Returns (series, png): series maps
     each codec to its measured (bpp, PSNR) points."""
+    from ..compression import CompressRequest
     from ..compression import baselines as classical
     from ..compression.images import load_rgb
     from ..compression.quality import psnr
@@ -247,7 +248,7 @@ def image_curve(engine, image, codebooks=TAB_CODEBOOKS, coder: str = "fixed", pr
     for index, k in enumerate(codebooks):
         if progress is not None:
             progress(index / len(codebooks), f"Rate-distortion curve: K={k}")
-        result = engine.compress(image, k, coder, baselines=False)
+        result = engine.run(CompressRequest(image, k, coder, baselines=False))
         series[f"ours ({coder} coder)"].append((result.metrics["bpp"], result.metrics["psnr_db"]))
     size = (image.shape[1], image.shape[0])
     for codec in classical.available_codecs():
