@@ -113,3 +113,12 @@ def tiny_video_dirs(tiny_sd15_dir, tmp_path_factory):
         "detector": save_tiny_grounding_dino(make("tiny-grounding-dino-video")),
         "segmenter": save_tiny_clipseg(make("tiny-clipseg")),
     }
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Marks a test whose call failed (`item.failed_call`), so a fixture can keep evidence."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.failed_call = True
+    return report

@@ -77,12 +77,15 @@ def site(studio):
 
 
 @pytest.fixture
-def page(browser, site):
+def page(browser, site, request):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.goto(site, wait_until="load")
     page.get_by_text("Zero-Shot Studio").first.wait_for()
     yield page
+    if getattr(request.node, "failed_call", False):  # what the page showed when it failed
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"), full_page=True)
     context.close()
 
 
@@ -91,9 +94,17 @@ def visible(page, role: str, name: str):
 
 
 def set_number(page, elem_id: str, value: int) -> None:
+    """Type `value` and leave the box; returns once the page holds it (on a loaded machine the
+    prompt's blur event may still be re-rendering the canvas)."""
     box = page.locator(f"#{elem_id} input[type=number]")
     box.fill(str(value))
     box.press("Enter")
+    box.blur()
+    deadline = time.monotonic() + 10
+    while box.input_value() != str(value) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert box.input_value() == str(value)
+    page.wait_for_timeout(300)
 
 
 def test_a_bad_upload_shows_our_message(page, tmp_path):
@@ -123,10 +134,11 @@ def test_a_number_past_its_limit_shows_our_message(page):
     page.locator('button[role="tab"][data-tab-id="layout"]').click()
     page.locator("#LayoutRequest-prompt textarea").fill("a cat on a sofa")
     page.get_by_text("Advanced settings").click()
+    page.locator("#LayoutRequest-seed input[type=number]").wait_for()
     set_number(page, "LayoutRequest-seed", 5_000_000_000)
     visible(page, "button", "Generate").click()
     message = "seed is 5000000000; it must be 0 to 4294967295."
-    page.get_by_text(message).first.wait_for(timeout=20_000)
+    page.get_by_text(message).first.wait_for(timeout=30_000)
 
 
 def test_a_new_box_waits_for_its_phrase(page):
