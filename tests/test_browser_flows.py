@@ -82,6 +82,9 @@ def page(browser, site, request):
     page = context.new_page()
     page.goto(site, wait_until="load")
     page.get_by_text("Zero-Shot Studio").first.wait_for()
+    # The page-load event sets the CPU-sized values (and shows this notice); on a loaded
+    # machine it can land after a value typed here and overwrite it.
+    page.get_by_text("Running on a CPU").first.wait_for(timeout=30_000)
     yield page
     if getattr(request.node, "failed_call", False):  # what the page showed when it failed
         ARTIFACTS.mkdir(exist_ok=True)

@@ -1,6 +1,6 @@
 """The engines on Ray Serve, end to end on this machine: a local Ray with 2 CPUs (no dashboard,
-torn down after), the compression engine on tiny aMUSEd models served by 2 replicas and the
-NeRF engine by one, the app (`--backend ray`) as their front end.
+torn down after), the compression engine on tiny aMUSEd models served by 2 replicas, the NeRF
+and speech engines by one each, the app (`--backend ray`) as their front end.
 
 `-m "not ray"` deselects these; CI runs them (it installs the scale extra)."""
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from PIL import Image
 
 try:
@@ -28,6 +29,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from serve_cluster import compression_config, local_ray, replica_env
 from tiny_compression import compression_studio, tiny_amused_in, tiny_photo
+from tiny_speech import harmonic_tone, tiny_speech_models
 
 import app
 from engines import cli
@@ -38,9 +40,11 @@ from engines.compression import CompressRequest, DecompressRequest, RestoreReque
 from engines.errors import Cancelled, InputError
 from engines.nerf import ReconstructRequest
 from engines.nerf.example import write_example
+from engines.registry import override_variable
 from engines.serving.client import RayStudio
 from engines.serving.config import deploy, read_config, validate
 from engines.serving.deployment import DEPLOYMENT
+from engines.speech import TTSRequest, VCRequest
 from engines.studio import Studio
 from tabs.outputs import OUTPUTS
 
@@ -96,7 +100,16 @@ def studio(tmp_path_factory, tiny_sd15_dir, slow):
         "runtime_env": {"env_vars": {**env, "ZSS_MODEL_NERF_SD15": str(tiny_sd15_dir)}},
         "deployments": [{"name": "EngineDeployment", "ray_actor_options": {"num_cpus": 0.5}}],
     }
-    config["applications"].append(nerf)
+    speech_models = {
+        override_variable("speech", c): str(p) for c, p in tiny_speech_models().items()
+    }
+    speech = {
+        **nerf,
+        "name": "speech",
+        "args": {"engine": "speech", "device": "cpu"},
+        "runtime_env": {"env_vars": {**env, **speech_models}},
+    }
+    config["applications"] += [nerf, speech]
     with local_ray(num_cpus=2):
         deploy(config, wait_s=240)
         yield RayStudio.connect()
@@ -206,9 +219,9 @@ def test_input_error_crosses_as_the_users_message(studio, front_end, tmp_path):
 
 def test_an_engine_not_deployed_is_named_with_what_is(studio):
     with pytest.raises(
-        InputError, match=r"speech engine is not deployed .*\(deployed: nerf, compression\)"
+        InputError, match=r"gan engine is not deployed .*\(deployed: speech, nerf, compression\)"
     ):
-        studio.engine("speech")
+        studio.engine("gan")
 
 
 def test_cancel_stops_the_run_on_the_replica(studio, photo_file, slowed):
@@ -351,3 +364,24 @@ def test_stop_keeps_the_long_run_so_far(studio, tmp_path):
     assert result.cancelled and 10 <= result.steps_done < 5000
     assert result.scene and result.metrics["replica"] in replicas_of("nerf")
     assert result.recipe.params["scene"] == str(scene)
+
+
+def test_speech_clips_travel_as_bytes_and_come_back_as_audio(studio, tmp_path):
+    """Audio inputs from the front end's disk reach the replica as bytes; the voice clip's
+    copy is gone with the replica's folder, and the recipe names the clip where it is here."""
+    voice, source = tmp_path / "voice.wav", tmp_path / "source.flac"
+    sf.write(voice, harmonic_tone(120.0, 3.0, 16000, 0.05, 4), 16000, subtype="PCM_16")
+    sf.write(source, harmonic_tone(150.0, 2.0, 44100, 0.05, 5), 44100)
+    remote = studio.engine("speech")
+
+    spoken = remote.run(TTSRequest(text="Hello there. Bye now.", voice=str(voice), seed=3))
+    assert spoken.sample_rate == 24000 and spoken.duration > 0.5
+    assert np.all(np.isfinite(spoken.audio)) and spoken.metrics["sentences"] == 2
+    assert spoken.metrics["replica"] in replicas_of("speech")
+    assert spoken.recipe.params["voice"] == str(voice)
+
+    converted = remote.run(VCRequest(source=str(source), voice=str(voice), k=2))
+    assert converted.duration == pytest.approx(2.0, abs=0.1)
+    assert converted.recipe.params["source"] == str(source)
+    with pytest.raises(InputError, match="voice"):
+        remote.run(VCRequest(source=str(source), voice=str(tmp_path / "absent.wav")))
