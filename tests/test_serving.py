@@ -1,6 +1,6 @@
 """The engines on Ray Serve, end to end on this machine: a local Ray with 2 CPUs (no dashboard,
-torn down after), the compression engine on tiny aMUSEd models served by 2 replicas, the NeRF
-and speech engines by one each, the app (`--backend ray`) as their front end.
+torn down after), the compression engine on tiny aMUSEd models served by 2 replicas, the NeRF,
+speech, layout and GAN engines by one each, the app (`--backend ray`) as their front end.
 
 `-m "not ray"` deselects these; CI runs them (it installs the scale extra)."""
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from PIL import Image
 
 try:
@@ -29,6 +30,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from serve_cluster import compression_config, local_ray, replica_env
 from tiny_compression import compression_studio, tiny_amused_in, tiny_photo
+from tiny_gan import save_tiny_generator, save_tiny_open_clip
 from tiny_speech import harmonic_tone, tiny_speech_models
 
 import app
@@ -38,6 +40,9 @@ from engines.cancel import CancelToken, cancellable
 from engines.capabilities import available
 from engines.compression import CompressRequest, DecompressRequest, RestoreRequest
 from engines.errors import Cancelled, InputError
+from engines.gan import AdaptRequest
+from engines.gan.checkpoint import load_generator
+from engines.layout import LayoutRequest
 from engines.nerf import ReconstructRequest
 from engines.nerf.example import write_example
 from engines.registry import override_variable
@@ -93,23 +98,31 @@ def studio(tmp_path_factory, tiny_sd15_dir, slow):
     base = tmp_path_factory.getbasetemp()
     env = replica_env(tiny_amused_in(base), base / "serve-cache", slow)
     config = compression_config(env, replicas=2, cpus=0.5)
-    nerf = {
-        **config["applications"][0],
-        "name": "nerf",
-        "args": {"engine": "nerf", "device": "cpu"},
-        "runtime_env": {"env_vars": {**env, "ZSS_MODEL_NERF_SD15": str(tiny_sd15_dir)}},
-        "deployments": [{"name": "EngineDeployment", "ray_actor_options": {"num_cpus": 0.5}}],
-    }
     speech_models = {
         override_variable("speech", c): str(p) for c, p in tiny_speech_models().items()
     }
-    speech = {
-        **nerf,
-        "name": "speech",
-        "args": {"engine": "speech", "device": "cpu"},
-        "runtime_env": {"env_vars": {**env, **speech_models}},
+    gan_files = tmp_path_factory.mktemp("serve-gan")
+    gan_models = {
+        override_variable("gan", "cat256"): str(save_tiny_generator(gan_files / "cat.pt")),
+        override_variable("gan", "clip"): str(save_tiny_open_clip(gan_files / "clip")),
     }
-    config["applications"] += [nerf, speech]
+    gan_models[override_variable("gan", "clip_b16")] = gan_models[override_variable("gan", "clip")]
+    engines = {  # one replica each, a quarter CPU: with compression's two, the 2 CPUs
+        "nerf": {"ZSS_MODEL_NERF_SD15": str(tiny_sd15_dir)},
+        "speech": speech_models,
+        "layout": {override_variable("layout", "sd15"): str(tiny_sd15_dir)},
+        "gan": gan_models,
+    }
+    config["applications"] += [
+        {
+            **config["applications"][0],
+            "name": key,
+            "args": {"engine": key, "device": "cpu"},
+            "runtime_env": {"env_vars": {**env, **models}},
+            "deployments": [{"name": "EngineDeployment", "ray_actor_options": {"num_cpus": 0.25}}],
+        }
+        for key, models in engines.items()
+    ]
     with local_ray(num_cpus=2):
         deploy(config, wait_s=240)
         yield RayStudio.connect()
@@ -219,9 +232,10 @@ def test_input_error_crosses_as_the_users_message(studio, front_end, tmp_path):
 
 def test_an_engine_not_deployed_is_named_with_what_is(studio):
     with pytest.raises(
-        InputError, match=r"gan engine is not deployed .*\(deployed: speech, nerf, compression\)"
+        InputError,
+        match=r"video engine is not deployed .*\(deployed: layout, speech, gan, nerf, compression\)",
     ):
-        studio.engine("gan")
+        studio.engine("video")
 
 
 def test_cancel_stops_the_run_on_the_replica(studio, photo_file, slowed):
@@ -385,3 +399,46 @@ def test_speech_clips_travel_as_bytes_and_come_back_as_audio(studio, tmp_path):
     assert converted.recipe.params["source"] == str(source)
     with pytest.raises(InputError, match="voice"):
         remote.run(VCRequest(source=str(source), voice=str(tmp_path / "absent.wav")))
+
+
+def test_layout_runs_on_its_replica_with_its_boxes(studio):
+    remote = studio.engine("layout")
+    request = LayoutRequest(
+        prompt="a cat on a sofa",
+        boxes=[("a cat", 0, 0, 32, 64)],
+        width=64,
+        height=64,
+        steps=2,
+        seed=5,
+        score=False,
+    )
+    result = remote.run(request)
+    assert result.image.size == (64, 64) and result.overlay.size == (64, 64)
+    assert result.heatmaps and result.metrics["replica"] in replicas_of("layout")
+    again = remote.run(LayoutRequest(**request.to_params()))  # same seed, same image
+    assert np.array_equal(np.asarray(again.image), np.asarray(result.image))
+
+
+def test_gan_adaptation_stops_on_its_replica_and_its_generator_comes_back(studio, tmp_path):
+    remote = studio.engine("gan")
+    request = AdaptRequest(
+        source="photo",
+        target="pencil sketch",
+        iterations=400,
+        batch=3,
+        preview_every=1,
+        stage1_iterations=20,
+        eval_samples=8,
+        grid_size=3,
+    )
+    run = remote.start(request)
+    for update in run:
+        if update.stage == "adapt" and update.iteration >= 2:
+            assert remote.cancel(run.id)
+            break
+    result = run.result(timeout=120)
+    assert result.cancelled and 2 <= result.iterations_done < 400
+    assert result.metrics["replica"] in replicas_of("gan")
+    generator, _ = load_generator(result.save_generator(tmp_path / "partial.pt"))
+    images = generator(generator.mapping(torch.randn(2, 32)))
+    assert torch.isfinite(images).all()
