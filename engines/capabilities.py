@@ -152,6 +152,17 @@ def available() -> list[Capability]:
     return [cap for cap in CAPABILITIES if cap.exists()]
 
 
+def offered(key: str) -> Capability:
+    """The capability `key`, if this checkout offers it; InputError naming those it does."""
+    from .errors import InputError
+
+    capability = BY_KEY.get(key)
+    if capability is None or not capability.exists():
+        have = ", ".join(c.key for c in available()) or "none"
+        raise InputError(f"No engine {key!r}; available: {have}.")
+    return capability
+
+
 def select(keys: list[str] | None) -> list[Capability]:
     """The offered capabilities named in `keys` (all offered ones for None)."""
     from .errors import InputError

@@ -8,7 +8,7 @@ import threading
 
 from . import __version__
 from .base import Engine
-from .capabilities import BY_KEY, available
+from .capabilities import available, offered
 from .errors import InputError, StudioError
 from .manager import ModelManager
 from .registry import Registry
@@ -62,11 +62,7 @@ class Studio:
         """The engine of one capability, created (not loaded) on first call."""
         with self._lock:
             if key not in self._engines:
-                capability = BY_KEY.get(key)
-                if capability is None or not capability.exists():
-                    have = ", ".join(c.key for c in available()) or "none"
-                    raise InputError(f"No engine {key!r}; available: {have}.")
-                self._engines[key] = capability.load_engine_class()(self.manager)
+                self._engines[key] = offered(key).load_engine_class()(self.manager)
             return self._engines[key]
 
     def preload(self, keys: list[str]) -> list[str]:

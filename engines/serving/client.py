@@ -23,7 +23,7 @@ from typing import Any
 from .. import __version__
 from ..base import Engine, Progress, Recipe, Request, Result, no_progress
 from ..cancel import token_of
-from ..capabilities import BY_KEY, available
+from ..capabilities import available, offered
 from ..errors import Cancelled, InputError, ServerError
 from ..registry import Registry
 from ..runs import BackgroundRun, Runs
@@ -121,10 +121,7 @@ class RayStudio:
     def engine(self, key: str) -> RemoteEngine:
         with self._lock:
             if key not in self._engines:
-                capability = BY_KEY.get(key)
-                if capability is None or not capability.exists():
-                    have = ", ".join(c.key for c in available()) or "none"
-                    raise InputError(f"No engine {key!r}; available: {have}.")
+                capability = offered(key)
                 try:
                     self._engines[key] = RemoteEngine(key, capability.load_engine_class(), self)
                 except KeyError as err:  # Serve's answer for an application it does not have
