@@ -1,6 +1,7 @@
 """The engines on Ray Serve, end to end on this machine: a local Ray with 2 CPUs (no dashboard,
 torn down after), the compression engine on tiny aMUSEd models served by 2 replicas, the NeRF,
-speech, layout and GAN engines by one each, the app (`--backend ray`) as their front end.
+speech, layout, GAN and subject-video engines by one each, the app (`--backend ray`) as their
+front end.
 
 `-m "not ray"` deselects these; CI runs them (it installs the scale extra)."""
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 try:
     import ray
@@ -51,6 +52,7 @@ from engines.serving.config import deploy, read_config, validate
 from engines.serving.deployment import DEPLOYMENT
 from engines.speech import TTSRequest, VCRequest
 from engines.studio import Studio
+from engines.video import SubjectVideoRequest
 from tabs.outputs import OUTPUTS
 
 pytestmark = pytest.mark.ray
@@ -94,7 +96,7 @@ def slow(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def studio(tmp_path_factory, tiny_sd15_dir, slow):
+def studio(tmp_path_factory, tiny_sd15_dir, tiny_video_dirs, slow):
     base = tmp_path_factory.getbasetemp()
     env = replica_env(tiny_amused_in(base), base / "serve-cache", slow)
     config = compression_config(env, replicas=2, cpus=0.5)
@@ -107,11 +109,12 @@ def studio(tmp_path_factory, tiny_sd15_dir, slow):
         override_variable("gan", "clip"): str(save_tiny_open_clip(gan_files / "clip")),
     }
     gan_models[override_variable("gan", "clip_b16")] = gan_models[override_variable("gan", "clip")]
-    engines = {  # one replica each, a quarter CPU: with compression's two, the 2 CPUs
+    engines = {  # one replica each, a fifth of a CPU: with compression's two, the 2 CPUs
         "nerf": {"ZSS_MODEL_NERF_SD15": str(tiny_sd15_dir)},
         "speech": speech_models,
         "layout": {override_variable("layout", "sd15"): str(tiny_sd15_dir)},
         "gan": gan_models,
+        "video": {override_variable("video", c): str(p) for c, p in tiny_video_dirs.items()},
     }
     config["applications"] += [
         {
@@ -119,7 +122,7 @@ def studio(tmp_path_factory, tiny_sd15_dir, slow):
             "name": key,
             "args": {"engine": key, "device": "cpu"},
             "runtime_env": {"env_vars": {**env, **models}},
-            "deployments": [{"name": "EngineDeployment", "ray_actor_options": {"num_cpus": 0.25}}],
+            "deployments": [{"name": "EngineDeployment", "ray_actor_options": {"num_cpus": 0.2}}],
         }
         for key, models in engines.items()
     ]
@@ -228,14 +231,6 @@ def test_input_error_crosses_as_the_users_message(studio, front_end, tmp_path):
     with pytest.raises(AppError) as through_the_app:
         front_end.predict(handle_file(str(not_zsc)), api_name="/decompress")
     assert str(through_the_app.value) == str(in_process.value)
-
-
-def test_an_engine_not_deployed_is_named_with_what_is(studio):
-    with pytest.raises(
-        InputError,
-        match=r"video engine is not deployed .*\(deployed: layout, speech, gan, nerf, compression\)",
-    ):
-        studio.engine("video")
 
 
 def test_cancel_stops_the_run_on_the_replica(studio, photo_file, slowed):
@@ -442,3 +437,40 @@ def test_gan_adaptation_stops_on_its_replica_and_its_generator_comes_back(studio
     generator, _ = load_generator(result.save_generator(tmp_path / "partial.pt"))
     images = generator(generator.mapping(torch.randn(2, 32)))
     assert torch.isfinite(images).all()
+
+
+def test_subject_video_runs_on_its_replica_with_its_box_controls(studio, tmp_path):
+    subject = tmp_path / "subject.png"
+    image = Image.new("RGBA", (48, 48), (0, 0, 0, 0))
+    ImageDraw.Draw(image).ellipse((8, 8, 40, 40), fill=(220, 40, 40, 255))
+    image.save(subject)
+    request = SubjectVideoRequest(
+        prompt="a red toy robot walking on a table",
+        subject=str(subject),
+        subject_phrase="toy robot",
+        keyframes=[(0, 0.0, 0.25, 0.5, 0.75), (7, 0.5, 0.25, 1.0, 0.75)],
+        frames=8,
+        width=256,
+        height=256,
+        steps=1,
+        seed=3,
+        metrics=False,
+    )
+    result = studio.engine("video").run(request)
+    assert result.frames.shape == (8, 256, 256, 3)
+    assert result.metrics["controls"] != "none"  # the box controls ran on the replica
+    assert result.metrics["replica"] in replicas_of("video")
+    assert result.recipe.params["subject"] == str(subject)
+
+
+def test_an_engine_not_deployed_is_named_with_what_is(studio):
+    """Runs last: it takes the layout application off the cluster."""
+    from ray import serve
+
+    serve.delete("layout")
+    fresh = RayStudio.connect()  # the module's studio keeps its layout handle
+    with pytest.raises(
+        InputError,
+        match=r"layout engine is not deployed .*\(deployed: video, speech, gan, nerf, compression\)",
+    ):
+        fresh.engine("layout")

@@ -122,14 +122,16 @@ class RayStudio:
         with self._lock:
             if key not in self._engines:
                 capability = offered(key)
-                try:
-                    self._engines[key] = RemoteEngine(key, capability.load_engine_class(), self)
-                except KeyError as err:  # Serve's answer for an application it does not have
+                # Asked of Serve's status, not left to get_deployment_handle: this process
+                # may hold a cached handle of an application deleted since.
+                deployed = self.deployed()
+                if key not in deployed:
                     raise InputError(
                         f"The {key} engine is not deployed on this Ray cluster (deployed: "
-                        f"{', '.join(self.deployed()) or 'none'}); add its application to "
+                        f"{', '.join(deployed) or 'none'}); add its application to "
                         "serve.yaml and deploy it."
-                    ) from err
+                    )
+                self._engines[key] = RemoteEngine(key, capability.load_engine_class(), self)
             return self._engines[key]
 
     def preload(self, keys: list[str]) -> list[str]:
