@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,21 @@ def compression(tmp_path_factory):
     Image.fromarray(tiny_photo(64, 48, seed=2)).save(photos / "b.png")
     yield studio, photos
     undo()
+
+
+def test_a_moved_data_folder_is_read_back_not_redone(compression, tmp_path):
+    """Items know their input files by name and contents, not by where they lie."""
+    _, photos = compression
+    data = tmp_path / "photos"
+    shutil.copytree(photos, data)
+    out = tmp_path / "report"
+    options = ["--codebooks", "16", "--coders", "fixed", "-o", str(out)]
+    assert run_eval("compression", "--data", str(data), *options)["run"]["ran"] == 2
+    moved = data.rename(tmp_path / "moved")
+    again = run_eval("compression", "--data", str(moved), *options)
+    assert again["run"] == {"items": 2, "ran": 0, "reused": 2, "planned": 2}
+    (moved / "a.png").write_bytes((moved / "b.png").read_bytes())  # other contents: redone
+    assert run_eval("compression", "--data", str(moved), *options)["run"]["ran"] == 1
 
 
 def test_compression_eval_resumes_honours_limit_and_matches_the_engine(compression, tmp_path):
