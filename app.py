@@ -20,7 +20,7 @@ from engines.files import describe_os_error
 from engines.studio import Studio, on_zero_gpu
 from tabs import about, system
 from tabs.common import model_runs
-from tabs.login import LoginGuard, login_app_kwargs
+from tabs.login import LoginGuard, believe_forwarded_for, login_app_kwargs, trusted_proxies
 from tabs.outputs import DELETE_CACHE, OUTPUTS
 from tabs.runs import RUNS, SESSION_ENDED
 from tabs.uploads import limit_image_decoding
@@ -97,6 +97,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--share", action="store_true", help="make a public share link")
     parser.add_argument("--auth", default=None, metavar="USER:PASS", help="require a login")
     parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a reverse proxy whose X-Forwarded-For is believed (an IP or network; repeatable). "
+        "Without it the client is the connecting address.",
+    )
+    parser.add_argument(
         "--tabs", default=None, help="comma-separated capabilities to show (default: all built)"
     )
     add_studio_options(parser, device_default=None)
@@ -104,7 +112,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def launch_options(args: argparse.Namespace, auth: tuple[str, str] | None) -> dict:
-    """`demo.launch` keywords for the parsed flags; a login is slowed down for guessers."""
+    """`demo.launch` keywords for the parsed flags; a login is slowed down for guessers, keyed
+    on the connecting address unless a trusted proxy reports another."""
+    believe_forwarded_for(args.trusted_proxy)
     guard = LoginGuard(*auth) if auth else None
     return {
         "server_name": args.host,
@@ -124,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
         auth = parse_auth(args.auth)
+        try:
+            trusted_proxies(args.trusted_proxy)
+        except ValueError as err:
+            raise InputError(str(err)) from None
         tabs = [t.strip() for t in args.tabs.split(",") if t.strip()] if args.tabs else None
         if args.device and args.device != "auto":
             from engines.device import choose_device

@@ -33,6 +33,7 @@ def run_app(*flags: str) -> subprocess.CompletedProcess:
         (["--models", "/no/such/models.toml"], "does not exist"),
         (["--auth", "nopassword"], "--auth must be USER:PASS"),
         (["--device", "tpu"], "Unknown device"),
+        (["--trusted-proxy", "proxy.local"], "is not an IP address or network"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(flags, message):

@@ -497,6 +497,75 @@ def test_the_app_slows_down_wrong_logins():
         demo.close()
 
 
+def test_a_global_ceiling_caps_failed_logins_per_minute():
+    """Guesses spread over many addresses (a botnet, or a header that lies) still stop."""
+    from tabs.login import LoginGuard
+
+    clock = FakeClock()
+    guard = LoginGuard("ada", "s3cret", failures_per_minute=5, clock=clock, sleep=clock.sleep)
+    for client in range(5):
+        assert not attempt(guard, "guess", client=f"10.0.1.{client}")
+    assert not attempt(guard, "s3cret", client="10.0.2.1")  # refused unchecked: over the ceiling
+    assert guard.failures("10.0.2.1") == 0  # and not counted against that client
+    clock.now += 61
+    assert attempt(guard, "s3cret", client="10.0.2.1")  # the minute has passed
+
+
+def _launch_login_app(*flags: str):
+    import gradio as gr
+    from app_server import free_port
+
+    import app
+
+    port = free_port()
+    args = app.parse_args(["--auth", "ada:s3cret", "--port", str(port), *flags])
+    with gr.Blocks() as demo:
+        gr.Markdown("hello")
+    options = app.launch_options(args, app.parse_auth(args.auth))
+    demo.launch(**options, prevent_thread_lock=True, quiet=True)
+    return demo, options["auth"].__self__, f"http://127.0.0.1:{port}"
+
+
+def test_a_rotating_forwarded_for_header_gets_no_fresh_back_off():
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 by default; the back-off keys on the
+    peer unless --trusted-proxy names it."""
+    import httpx
+
+    demo, guard, url = _launch_login_app()
+    try:
+        with httpx.Client(timeout=30) as http:
+            start = time.perf_counter()
+            for n in range(3):
+                headers = {"X-Forwarded-For": f"203.0.113.{n}"}
+                wrong = http.post(
+                    f"{url}/login", data={"username": "ada", "password": "x"}, headers=headers
+                )
+                assert wrong.status_code == 400
+            assert time.perf_counter() - start >= 0.5 + 1.0 - 0.05  # the back-off held
+            assert guard.failures("127.0.0.1") == 3
+            assert guard.failures("203.0.113.0") == 0
+    finally:
+        demo.close()
+
+
+def test_a_trusted_proxy_reports_the_client():
+    import httpx
+
+    demo, guard, url = _launch_login_app("--trusted-proxy", "127.0.0.1")
+    try:
+        with httpx.Client(timeout=30) as http:
+            for n in range(2):
+                headers = {"X-Forwarded-For": f"203.0.113.{n}"}
+                http.post(
+                    f"{url}/login", data={"username": "ada", "password": "x"}, headers=headers
+                )
+            assert guard.failures("203.0.113.0") == 1 and guard.failures("203.0.113.1") == 1
+            assert guard.failures("127.0.0.1") == 0
+    finally:
+        demo.close()
+        os.environ["FORWARDED_ALLOW_IPS"] = ""
+
+
 # -- .zsc files that lie (issue: a 70-byte file took the server down) -----------------------
 
 
