@@ -15,6 +15,8 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # any Ray a test starts stays on loopback
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
 
 class NetworkBlocked(RuntimeError):

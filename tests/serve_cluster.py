@@ -15,7 +15,17 @@ from engines.serving.deployment import SLOW_PROGRESS_FILE
 RAY_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",  # no usage report to the network
     "RAY_DEDUP_LOGS": "0",
+    # Ray 2.60 turns a loopback node address (`_node_ip_address="127.0.0.1"`, `ray start
+    # --node-ip-address`) into the machine's interface address unless clusters are switched off,
+    # as on macOS and Windows; then GCS, raylet and workers bind and connect on loopback only.
+    # Read when `ray` is imported, so tests/conftest.py sets it for every process first.
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
 }
+
+
+def loopback_only() -> None:
+    """Keep every Ray this process (and its children) starts on loopback; before `import ray`."""
+    os.environ.update(RAY_ENV)
 
 
 def replica_env(models: Path, cache: Path, slow_file: Path | None = None) -> dict[str, str]:
@@ -61,10 +71,10 @@ def compression_config(
 @contextmanager
 def local_ray(num_cpus: int = 2) -> Iterator[None]:
     """Ray on this machine for the block; Serve and Ray shut down after it."""
+    loopback_only()
     import ray
     from ray import serve
 
-    os.environ.update(RAY_ENV)
     ray.init(
         num_cpus=num_cpus,
         include_dashboard=False,

@@ -463,6 +463,41 @@ def test_subject_video_runs_on_its_replica_with_its_box_controls(studio, tmp_pat
     assert result.recipe.params["subject"] == str(subject)
 
 
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+
+
+def test_every_ray_process_stays_on_loopback(studio):
+    """With the six applications up, no Ray process (GCS, raylet, workers, replicas) listens on
+    or talks to an address other than loopback; Ray 2.60 would otherwise move a loopback node
+    address onto the machine's interface (tests/serve_cluster.py). One exception Ray does not
+    let us configure: each Serve replica's inter-deployment gRPC server binds the wildcard
+    address (`"[::]:0"` hard-coded in ray/serve/_private/replica.py, token-authenticated); no
+    process connects through it to anything but loopback."""
+    import psutil
+
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+    seen, outside = 0, []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if process.pid == os.getpid() or "ray" not in command:
+            continue
+        try:
+            connections = process.net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        seen += 1
+        replica = process.info["name"].startswith("ray::ServeReplica:")
+        for connection in connections:
+            wildcard_listen = connection.status == "LISTEN" and connection.laddr.ip in ("::", "")
+            if replica and wildcard_listen:
+                continue  # Ray Serve's hard-coded inter-deployment server (above)
+            for address in (connection.laddr, connection.raddr):
+                if address and address.ip not in LOOPBACK:
+                    outside.append((process.info["name"], address.ip, connection.status))
+    assert seen >= 3  # GCS, raylet and the replicas' workers were looked at
+    assert outside == [], sorted(set(outside))
+
+
 def test_an_engine_not_deployed_is_named_with_what_is(studio):
     """Runs last: it takes the layout application off the cluster."""
     from ray import serve
