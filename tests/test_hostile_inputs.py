@@ -734,6 +734,75 @@ def test_audio_decoded_by_the_fallback_is_capped_in_length(tmp_path, monkeypatch
     assert calls["duration"] == audio.MAX_FILE_SECONDS + 1
 
 
+def _flac_declaring(tmp_path, channels: int, rate: int, seconds: float) -> Path:
+    """A real FLAC of 0.05 s of silence whose STREAMINFO declares `seconds`: a few KB that would
+    decode to channels x rate x seconds samples if the header were believed."""
+    import numpy as np
+    import soundfile as sf
+
+    path = tmp_path / "bomb.flac"
+    sf.write(str(path), np.zeros((int(rate * 0.05), channels), np.float32), rate, format="FLAC")
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO first
+    # bytes 18..25 hold rate (20 bits) | channels-1 (3) | bits-1 (5) | total samples (36)
+    packed = int.from_bytes(data[18:26], "big")
+    packed = (packed & ~((1 << 36) - 1)) | int(seconds * rate)
+    data[18:26] = packed.to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_an_audio_header_declaring_gigabytes_is_refused_before_decoding(tmp_path):
+    """The hostile-input probe's file: 8 channels at 384 kHz for 272 s is 3.35 GB of float32,
+    under the 20-minute cap on duration; the cap is on channels x rate x seconds."""
+    import resource
+
+    from engines.speech import audio
+
+    path = _flac_declaring(tmp_path, channels=8, rate=384_000, seconds=272)
+    assert path.stat().st_size < 64_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    with pytest.raises(InputError, match=r"bomb.flac declares 8 channels x 384000 Hz x 272 s"):
+        audio.read_clip(str(path), "voice")
+    assert time.perf_counter() - started < 2.0
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 1024
+
+
+def test_too_many_channels_or_too_fast_a_rate_is_refused(tmp_path):
+    from engines.speech import audio
+
+    with pytest.raises(InputError, match="at most 16 channels at up to 384 kHz"):
+        audio.check_declared_size("x.wav", "voice", 64, 16_000, 16_000)
+    with pytest.raises(InputError, match="at most 16 channels at up to 384 kHz"):
+        audio.check_declared_size("x.wav", "voice", 1, 10**7, 10**7)
+
+
+def test_a_fast_multichannel_clip_is_read_as_one_mono_stream_at_48khz(tmp_path):
+    """Decoded block by block: channels averaged and 96 kHz brought to 48 kHz as it goes, the
+    same sound as decoding it whole and resampling once."""
+    import librosa
+    import numpy as np
+    import soundfile as sf
+
+    from engines.speech import audio
+
+    rate = 96_000
+    t = np.arange(int(rate * 1.5)) / rate
+    left, right = 0.5 * np.sin(2 * np.pi * 440 * t), 0.3 * np.sin(2 * np.pi * 660 * t)
+    path = tmp_path / "stereo.flac"
+    sf.write(str(path), np.stack([left, right], axis=1).astype(np.float32), rate)
+    clip = audio.read_clip(str(path), "voice")
+    assert clip.sample_rate == audio.READ_RATE and clip.samples.ndim == 1
+    whole = librosa.resample(
+        ((left + right) / 2).astype(np.float32), orig_sr=rate, target_sr=48_000
+    )
+    n = min(len(whole), len(clip.samples))
+    assert abs(len(whole) - len(clip.samples)) <= 2
+    assert np.max(np.abs(whole[200 : n - 200] - clip.samples[200 : n - 200])) < 2e-3
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

@@ -23,6 +23,13 @@ SILENCE_PEAK = 1e-3  # about -60 dBFS: nothing louder than this is "silence only
 TARGET_RMS_DBFS = -20.0
 PEAK_CEILING = 0.98
 MAX_FILE_SECONDS = 20 * 60  # refuse to decode anything longer: a wrong file, not a voice clip
+MAX_CHANNELS = 16
+MAX_FILE_RATE = 384_000
+MAX_FILE_SAMPLES = MAX_FILE_SECONDS * 48_000 * 2
+"""Channels x rate x seconds a file's header may declare: 20 minutes of 48 kHz stereo. A tiny
+file (a silent FLAC compresses to almost nothing) can declare gigabytes of samples."""
+READ_RATE = 48_000  # the engines work at 16 or 24 kHz: anything faster is brought down to this
+READ_BLOCK_FRAMES = 1 << 16
 
 SYNTHETIC_TITLE = "Synthetic speech (AI-generated)"
 SYNTHETIC_COMMENT = (
@@ -88,19 +95,61 @@ def _read_file(path: Path, role: str) -> Clip:
         raise InputError(f"The {role} clip {path.name} does not exist.")
     try:
         info = sf.info(str(path))
-        if info.duration > MAX_FILE_SECONDS:
-            raise InputError(
-                f"The {role} clip is {info.duration / 60:.0f} minutes long; "
-                f"clips over {MAX_FILE_SECONDS // 60} minutes are not accepted."
-            )
-        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except InputError:
-        raise
     except Exception:  # soundfile cannot open it: let librosa try its other decoders
         samples, rate = _read_with_librosa(path, role)
+    else:
+        check_declared_size(path.name, role, info.channels, info.samplerate, info.frames)
+        samples, rate = _decode_mono(path, role, info.samplerate)
     if samples.size == 0:
         raise InputError(f"The {role} clip {path.name} holds no audio samples.")
-    return Clip(to_mono(samples), int(rate))
+    return Clip(samples, int(rate))
+
+
+def check_declared_size(name: str, role: str, channels: int, rate: int, frames: int) -> None:
+    """Refuse a file whose header declares more than we would decode, before decoding it."""
+    if channels < 1 or channels > MAX_CHANNELS or rate < 1 or rate > MAX_FILE_RATE:
+        raise InputError(
+            f"The {role} clip {name} declares {channels} channels at {rate} Hz; at most "
+            f"{MAX_CHANNELS} channels at up to {MAX_FILE_RATE // 1000} kHz are accepted."
+        )
+    if frames / rate > MAX_FILE_SECONDS:
+        raise InputError(
+            f"The {role} clip is {frames / rate / 60:.0f} minutes long; "
+            f"clips over {MAX_FILE_SECONDS // 60} minutes are not accepted."
+        )
+    if channels * frames > MAX_FILE_SAMPLES:
+        raise InputError(
+            f"The {role} clip {name} declares {channels} channels x {rate} Hz x "
+            f"{frames / rate:.0f} s = {channels * frames / 1e6:.0f} million samples; at most "
+            f"{MAX_FILE_SAMPLES / 1e6:.0f} million (20 minutes of 48 kHz stereo) are accepted."
+        )
+
+
+def _decode_mono(path: Path, role: str, rate: int) -> tuple[np.ndarray, int]:
+    """Decode block by block, averaging the channels and bringing a rate above READ_RATE down as
+    it goes, so memory holds one mono stream at most READ_RATE, never all channels at once."""
+    import soundfile as sf
+    import soxr
+
+    stream = soxr.ResampleStream(rate, READ_RATE, 1, dtype="float32") if rate > READ_RATE else None
+    pieces: list[np.ndarray] = []
+    try:
+        for block in sf.blocks(
+            str(path), blocksize=READ_BLOCK_FRAMES, dtype="float32", always_2d=True
+        ):
+            mono = block.mean(axis=1, dtype=np.float32)
+            pieces.append(stream.resample_chunk(mono) if stream is not None else mono)
+        if stream is not None:
+            pieces.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    except MemoryError:
+        raise InputError(f"The {role} clip {path.name} is too large for this machine.") from None
+    except Exception as err:
+        raise InputError(
+            f"The {role} clip {path.name} cannot be decoded ({type(err).__name__}); use WAV, "
+            "FLAC, OGG or MP3."
+        ) from None
+    samples = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    return samples, READ_RATE if stream is not None else rate
 
 
 def _read_with_librosa(path: Path, role: str) -> tuple[np.ndarray, int]:
@@ -113,7 +162,7 @@ def _read_with_librosa(path: Path, role: str) -> tuple[np.ndarray, int]:
             warnings.simplefilter("ignore")
             # decode no more than the limit (and a little more, to tell it was longer)
             samples, rate = librosa.load(
-                str(path), sr=None, mono=False, duration=MAX_FILE_SECONDS + 1
+                str(path), sr=None, mono=True, duration=MAX_FILE_SECONDS + 1
             )
     except Exception as err:
         raise InputError(
