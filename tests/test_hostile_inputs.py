@@ -671,6 +671,52 @@ def test_a_generator_file_describing_a_huge_resolution_is_refused():
         config_from_state(state, "big.pt")
 
 
+def test_a_generator_file_wider_than_any_stylegan2_is_refused_from_its_shapes(tmp_path):
+    """22 KB on disk, 9.7 GB to build: channel counts come from the file, so they are bounded
+    (expanded tensors keep the file small; they are refused first, so use plain ones here)."""
+    import torch
+
+    from engines.gan.checkpoint import config_from_state
+
+    state = {"style.1.weight": torch.zeros(4, 4), "input.input": torch.zeros(1, 65536, 1, 1)}
+    state["to_rgbs.0.conv.weight"] = torch.zeros(1)
+    state["convs.0.conv.weight"] = torch.zeros(1, 1, 65536, 1, 1)
+    with pytest.raises(InputError, match="up to 65536 channels; StyleGAN2 generators up to"):
+        config_from_state(state, "wide.pt")
+
+
+def test_a_generator_file_of_expanded_tensors_is_refused(tmp_path):
+    """A zero-stride tensor saves as its one-element storage and materialises at full size."""
+    import torch
+    from tiny_gan import tiny_generator
+
+    from engines.gan.checkpoint import load_generator
+
+    state = {k: v.clone() for k, v in tiny_generator().state_dict().items()}
+    key = "convs.0.conv.weight"
+    state[key] = torch.zeros(1).expand(state[key].shape)
+    path = tmp_path / "expanded.pt"
+    torch.save({"g_ema": state}, path)
+    started = time.perf_counter()
+    with pytest.raises(InputError, match=r"expanded.pt: `convs.0.conv.weight` declares shape"):
+        load_generator(path)
+    assert time.perf_counter() - started < 2.0
+
+
+def test_a_generator_file_of_integer_tensors_is_refused(tmp_path):
+    import torch
+    from tiny_gan import tiny_generator
+
+    from engines.gan.checkpoint import load_generator
+
+    state = {k: v.clone() for k, v in tiny_generator().state_dict().items()}
+    state["style.1.weight"] = state["style.1.weight"].long()
+    path = tmp_path / "ints.pt"
+    torch.save({"g_ema": state}, path)
+    with pytest.raises(InputError, match="holds torch.int64 values"):
+        load_generator(path)
+
+
 # -- images too big for memory --------------------------------------------------------------
 
 

@@ -60,10 +60,33 @@ def generator_state(data: dict, name: str = "checkpoint") -> dict[str, torch.Ten
         )
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise InputError(f"{name}: `g_ema` must map parameter names to tensors.")
+    for key, tensor in state.items():
+        check_dense(tensor, f"{name}: `{key}`")
     return state
 
 
+def check_dense(tensor: torch.Tensor, what: str) -> None:
+    """Refuse a tensor whose storage is smaller than its shape: a zero-stride (expanded) tensor
+    keeps a file tiny and becomes gigabytes the first time an operation copies it."""
+    if not tensor.is_floating_point():
+        raise InputError(f"{what} holds {tensor.dtype} values; a generator's weights are floats.")
+    stored = tensor.untyped_storage().nbytes()
+    needed = tensor.numel() * tensor.element_size()
+    if stored < needed or any(
+        st == 0 and n > 1 for st, n in zip(tensor.stride(), tensor.shape, strict=True)
+    ):
+        raise InputError(
+            f"{what} declares shape {tuple(tensor.shape)} ({needed / 2**20:.0f} MB) over "
+            f"{stored} stored bytes; a checkpoint stores every value it declares."
+        )
+
+
 MAX_RESOLUTION = 1024  # FFHQ, the largest published StyleGAN2
+# The published configs (rosinality's config-f: 512-d styles, 8 mapping layers, at most 512
+# channels) with headroom; anything wider is not a StyleGAN2 we can run, only an allocation.
+MAX_STYLE_DIM = 1024
+MAX_MAPPING_LAYERS = 16
+MAX_CHANNELS = 1024
 
 
 def config_from_state(state: dict[str, torch.Tensor], name: str = "checkpoint") -> GeneratorConfig:
@@ -81,6 +104,13 @@ def config_from_state(state: dict[str, torch.Tensor], name: str = "checkpoint") 
         ) from err
     if mlp != list(range(1, len(mlp) + 1)) or rgb_blocks != list(range(len(rgb_blocks))):
         raise InputError(f"{name}: mapping or synthesis layers are not numbered consecutively.")
+    widest = max(channels.values())
+    if style_dim > MAX_STYLE_DIM or len(mlp) > MAX_MAPPING_LAYERS or widest > MAX_CHANNELS:
+        raise InputError(
+            f"{name} describes a generator with {style_dim}-d styles, {len(mlp)} mapping layers "
+            f"and up to {widest} channels; StyleGAN2 generators up to {MAX_STYLE_DIM}-d styles, "
+            f"{MAX_MAPPING_LAYERS} mapping layers and {MAX_CHANNELS} channels are supported."
+        )
     if 2 ** (len(rgb_blocks) + 2) > MAX_RESOLUTION:
         raise InputError(
             f"{name} describes a {2 ** (len(rgb_blocks) + 2)} px generator; StyleGAN2 "
