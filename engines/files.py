@@ -14,6 +14,17 @@ from .errors import InputError
 PARTIAL_SUFFIX = ".part"
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()  # read once at import: setting it back and forth races other threads
+FILE_MODE = 0o666 & ~UMASK
+"""What a file we write gets: a plain `open()`'s mode, not a temp file's private 0600."""
+
+
 @contextmanager
 def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """A binary file to write `path` through: a temp file in the same folder, renamed over
@@ -27,12 +38,16 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), FILE_MODE)
         os.replace(handle.name, path)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(handle.name)
         except FileNotFoundError:
             pass
+        if isinstance(err, OSError) and err.filename in (handle.name, None):
+            # name the user's file, not our hidden temp file beside it
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
         raise
 
 

@@ -871,3 +871,29 @@ def test_a_huge_recipe_file_is_refused_unread(tmp_path):
     path.write_bytes(b" " * (MAX_RECIPE_BYTES + 1))
     with pytest.raises(InputError, match="recipe.json is over 1024 KB: not a recipe"):
         Recipe.load(path)
+
+
+# -- what we write: the user's umask, the user's file name in errors ------------------------
+
+
+def test_written_files_get_the_umask_mode_not_a_temp_files_0600(tmp_path):
+    from engines import files
+
+    path = files.atomic_write_bytes(tmp_path / "out.png", b"x")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~files.UMASK
+    assert files.FILE_MODE != 0o600 or files.UMASK == 0o177
+
+
+def test_a_failed_write_names_the_users_file_not_our_temp_file(tmp_path, monkeypatch):
+    from engines import files
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full_disk)
+    target = tmp_path / "x.png"
+    with pytest.raises(OSError) as err:
+        files.atomic_write_bytes(target, b"data")
+    assert err.value.filename == str(target)
+    assert ".part" not in str(err.value)
+    assert files.partial_files(target) == []
