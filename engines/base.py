@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from . import __version__
 from .errors import InputError, OutOfMemory
-from .fields import declared_fields
+from .fields import SEED_MAX, declared_fields
 from .manager import LoadContext, ModelManager
 from .outputs import write_bytes
 
@@ -69,6 +69,8 @@ class Recipe:
         seed = values.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise InputError(f"A recipe's `seed` must be a whole number, got {seed!r}.")
+        if seed is not None and not 0 <= seed <= SEED_MAX:
+            raise InputError(f"A recipe's `seed` is {seed}; it must be 0 to {SEED_MAX}.")
         return cls(**values)
 
     @classmethod

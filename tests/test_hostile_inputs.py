@@ -855,6 +855,9 @@ def test_a_fast_multichannel_clip_is_read_as_one_mono_stream_at_48khz(tmp_path):
         ({"engine": ["x"], "params": {}}, "`engine` must be a str"),
         ({"engine": "layout", "params": "abc"}, "`params` must be a dict"),
         ({"engine": "layout", "params": {}, "seed": "1"}, "`seed` must be a whole number"),
+        ({"engine": "layout", "params": {}, "seed": 1e30}, "`seed` must be a whole number"),
+        ({"engine": "compression", "params": {}, "seed": -5}, "`seed` is -5; it must be 0 to"),
+        ({"engine": "compression", "params": {}, "seed": 10**30}, "it must be 0 to 4294967295"),
     ],
 )
 def test_recipes_of_the_wrong_shape_are_refused(data, message):
