@@ -247,6 +247,8 @@ class Engine(ABC):
         params = dict(params)
         by_task = {t.task: t for t in self.tasks}
         task = params.pop("task", None)
+        if task is not None and not isinstance(task, str):
+            raise InputError(f"A recipe's task must be a name, got {task!r}.")
         if task is None:  # recipes written before tasks were recorded: the task that fits
             fitting = [t for t in self.tasks if t.accepts(params)]
             request_type = fitting[0] if fitting else next(iter(self.tasks))

@@ -179,6 +179,10 @@ def _read_json(path: Path) -> dict:
         raise InputError(f"Recipe file {path.name} does not exist.") from err
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"Recipe file {path.name} is not readable JSON: {err}.") from err
+    except (RecursionError, ValueError) as err:  # nesting too deep, a 5000-digit number
+        raise InputError(
+            f"Recipe file {path.name} is not a recipe: {str(err).splitlines()[0]}."
+        ) from None
 
 
 def _unpack(path: Path) -> Path:
@@ -199,8 +203,13 @@ def _unpack(path: Path) -> Path:
                 raise InputError(f"{path.name} unpacks to more than {MAX_BUNDLE_BYTES} bytes.")
             for member in members:
                 _extract(bundle, member, folder / member.filename)
-    except zipfile.BadZipFile as err:
-        raise InputError(f"{path.name} is not a readable zip: {err}.") from err
+    except InputError:
+        raise
+    except MemoryError:
+        raise InputError(f"{path.name} is too large for this machine to unpack.") from None
+    except Exception as err:  # zipfile raises a different kind for each way a zip is broken
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(f"{path.name} is not a readable zip: {reason}.") from err
     if not (folder / RECIPE_FILE).is_file():
         raise InputError(f"{path.name} holds no {RECIPE_FILE}.")
     return folder
