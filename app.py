@@ -10,7 +10,13 @@ import re
 import sys
 from collections.abc import Sequence
 
-import gradio as gr
+from engines import scratch
+
+# before Gradio is imported: its uploads and cached examples go into this process's scratch
+# folder, which no other app instance empties and the next start sweeps if this one is killed
+os.environ.setdefault("GRADIO_TEMP_DIR", str(scratch.process_folder() / "gradio"))
+
+import gradio as gr  # noqa: E402
 
 from engines import __version__
 from engines.capabilities import select
@@ -132,6 +138,7 @@ def launch_options(args: argparse.Namespace, auth: tuple[str, str] | None) -> di
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    scratch.sweep()  # what killed instances left
     try:
         auth = parse_auth(args.auth)
         try:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from . import __version__, scratch
 from .capabilities import CAPABILITIES, _module_exists
 from .commands import add_studio_options, progress_bar, save_and_report
 from .errors import InputError, StudioError
@@ -164,6 +164,7 @@ def check_output_location(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    scratch.sweep()  # what killed runs left
     try:
         check_output_location(args)
         return args.handler(args)

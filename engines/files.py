@@ -58,6 +58,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return Path(path)
 
 
+def atomic_copy(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Copy `source` to `target` all or nothing (a kill mid-copy leaves no partial file)."""
+    import shutil
+
+    with open(source, "rb") as data, atomic_writer(target) as out:
+        shutil.copyfileobj(data, out, 1 << 20)
+    return Path(target)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
     """Write `text` to `path` all or nothing."""
     return atomic_write_bytes(path, text.encode(encoding))

@@ -3,12 +3,12 @@ imageio-ffmpeg's bundled ffmpeg."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from .scratch import temp_file
 
 CRF = 18  # visually near-lossless H.264
 
@@ -20,8 +20,7 @@ def mp4_bytes(frames: Sequence[np.ndarray], fps: int) -> bytes:
 
     height, width = frames[0].shape[:2]
     padded_h, padded_w = height + height % 2, width + width % 2
-    handle, name = tempfile.mkstemp(suffix=".mp4")
-    os.close(handle)
+    name = str(temp_file(suffix=".mp4"))
     try:
         writer = imageio_ffmpeg.write_frames(
             name,

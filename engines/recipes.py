@@ -17,15 +17,16 @@ import dataclasses
 import json
 import re
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
 from .fields import VALUE, declared_fields
+from .files import atomic_copy
 from .hashing import file_sha256
 from .outputs import write_bytes
+from .scratch import temp_dir
 
 if TYPE_CHECKING:
     from .base import Recipe, Request
@@ -95,7 +96,7 @@ def write_beside(recipe: Recipe, path: Path) -> list[Path]:
         target = path.parent / place
         if source.resolve() != target.resolve():
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+            atomic_copy(source, target)
         written.append(target)
     return written
 
@@ -188,7 +189,7 @@ def _read_json(path: Path) -> dict:
 def _unpack(path: Path) -> Path:
     """A recipe zip unpacked into a temporary folder (removed when the process ends): only
     recipe.json and inputs/<file>, within MAX_BUNDLE_BYTES."""
-    folder = Path(tempfile.mkdtemp(prefix="zss-recipe-"))
+    folder = temp_dir("recipe-")  # removed with this process's scratch folder
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     try:
         with zipfile.ZipFile(path) as bundle:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -17,7 +16,14 @@ DELETE_CACHE = (3600, 3600)
 
 
 def default_root() -> Path:
-    return Path(os.environ.get("ZSS_OUTPUT_DIR") or Path(tempfile.gettempdir()) / "zsstudio")
+    """$ZSS_OUTPUT_DIR, else inside Gradio's temp folder, which Gradio serves files from and
+    app.py puts in the process's scratch folder (swept after a kill)."""
+    from engines.scratch import process_folder
+
+    if os.environ.get("ZSS_OUTPUT_DIR"):
+        return Path(os.environ["ZSS_OUTPUT_DIR"])
+    gradio_temp = os.environ.get("GRADIO_TEMP_DIR") or process_folder() / "gradio"
+    return Path(gradio_temp) / "zsstudio-outputs"
 
 
 class OutputFolders:

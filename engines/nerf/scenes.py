@@ -11,7 +11,6 @@ import json
 import math
 import shutil
 import stat
-import tempfile
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..errors import InputError
+from ..scratch import temp_dir
 from .cameras import OPENCV, OPENGL, llff_to_opengl, normalise_poses, to_opengl
 
 MIN_VIEWS = 8
@@ -97,7 +97,7 @@ def scene_folder(path: str | Path):
         return
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path.name} is neither a folder nor a zip archive.")
-    folder = Path(tempfile.mkdtemp(prefix="zss-nerf-scene-"))
+    folder = temp_dir("nerf-scene-")  # swept by the next start if this process is killed
     try:
         with zipfile.ZipFile(path) as archive:
             check_zip(archive, path.name)

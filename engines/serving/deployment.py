@@ -27,6 +27,7 @@ from ..base import Request, Result
 from ..cancel import CancelToken, cancellable
 from ..errors import Cancelled, InputError, StudioError
 from ..runs import BackgroundRun
+from ..scratch import process_folder
 from ..studio import Studio
 from .wire import PROGRESS, RESULT, STARTED, UPDATE, error_event, event, on_host, unpacked
 
@@ -66,7 +67,7 @@ class EngineDeployment:
         """Run `request`: `started`, `progress` events, then `result` (or `error`)."""
         yield event(STARTED, replica=self.replica)
         token = CancelToken()
-        with tempfile.TemporaryDirectory(prefix="zss-serve-") as folder:
+        with tempfile.TemporaryDirectory(prefix="serve-", dir=process_folder()) as folder:
 
             def work(emit: Callable[[dict], None]) -> Result:
                 def report(fraction: float, message: str = "") -> None:
@@ -88,7 +89,7 @@ class EngineDeployment:
             for run in running:
                 run.cancel()
 
-        with tempfile.TemporaryDirectory(prefix="zss-serve-") as folder:
+        with tempfile.TemporaryDirectory(prefix="serve-", dir=process_folder()) as folder:
 
             def work(emit: Callable[[dict], None]) -> Result:
                 with unpacked(request, Path(folder)) as local:
