@@ -159,6 +159,10 @@ def check_output_location(args: argparse.Namespace) -> None:
     output = getattr(args, "output", None)
     if isinstance(output, Path):
         check_can_create(output.parent if output.suffix else output)
+    for extra in ("decoded",):  # further output files some commands take
+        path = getattr(args, extra, None)
+        if isinstance(path, Path):
+            check_can_create(path.parent)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -361,6 +361,23 @@ def test_cli_output_under_a_file_is_one_line_not_a_traceback(tiny_generator, tmp
     assert last.startswith("error: ") and str(blocker) in last
 
 
+def test_a_decoded_image_under_a_file_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
+    """`compress --decoded` is checked with -o, before any model loads."""
+    from engines import studio
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"not read")
+    monkeypatch.setattr(
+        studio.Studio, "engine", lambda *a, **k: pytest.fail("no engine before the check")
+    )
+    argv = ["--device", "cpu", "compress", str(photo), "-o", str(tmp_path / "x.zsc")]
+    assert cli_main([*argv, "--decoded", str(blocker / "d.png")]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: Cannot write to the folder") and str(blocker) in last
+
+
 def test_app_on_a_busy_port_says_so_in_one_line():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
