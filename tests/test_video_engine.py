@@ -410,6 +410,32 @@ def test_without_subject_or_boxes_it_is_plain_animatediff_text_to_video(engine):
     assert set(result.files()) == {"video.mp4", "frames.png"}
 
 
+def test_without_clip_every_metric_whose_model_is_here_is_still_measured(
+    tiny_video_dirs, subject_png, monkeypatch
+):
+    """CLIP missing leaves out only the CLIP metrics: DINO-I and the box scores come from
+    their own models."""
+    for component, folder in tiny_video_dirs.items():
+        monkeypatch.setenv(override_variable("video", component), str(folder))
+    monkeypatch.setenv(override_variable("video", "clip"), str(tiny_video_dirs["clip"]) + "-gone")
+    request = SubjectVideoRequest(
+        prompt=PROMPT,
+        subject=str(subject_png),
+        subject_phrase="toy robot",
+        keyframes=LEFT_TO_RIGHT,
+        frames=8,
+        width=256,
+        height=256,
+        steps=1,
+    )
+    metrics = Studio(device="cpu").engine("video").run(request).metrics
+    for name in ("clip_t", "temporal_consistency", "clip_i", "clip_i_box"):
+        assert metrics[name].startswith("not available"), name
+        assert "video.clip" in metrics[name]
+    assert -1 <= metrics["dino_i"] <= 1
+    assert 0 <= metrics["box_mIoU"] <= 1 and 0 <= metrics["box_detected_frames"] <= 1
+
+
 # --- bad input -----------------------------------------------------------------------------
 
 GOOD = dict(prompt=PROMPT, subject_phrase="toy robot", keyframes=[(0, 0.1, 0.1, 0.5, 0.5)])

@@ -232,8 +232,6 @@ class SubjectVideoEngine(Engine):
         from .metrics import detect_subject, video_metrics
 
         clip, clip_note = parts.optional("clip")
-        if clip is None:
-            return {"clip_t": clip_note, "temporal_consistency": clip_note}, None
         dino, dino_note = parts.optional("dino") if subject is not None else (None, "")
         detector, box_note = parts.optional("detector") if boxes is not None else (None, "")
         detections = None
@@ -249,11 +247,21 @@ class SubjectVideoEngine(Engine):
             boxes=boxes,
             detections=detections,
         )
+        if clip_note:
+            metrics |= dict.fromkeys(_clip_metrics(subject, boxes), clip_note)
         if dino_note:
             metrics["dino_i"] = dino_note
         if box_note:
             metrics["box_mIoU"] = box_note
         return metrics, detections
+
+
+def _clip_metrics(subject, boxes) -> list[str]:
+    """The metrics CLIP measures for this request."""
+    names = ["clip_t", "temporal_consistency"]
+    if subject is not None:
+        names += ["clip_i"] + (["clip_i_box"] if boxes is not None else [])
+    return names
 
 
 def _acts(settings, control: str) -> bool:

@@ -78,32 +78,34 @@ def detect_subject(detector, frames: Sequence[Image.Image], phrase: str) -> list
 def video_metrics(
     frames: np.ndarray,
     prompt: str,
-    clip: dict,
+    clip: dict | None,
     dino: dict | None = None,
     subject: Image.Image | None = None,
     boxes: np.ndarray | None = None,
     detections: Sequence[tuple[float, float, float, float] | None] | None = None,
 ) -> dict[str, float | None]:
-    """The metrics of a (F, H, W, 3) uint8 video; those needing a subject or boxes only with
-    them; the box scores from `detections` (`detect_subject`'s, one per frame) when given."""
+    """The metrics of a (F, H, W, 3) uint8 video whose models are given: the CLIP ones with
+    `clip`, DINO-I with `dino`; those needing a subject or boxes only with them; the box
+    scores from `detections` (`detect_subject`'s, one per frame) when given. A missing model
+    leaves out only its own metrics."""
     pictures = [Image.fromarray(frame) for frame in frames]
-    frame_clip = clip_images(clip, pictures)
-    metrics: dict[str, float | None] = {
-        "clip_t": float((frame_clip @ clip_text(clip, prompt).T).mean()),
-        "temporal_consistency": float((frame_clip[1:] * frame_clip[:-1]).sum(-1).mean()),
-    }
-    if subject is not None:
+    metrics: dict[str, float | None] = {}
+    if clip is not None:
+        frame_clip = clip_images(clip, pictures)
+        metrics["clip_t"] = float((frame_clip @ clip_text(clip, prompt).T).mean())
+        metrics["temporal_consistency"] = float((frame_clip[1:] * frame_clip[:-1]).sum(-1).mean())
+    if subject is not None and clip is not None:
         subject_clip = clip_images(clip, [subject])
         metrics["clip_i"] = float((frame_clip @ subject_clip.T).mean())
-        if dino is not None:
-            frame_dino = dino_images(dino, pictures)
-            metrics["dino_i"] = float((frame_dino @ dino_images(dino, [subject]).T).mean())
         if boxes is not None:
             crops = [
                 picture.crop(tuple(round(c) for c in pixel_box(box, *picture.size)))
                 for picture, box in zip(pictures, boxes, strict=True)
             ]
             metrics["clip_i_box"] = float((clip_images(clip, crops) @ subject_clip.T).mean())
+    if subject is not None and dino is not None:
+        frame_dino = dino_images(dino, pictures)
+        metrics["dino_i"] = float((frame_dino @ dino_images(dino, [subject]).T).mean())
     if boxes is not None and detections is not None:
         metrics.update(box_scores(detections, boxes))
     return metrics
