@@ -41,7 +41,7 @@ class DeviceSpec:
 
 
 def choose_device(requested: str | None = "auto") -> DeviceSpec:
-    """CUDA in bf16 (fp16 on older cards), then MPS in fp16, then CPU in fp32.
+    """CUDA in bf16 (fp16 on cards before Ampere), then MPS in fp16, then CPU in fp32.
 
     `requested` may be "auto", "cpu", "mps", "cuda" or "cuda:N".
     """
@@ -68,10 +68,18 @@ def choose_device(requested: str | None = "auto") -> DeviceSpec:
             raise InputError(
                 f"CUDA device {index} requested; only {torch.cuda.device_count()} present."
             )
-        dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-        return DeviceSpec(f"cuda:{index}", dtype)
+        return DeviceSpec(f"cuda:{index}", "bfloat16" if _native_bf16() else "float16")
     if kind == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
             raise InputError("MPS was requested but this PyTorch build cannot use it.")
         return DeviceSpec("mps", "float16")
     return DeviceSpec("cpu", "float32")
+
+
+def _native_bf16() -> bool:
+    """Whether the CUDA card does bf16 in hardware (Ampere, compute capability 8.0, and later).
+    Turing and Volta only emulate it, which torch.cuda.is_bf16_supported() counts by default:
+    slow, without flash attention, and more memory than fp16 there."""
+    import torch
+
+    return torch.cuda.is_bf16_supported(including_emulation=False)
