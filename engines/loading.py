@@ -25,18 +25,46 @@ def pretrained(resolved: ResolvedModel, cls: Any, subfolder: str | None = None, 
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         raise unavailable(resolved, _where(subfolder) + _first_line(err)) from err
     model, info = loaded if isinstance(loaded, tuple) else (loaded, {})
-    missing = list(info.get("missing_keys") or [])
-    mismatched = list(info.get("mismatched_keys") or [])
+    missing = sorted(str(k) for k in info.get("missing_keys") or [])
+    mismatched = sorted(
+        str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys") or []
+    )
     if missing or mismatched:
-        names = ", ".join(str(k) for k in (missing + mismatched)[:3])
-        more = len(missing) + len(mismatched) - 3
+        problems = [f"missing: {_listed(missing)}"] if missing else []
+        problems += [f"mis-shaped: {_listed(mismatched)}"] if mismatched else []
         raise unavailable(
             resolved,
             f"{_where(subfolder)}the checkpoint leaves {len(missing) + len(mismatched)} weights "
-            f"missing or mis-shaped ({names}{f' and {more} more' if more > 0 else ''}); "
-            "it is incomplete or for another model",
+            f"missing or mis-shaped ({'; '.join(problems)}); it is incomplete, for another "
+            f"model, or {_versions(cls, folder)}",
         )
     return model
+
+
+LISTED_KEYS = 20
+"""How many missing keys a refusal names (a checkpoint for another model misses hundreds)."""
+
+
+def _listed(keys: list[str]) -> str:
+    more = len(keys) - LISTED_KEYS
+    return ", ".join(keys[:LISTED_KEYS]) + (f" and {more} more" if more > 0 else "")
+
+
+def _versions(cls: Any, folder: Path) -> str:
+    """Which library version wrote the checkpoint (its config says) and which one reads it,
+    since a key renamed between versions reads as missing."""
+    import importlib.metadata
+    import json
+
+    library = "diffusers" if cls.__module__.startswith("diffusers") else "transformers"
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    written = config.get("_diffusers_version") or config.get("transformers_version")
+    wrote = f"written by {library} {written}" if written else "written by another version"
+    installed = importlib.metadata.version(library)
+    return f"{wrote} and read by {library} {installed}, whose key names differ"
 
 
 def pretrained_files(resolved: ResolvedModel, cls: Any, subfolder: str | None = None, **kwargs):

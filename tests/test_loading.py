@@ -132,3 +132,37 @@ def test_an_open_clip_folder_without_all_its_weights_is_refused(tmp_path, local_
         drop_one_tensor(folder, "open_clip_model.safetensors")
     with pytest.raises(ModelUnavailable, match="gan.clip"):
         clip_loader("clip")(context)
+
+
+def test_a_motion_adapter_missing_keys_is_refused_naming_them_and_the_diffusers_versions(
+    tmp_path, local_model, tiny_sd15_dir
+):
+    """Strict where diffusers only warns, but actionable: an adapter written by an older
+    diffusers whose keys were renamed reads as missing keys; the refusal lists them and says
+    which diffusers wrote the checkpoint and which reads it."""
+    import importlib.metadata
+    import json
+
+    from tiny_video import save_tiny_motion_adapter
+
+    from engines.video.backbone import load_pipeline
+
+    folder = save_tiny_motion_adapter(tmp_path / "motion")
+    config = json.loads((folder / "config.json").read_text())
+    config["_diffusers_version"] = "0.24.0.dev0"  # an older diffusers
+    (folder / "config.json").write_text(json.dumps(config))
+    weights = load_file(folder / "diffusion_pytorch_model.safetensors")
+    dropped = sorted(k for k in weights if ".proj_in." in k)[:2]
+    save_file(
+        {k: v for k, v in weights.items() if k not in dropped},
+        folder / "diffusion_pytorch_model.safetensors",
+    )
+    local_model("video", "sd15", tiny_sd15_dir)
+    local_model("video", "motion_adapter", folder)
+    context = LoadContext(Registry.load(), choose_device("cpu"), "video")
+    with pytest.raises(ModelUnavailable, match="video.motion_adapter") as err:
+        load_pipeline(context)
+    message = str(err.value)
+    assert all(key in message for key in dropped) and "2 weights missing" in message
+    assert "written by diffusers 0.24.0.dev0" in message
+    assert f"read by diffusers {importlib.metadata.version('diffusers')}" in message
