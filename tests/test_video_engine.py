@@ -170,6 +170,25 @@ def test_both_ip_adapters_load_through_load_ip_adapter_on_spatial_layers_only(pi
     )
 
 
+def test_an_ip_adapter_override_may_point_at_the_repos_models_folder(pipe, tiny_video_dirs):
+    """ZSS_MODEL_VIDEO_IP_ADAPTER=/path/IP-Adapter/models (the folder holding the SD-1.5 files)
+    works as the repo folder does."""
+    from engines.manager import LoadContext
+    from engines.registry import Registry
+    from engines.video.backbone import load_ip_encoder
+
+    models = tiny_video_dirs["ip_adapter"] / "models"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(override_variable("video", "ip_adapter"), str(models))
+        context = LoadContext(Registry.load(), Studio(device="cpu").manager.device, "video")
+        ip = load_ip_encoder(context)
+    assert ip["resolved"].folder == models and ip["models"] == ""
+    for variant in ("plus", "plain"):
+        use_ip_adapter(pipe, ip, variant, 0.6)
+        assert pipe.ip_variant == variant and pipe.image_encoder is ip["encoder"]
+    use_ip_adapter(pipe, None, None, 0.0)
+
+
 def test_a_missing_or_incomplete_checkpoint_is_model_unavailable(tmp_path, tiny_video_dirs):
     from safetensors.torch import load_file, save_file
 

@@ -9,7 +9,8 @@ from ..loading import pretrained, pretrained_files, unavailable
 from ..manager import LoadContext
 from .request import IP_ADAPTER_FILES
 
-IP_ENCODER_FOLDER = "models/image_encoder"
+IP_MODELS = "models"
+"""h94/IP-Adapter's folder of SD-1.5 files: the adapters and image_encoder/."""
 # AnimateDiff's motion modules were trained with linear betas; diffusers' AnimateDiff docs pair
 # them with DDIM this way.
 SCHEDULER_OVERRIDES = {
@@ -66,11 +67,22 @@ def load_ip_encoder(context: LoadContext) -> dict[str, Any]:
     from transformers import CLIPVisionModelWithProjection
 
     resolved = context.resolve("ip_adapter")
+    models = ip_models_subfolder(resolved)
+    encoder_folder = f"{models}/image_encoder" if models else "image_encoder"
     encoder = pretrained(
-        resolved, CLIPVisionModelWithProjection, IP_ENCODER_FOLDER, dtype=context.device.dtype
+        resolved, CLIPVisionModelWithProjection, encoder_folder, dtype=context.device.dtype
     )
     encoder.to(context.device.torch_device).eval().requires_grad_(False)
-    return {"resolved": resolved, "encoder": encoder}
+    return {"resolved": resolved, "encoder": encoder, "models": models}
+
+
+def ip_models_subfolder(resolved) -> str:
+    """Where the adapter files are under the resolved folder: "models" for the repo (or a copy
+    of it), "" for an override pointing at its models/ folder itself."""
+    folder = resolved.folder
+    if not (folder / IP_MODELS).is_dir() and (folder / "image_encoder").is_dir():
+        return ""
+    return IP_MODELS
 
 
 def use_ip_adapter(pipe, ip: dict[str, Any] | None, variant: str | None, scale: float) -> None:
@@ -90,15 +102,17 @@ def use_ip_adapter(pipe, ip: dict[str, Any] | None, variant: str | None, scale: 
     ip["encoder"].to(pipe.unet.device)
     pipe.register_modules(image_encoder=ip["encoder"], feature_extractor=None)
     weight = IP_ADAPTER_FILES[variant]
-    if not (resolved.folder / "models" / weight).is_file():
-        raise unavailable(resolved, f"no models/{weight} in {resolved.folder}")
+    models = ip["models"]
+    where = f"{models}/{weight}" if models else weight
+    if not (resolved.folder / where).is_file():
+        raise unavailable(resolved, f"no {where} in {resolved.folder}")
     try:
         pipe.load_ip_adapter(
-            str(resolved.folder), subfolder="models", weight_name=weight, local_files_only=True
+            str(resolved.folder), subfolder=models, weight_name=weight, local_files_only=True
         )
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         pipe.register_modules(image_encoder=None)
-        raise unavailable(resolved, f"models/{weight} does not load: {err}") from err
+        raise unavailable(resolved, f"{where} does not load: {err}") from err
     pipe.ip_variant = variant
     pipe.set_ip_adapter_scale(scale)
 
