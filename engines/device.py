@@ -33,10 +33,20 @@ class DeviceSpec:
         return getattr(torch, self.dtype_name)
 
     @property
+    def vae_dtype(self) -> torch.dtype:
+        """Stable Diffusion's VAE (83 M parameters) overflows in fp16 and decodes NaN, so it
+        stays in fp32 on an fp16 run; bf16 has fp32's range and is kept."""
+        import torch
+
+        return torch.float32 if self.dtype_name == "float16" else self.dtype
+
+    @property
     def is_accelerator(self) -> bool:
         return not self.device.startswith("cpu")
 
     def describe(self) -> str:
+        if self.dtype_name == "float16":
+            return f"{self.device} (float16; Stable Diffusion's VAE in float32)"
         return f"{self.device} ({self.dtype_name})"
 
 

@@ -31,7 +31,7 @@ def load_sd_pipeline(resolved: ResolvedModel, device: DeviceSpec):
         missing["requires_safety_checker"] = False
     weights = {
         "unet": pretrained(resolved, UNet2DConditionModel, "unet", torch_dtype=device.dtype),
-        "vae": pretrained(resolved, AutoencoderKL, "vae", torch_dtype=device.dtype),
+        "vae": pretrained(resolved, AutoencoderKL, "vae", torch_dtype=device.vae_dtype),
         "text_encoder": pretrained(resolved, CLIPTextModel, "text_encoder", dtype=device.dtype),
     }
     try:

@@ -103,7 +103,9 @@ def sample(
 
     with torch.no_grad():
         decoded = pipe.vae.decode(
-            latents / pipe.vae.config.scaling_factor, return_dict=False, generator=generator
+            (latents / pipe.vae.config.scaling_factor).to(pipe.vae.dtype),
+            return_dict=False,
+            generator=generator,
         )[0]
         decoded, flagged = pipe.run_safety_checker(decoded, device, embeds.dtype)
         denormalize = [True] if flagged is None else [not f for f in flagged]

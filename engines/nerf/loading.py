@@ -14,7 +14,7 @@ def load_vae(context: LoadContext):
     from .views import Decoder
 
     vae = pretrained(
-        context.resolve("sd15"), AutoencoderKL, "vae", torch_dtype=context.device.dtype
+        context.resolve("sd15"), AutoencoderKL, "vae", torch_dtype=context.device.vae_dtype
     )
     return Decoder(vae.to(context.device.torch_device))
 

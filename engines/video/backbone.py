@@ -36,7 +36,7 @@ def load_pipeline(context: LoadContext):
     motion = context.resolve("motion_adapter")
     dtype = context.device.dtype
     unet = pretrained(sd, UNet2DConditionModel, "unet", torch_dtype=dtype)
-    vae = pretrained(sd, AutoencoderKL, "vae", torch_dtype=dtype)
+    vae = pretrained(sd, AutoencoderKL, "vae", torch_dtype=context.device.vae_dtype)
     text_encoder = pretrained(sd, CLIPTextModel, "text_encoder", dtype=dtype)
     tokenizer = pretrained_files(sd, CLIPTokenizer, "tokenizer")
     base = pretrained_files(sd, DDIMScheduler, "scheduler")

@@ -30,7 +30,7 @@ def encode_reference(pipe, image, seed: int) -> Reference:
     pixels = pipe.video_processor.preprocess(image).to(device, pipe.vae.dtype)
     with torch.no_grad():
         latent = pipe.vae.encode(pixels).latent_dist.mean * pipe.vae.config.scaling_factor
-    latent = latent[:, :, None]  # one frame
+    latent = latent[:, :, None].to(pipe.unet.dtype)  # one frame, for the UNet
     generator = torch.Generator("cpu").manual_seed(seed + 1)
     noise = torch.randn(latent.shape, generator=generator, dtype=torch.float32)
     return Reference(latent, noise.to(device, latent.dtype))
