@@ -1,0 +1,196 @@
+"""Every Hub component of models.toml held against a recorded file list of its repo
+(tests/fixtures/hub_files/, each saying where it came from): its patterns fetch every file its
+loader reads, match something each, and fetch no large file that nothing loads. The Hub cannot
+be reached from the tests, so the lists are recorded; a repo that changes needs its list
+recorded again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from huggingface_hub.utils import filter_repo_objects
+
+from engines.registry import Registry
+
+FIXTURES = Path(__file__).parent / "fixtures" / "hub_files"
+LARGE = 10 * 2**20
+"""A fetched file this large (or of unrecorded size) that no loader reads is a wasted download."""
+
+WEIGHT_SUFFIXES = (".bin", ".safetensors", ".pt", ".ckpt", ".h5", ".msgpack")
+
+# Weight files in the order from_pretrained looks for them: the first one present is read.
+TRANSFORMERS = ("model.safetensors", "pytorch_model.bin")
+DIFFUSERS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
+CLIP_TOKENIZER = ("vocab.json", "merges.txt", "tokenizer_config.json")
+
+
+def _in(folder: str, *names) -> list:
+    """Requirements under `folder`: a name, or a tuple of alternatives (the first present is
+    the one read)."""
+    prefix = f"{folder}/" if folder else ""
+    return [
+        tuple(prefix + n for n in name) if isinstance(name, tuple) else prefix + name
+        for name in names
+    ]
+
+
+STABLE_DIFFUSION = [  # engines/layout/backbones.py, engines/video/backbone.py, engines/nerf/loading.py
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    *_in("tokenizer", *CLIP_TOKENIZER),
+    *_in("text_encoder", "config.json", TRANSFORMERS),
+    *_in("unet", "config.json", DIFFUSERS),
+    *_in("vae", "config.json", DIFFUSERS),
+]
+GROUNDING_DINO = [  # engines/layout/detector.py: AutoProcessor + the detector
+    "config.json",
+    "preprocessor_config.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    TRANSFORMERS,
+]
+OPEN_CLIP = [
+    "open_clip_config.json",
+    ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
+]
+AUDIO_MODEL = ["config.json", "preprocessor_config.json", TRANSFORMERS]  # WavLM: model + extractor
+
+READS: dict[str, list] = {
+    "layout.sd15": STABLE_DIFFUSION,
+    "layout.sd21base": STABLE_DIFFUSION,
+    "layout.detector": GROUNDING_DINO,
+    "compression.amused": [  # engines/compression/amused.py
+        "model_index.json",
+        *_in("vqvae", "config.json", DIFFUSERS),
+        *_in("transformer", "config.json", DIFFUSERS),
+        *_in("text_encoder", "config.json", TRANSFORMERS),
+        *_in("tokenizer", *CLIP_TOKENIZER),
+    ],
+    "speech.wavlm": AUDIO_MODEL,
+    "speech.speaker": AUDIO_MODEL,
+    "speech.asr": [  # WhisperForConditionalGeneration + WhisperProcessor
+        "config.json",
+        "generation_config.json",
+        "preprocessor_config.json",
+        "tokenizer_config.json",
+        "vocab.json",
+        "merges.txt",
+        "normalizer.json",
+        "added_tokens.json",
+        TRANSFORMERS,
+    ],
+    "gan.clip": OPEN_CLIP,
+    "gan.clip_b16": OPEN_CLIP,
+    "nerf.sd15": STABLE_DIFFUSION,
+    "nerf.clip": OPEN_CLIP,
+    "video.sd15": STABLE_DIFFUSION,
+    "video.motion_adapter": ["config.json", DIFFUSERS],
+    "video.ip_adapter": [  # engines/video/backbone.py
+        *_in("models/image_encoder", "config.json", TRANSFORMERS),
+        "models/ip-adapter_sd15.safetensors",
+        "models/ip-adapter-plus_sd15.safetensors",
+    ],
+    "video.clip": ["config.json", "preprocessor_config.json", *CLIP_TOKENIZER, TRANSFORMERS],
+    "video.dino": ["config.json", "preprocessor_config.json", TRANSFORMERS],
+    "video.detector": GROUNDING_DINO,
+    "video.segmenter": ["config.json", "preprocessor_config.json", *CLIP_TOKENIZER, TRANSFORMERS],
+}
+"""What each loader reads from its component's folder. The GAN generators are single files."""
+
+
+def recorded(repo: str) -> dict:
+    path = FIXTURES / (repo.replace("/", "__") + ".json")
+    assert path.is_file(), f"no recorded file list of {repo}: add {path.name} (see its siblings)"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["repo"] == repo and data["source"], path.name
+    return data
+
+
+def hub_components() -> list:
+    registry = Registry.load()
+    return [
+        spec
+        for engine in registry.engines()
+        for spec in registry.components(engine)
+        if spec.repo and not spec.local_path
+    ]
+
+
+def fetched(spec, files: dict) -> list[str]:
+    """The files `zsstudio download` takes from the repo, as registry._resolve_hub asks."""
+    if spec.filename:
+        name = f"{spec.subfolder}/{spec.filename}" if spec.subfolder else spec.filename
+        return [name] if name in files else []
+    patterns = list(spec.allow_patterns) if spec.allow_patterns else None
+    if spec.subfolder and not patterns:
+        patterns = [f"{spec.subfolder}/*"]
+    return list(filter_repo_objects(files, allow_patterns=patterns))
+
+
+def read_files(requirements: list, got: set[str]) -> tuple[set[str], list[str]]:
+    """(the files the loader reads out of `got`, the requirements nothing in `got` meets)."""
+    read, unmet = set(), []
+    for requirement in requirements:
+        options = requirement if isinstance(requirement, tuple) else (requirement,)
+        present = [name for name in options if name in got]
+        if present:
+            read.add(present[0])
+        else:
+            unmet.append(" or ".join(options))
+    return read, unmet
+
+
+@pytest.mark.parametrize("spec", hub_components(), ids=lambda spec: spec.key)
+def test_the_patterns_fetch_what_the_loader_reads_and_nothing_large_besides(spec):
+    data = recorded(spec.repo)
+    if data["files"] is None:
+        pytest.skip(f"{spec.repo}: {data['source']}")
+    files = data["files"]
+    got = set(fetched(spec, files))
+    if spec.filename:
+        assert got, f"{spec.key}: {spec.repo} has no {spec.filename}"
+        return
+    for pattern in spec.allow_patterns or ():
+        assert list(filter_repo_objects(files, allow_patterns=[pattern])), (
+            f"{spec.key}: allow_patterns entry {pattern!r} matches no file of {spec.repo}"
+        )
+    read, unmet = read_files(READS[spec.key], got)
+    assert not unmet, f"{spec.key}: the loader reads {unmet}, which the patterns do not fetch"
+    wasted = sorted(
+        name
+        for name in got - read
+        if (files[name] is None and name.endswith(WEIGHT_SUFFIXES)) or (files[name] or 0) > LARGE
+    )
+    assert not wasted, f"{spec.key}: the patterns fetch {wasted}, which nothing loads"
+
+
+def test_every_loader_requirement_names_a_component():
+    keys = {
+        spec.key
+        for spec in hub_components()
+        if not spec.filename and recorded(spec.repo)["files"] is not None
+    }
+    assert set(READS) == keys
+
+
+def test_the_torch_floor_lets_transformers_read_the_bin_files_fetched():
+    """transformers 5 torch.loads a .bin only from torch 2.6; DINO, CLIPSeg, CLIP and WavLM
+    ship nothing else."""
+    import re
+
+    from packaging.version import Version
+
+    bins = []
+    for spec in hub_components():
+        files = recorded(spec.repo)["files"] or {}
+        bins += [f"{spec.key}:{n}" for n in fetched(spec, files) if n.endswith("model.bin")]
+    assert bins  # the check below matters
+    root = Path(__file__).parent.parent
+    for text in (
+        (root / "pyproject.toml").read_text(encoding="utf-8"),
+        (root / "requirements.txt").read_text(encoding="utf-8"),
+    ):
+        floor = re.search(r"^\s*\"?torch>=([\d.]+)", text, re.MULTILINE)
+        assert floor and Version(floor.group(1)) >= Version("2.6"), bins
