@@ -79,3 +79,11 @@ def test_nerf_keeps_the_vae_in_fp32_only_on_fp16(tiny_sd15_dir, local_model, dty
     assert decoder.dtype == expected
     image = decoder.decode(torch.randn(1, 4, 8, 8, dtype=torch.float16))
     assert image.shape == (1, 3, 64, 64) and torch.isfinite(image).all()
+
+
+def test_the_system_panel_shows_it():
+    from engines.manager import ModelManager
+    from tabs.system import status_rows
+
+    status = ModelManager(Registry.load(), FP16).status()
+    assert ["device", "cpu (float16; Stable Diffusion's VAE in float32)"] in status_rows(status)

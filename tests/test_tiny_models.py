@@ -49,3 +49,54 @@ def test_vqmodel_downsamples_by_16_like_amused():
     latents = vq.encode(torch.rand(1, 3, 64, 48)).latents
     assert latents.shape[-2:] == (4, 3)
     assert vq.quantize.embedding.weight.shape[0] == 64
+
+
+def test_the_ip_adapter_keeps_vit_h_shape_relations(tiny_video_dirs, local_model):
+    """As ViT-H/14 (hidden 1280, projection 1024) with SD's 768-wide cross-attention: three
+    different widths, 4 image tokens for the plain adapter and 16 for Plus, so feeding Plus the
+    projected embeddings (or plain the hidden states), or a hard-coded token count, fails."""
+    from PIL import Image
+    from tiny_video import CROSS_DIM, IP_PLAIN_TOKENS, IP_PLUS_TOKENS
+
+    from engines.device import choose_device
+    from engines.manager import LoadContext
+    from engines.registry import Registry
+    from engines.video.backbone import load_ip_encoder, load_pipeline, use_ip_adapter
+
+    for name in ("sd15", "motion_adapter", "ip_adapter"):
+        local_model("video", name, tiny_video_dirs[name])
+    context = LoadContext(Registry.load(), choose_device("cpu"), "video")
+    pipe, ip = load_pipeline(context), load_ip_encoder(context)
+    config = ip["encoder"].config
+    assert len({config.hidden_size, config.projection_dim, CROSS_DIM}) == 3
+    photo = Image.new("RGB", (40, 40), (200, 40, 40))
+    for variant, tokens in (("plain", IP_PLAIN_TOKENS), ("plus", IP_PLUS_TOKENS)):
+        use_ip_adapter(pipe, ip, variant, 0.6)
+        (embeds,) = pipe.prepare_ip_adapter_image_embeds(photo, None, pipe.device, 1, False)
+        with torch.no_grad():  # the UNet's own projection of the embeddings into tokens
+            (image_tokens,) = pipe.unet.encoder_hid_proj([embeds.to(pipe.unet.dtype)])
+        assert image_tokens.shape[-2:] == (tokens, CROSS_DIM), variant
+    assert embeds.shape[-1] == config.hidden_size  # Plus reads the penultimate hidden states
+    use_ip_adapter(pipe, None, None, 0.0)
+
+
+def test_the_metric_models_are_saved_as_their_repos_hold_them(tiny_video_dirs):
+    """.bin weights only, a 2022 tokenizer_config.json (special tokens as AddedToken dicts) and
+    a feature-extractor preprocessor_config.json, and they read back as OpenAI CLIP's ids."""
+    import json
+
+    from transformers import CLIPProcessor
+
+    for name in ("clip", "dino", "segmenter"):
+        folder = tiny_video_dirs[name]
+        assert (folder / "pytorch_model.bin").is_file() and not (
+            folder / "model.safetensors"
+        ).exists()
+        legacy = json.loads((folder / "preprocessor_config.json").read_text())
+        assert "feature_extractor_type" in legacy and isinstance(legacy["size"], int)
+    config = json.loads((tiny_video_dirs["clip"] / "tokenizer_config.json").read_text())
+    assert config["bos_token"]["__type"] == "AddedToken" and "added_tokens_decoder" not in config
+    processor = CLIPProcessor.from_pretrained(tiny_video_dirs["clip"])
+    assert processor.tokenizer("a photo of a cat").input_ids == [
+        49406, 320, 1125, 539, 320, 2368, 49407
+    ]  # fmt: skip

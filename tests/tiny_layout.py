@@ -80,14 +80,20 @@ def tiny_grounding_dino(vocab_size: int):
 
 
 def save_tiny_grounding_dino(folder: Path) -> Path:
-    """Model and processor in one folder, as the Hub repo holds them."""
-    from transformers import GroundingDinoImageProcessor, GroundingDinoProcessor
+    """Model and processor in one folder in the files IDEA-Research/grounding-dino-tiny holds:
+    the image processor's preprocessor_config.json and the tokenizer's files side by side,
+    with no processor_config.json (the repo was written before processors saved one)."""
+    import json
+
+    from transformers import GroundingDinoImageProcessor
 
     folder = Path(folder)
-    tokenizer = write_bert_tokenizer(folder / "_tokenizer_src")
+    tokenizer = write_bert_tokenizer(folder)
+    tokenizer.save_pretrained(folder)
+    special = {"cls_token": "[CLS]", "mask_token": "[MASK]", "pad_token": "[PAD]"}
+    special |= {"sep_token": "[SEP]", "unk_token": "[UNK]"}
+    (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2), "utf-8")
     image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 128, "longest_edge": 256})
-    GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(
-        folder
-    )
+    image_processor.save_pretrained(folder)
     tiny_grounding_dino(len(tokenizer)).save_pretrained(folder)
     return folder

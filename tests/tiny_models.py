@@ -48,8 +48,21 @@ def clip_vocab_and_merges() -> tuple[dict[str, int], list[str]]:
     return {token: index for index, token in enumerate(tokens)}, merges
 
 
-def write_clip_tokenizer(folder: Path):
-    """Save a real CLIPTokenizer (OpenAI CLIP's vocabulary) into `folder` and return it."""
+def _added_token(content: str, typed: bool) -> dict:
+    token = {"content": content, "lstrip": False, "normalized": True, "rstrip": False}
+    token["single_word"] = False
+    return {"__type": "AddedToken", **token} if typed else token
+
+
+def write_clip_tokenizer(
+    folder: Path, name_or_path: str = "openai/clip-vit-large-patch14", fast_file: bool = False
+):
+    """OpenAI CLIP's tokenizer files in `folder` as the 2022 Hub repos hold them (SD 1.5's
+    tokenizer/, openai/clip-vit-base-patch32, CIDAS/clipseg): vocab.json, merges.txt, a
+    special_tokens_map.json and a tokenizer_config.json written by transformers 4.2x (special
+    tokens as "__type": "AddedToken" dicts, tokenizer_class, name_or_path); `fast_file` adds
+    the tokenizers-library tokenizer.json that openai/clip-vit-base-patch32 also ships.
+    Returns the tokenizer transformers reads from them."""
     from transformers import CLIPTokenizer
 
     folder = Path(folder)
@@ -57,14 +70,64 @@ def write_clip_tokenizer(folder: Path):
     vocab, merges = clip_vocab_and_merges()
     (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", "utf-8")
-    tokenizer = CLIPTokenizer(
-        str(folder / "vocab.json"),
-        str(folder / "merges.txt"),
-        pad_token="<|endoftext|>",
-        model_max_length=77,
-    )
-    tokenizer.save_pretrained(folder)
+    start, end = "<|startoftext|>", "<|endoftext|>"
+    special = {
+        "bos_token": _added_token(start, False),
+        "eos_token": _added_token(end, False),
+        "pad_token": end,
+        "unk_token": _added_token(end, False),
+    }
+    (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2), "utf-8")
+    config = {
+        "add_prefix_space": False,
+        "bos_token": _added_token(start, True),
+        "do_lower_case": True,
+        "eos_token": _added_token(end, True),
+        "errors": "replace",
+        "model_max_length": 77,
+        "name_or_path": name_or_path,
+        "pad_token": end,
+        "special_tokens_map_file": "./special_tokens_map.json",
+        "tokenizer_class": "CLIPTokenizer",
+        "unk_token": _added_token(end, True),
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2), "utf-8")
+    tokenizer = CLIPTokenizer.from_pretrained(folder)
+    if fast_file:
+        tokenizer.backend_tokenizer.save(str(folder / "tokenizer.json"))
     return tokenizer
+
+
+def write_legacy_image_processor(folder: Path, extractor: str, size: int, crop: bool = False):
+    """A preprocessor_config.json as transformers 4.1x-4.2x wrote it for a feature extractor
+    (`extractor`: "CLIPFeatureExtractor", "ViTFeatureExtractor"): an int size, no
+    image_processor_type. CLIP's normalisation for CLIP, ImageNet's otherwise."""
+    clip = extractor.startswith("CLIP")
+    config = {
+        "do_normalize": True,
+        "do_resize": True,
+        "feature_extractor_type": extractor,
+        "image_mean": [0.48145466, 0.4578275, 0.40821073] if clip else [0.485, 0.456, 0.406],
+        "image_std": [0.26862954, 0.26130258, 0.27577711] if clip else [0.229, 0.224, 0.225],
+        "resample": 3 if clip else 2,
+        "size": size,
+    }
+    if crop:
+        config |= {"crop_size": size, "do_center_crop": True}
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "preprocessor_config.json").write_text(json.dumps(config, indent=2), "utf-8")
+
+
+def save_as_bin(folder: Path, weights: str = "model.safetensors", into: str = "pytorch_model.bin"):
+    """Replace a saved safetensors file by the pickled state dict (torch.save) that repos
+    uploaded before safetensors hold instead."""
+    import torch
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    torch.save(dict(load_file(folder / weights)), folder / into)
+    (folder / weights).unlink()
 
 
 def tiny_clip_text_config(hidden_size: int = 32, projection_dim: int = 32):
@@ -147,10 +210,14 @@ def tiny_sd_vae():
 def save_tiny_sd15_pipeline(folder: Path) -> Path:
     """A complete tiny Stable Diffusion 1.5 folder (model_index.json + components), saved with
     save_pretrained the way the Hub repo is laid out."""
+    import shutil
+    import tempfile
+
     from diffusers import PNDMScheduler, StableDiffusionPipeline
 
     folder = Path(folder)
-    tokenizer = write_clip_tokenizer(folder / "_tokenizer_src")
+    scratch = Path(tempfile.mkdtemp(prefix="clip-tokenizer-"))
+    tokenizer = write_clip_tokenizer(scratch)
     scheduler = PNDMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
@@ -171,6 +238,9 @@ def save_tiny_sd15_pipeline(folder: Path) -> Path:
         requires_safety_checker=False,
     )
     pipeline.save_pretrained(folder)
+    shutil.rmtree(folder / "tokenizer")  # the repo's own 2022 files, not a v5 tokenizer.json
+    write_clip_tokenizer(folder / "tokenizer")
+    shutil.rmtree(scratch)
     return folder
 
 

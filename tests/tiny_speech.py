@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from tiny_models import save_as_bin
 
 AUDIO_TOKENS = {
     "audio_prompt_token": "<|voice|>",
@@ -200,6 +201,7 @@ def save_tiny_wavlm(folder: Path, full_size: bool = False) -> Path:
     torch.manual_seed(0)
     config = tiny_wavlm_config(**WAVLM_LARGE) if full_size else tiny_wavlm_config()
     WavLMModel(config).eval().save_pretrained(folder)
+    save_as_bin(folder)  # microsoft/wavlm-large holds pytorch_model.bin only
     return folder
 
 
@@ -234,6 +236,7 @@ def save_tiny_speaker(folder: Path, full_size: bool = False) -> Path:
     if full_size:  # wavlm-base-plus-sv's layout
         config = WavLMConfig(use_weighted_layer_sum=True)
     WavLMForXVector(config).eval().save_pretrained(folder)
+    save_as_bin(folder)  # as microsoft/wavlm-base-plus-sv holds it
     Wav2Vec2FeatureExtractor(
         feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True
     ).save_pretrained(folder)
@@ -256,7 +259,6 @@ def save_tiny_whisper(folder: Path) -> Path:
         WhisperConfig,
         WhisperFeatureExtractor,
         WhisperForConditionalGeneration,
-        WhisperProcessor,
         WhisperTokenizer,
     )
 
@@ -314,7 +316,10 @@ def save_tiny_whisper(folder: Path) -> Path:
         is_multilingual=True,
     )
     model.save_pretrained(folder)
-    WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(folder)
+    # the processor's parts side by side, as openai/whisper-base holds them (its files predate
+    # processor_config.json)
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     return folder
 
 

@@ -6,19 +6,34 @@
 - an `h94/IP-Adapter`-style folder: `models/image_encoder/` (a CLIPVisionModelWithProjection)
   and `models/ip-adapter_sd15.safetensors` / `models/ip-adapter-plus_sd15.safetensors` with the
   original key names (`image_proj.*`, `ip_adapter.<n>.to_k_ip.weight`), which diffusers'
-  `load_ip_adapter` converts itself;
-- a CLIPModel (with a real CLIP tokenizer) and a DINO ViT for the metrics.
+  `load_ip_adapter` converts itself; the encoder's hidden size differs from its projection
+  size (ViT-H: 1280 and 1024) and IP-Adapter Plus has 16 query tokens, as the real ones;
+- a CLIPModel, a DINO ViT and CLIPSeg in the files their 2021-2022 repos hold: the weights as
+  pytorch_model.bin only, a 2022 tokenizer_config.json, a feature-extractor era
+  preprocessor_config.json, and no processor_config.json.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tiny_models import CLIP_VOCAB_SIZE, tiny_clip_text_config, write_clip_tokenizer
+from tiny_models import (
+    CLIP_VOCAB_SIZE,
+    save_as_bin,
+    tiny_clip_text_config,
+    write_clip_tokenizer,
+    write_legacy_image_processor,
+)
 
 CROSS_DIM = 32  # the tiny SD-1.5 UNet's cross_attention_dim
 VISION_HIDDEN = 32
 VISION_IMAGE = 32
+# IP-Adapter's image encoder: hidden (the Plus resampler reads) != projection (plain reads),
+# neither the UNet's cross-attention width, as ViT-H/14's 1280 and 1024 against SD's 768
+IP_VISION_HIDDEN = 48
+IP_VISION_PROJECTION = 40
+IP_PLAIN_TOKENS = 4
+IP_PLUS_TOKENS = 16
 
 
 def tiny_motion_adapter():
@@ -41,17 +56,17 @@ def save_tiny_motion_adapter(folder: Path) -> Path:
     return Path(folder)
 
 
-def tiny_clip_vision_config():
+def tiny_clip_vision_config(hidden_size: int = VISION_HIDDEN, projection_dim: int = 32):
     from transformers import CLIPVisionConfig
 
     return CLIPVisionConfig(
-        hidden_size=VISION_HIDDEN,
+        hidden_size=hidden_size,
         intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=2,
         image_size=VISION_IMAGE,
         patch_size=8,
-        projection_dim=32,
+        projection_dim=projection_dim,
         hidden_act="gelu",
     )
 
@@ -92,9 +107,9 @@ def _ip_layers(generator) -> dict:
 def _plain_image_proj(generator) -> dict:
     import torch
 
-    tokens = 4
+    tokens, width = IP_PLAIN_TOKENS, IP_VISION_PROJECTION  # reads the projected image embeds
     return {
-        "image_proj.proj.weight": torch.randn(tokens * CROSS_DIM, 32, generator=generator) * 0.2,
+        "image_proj.proj.weight": torch.randn(tokens * CROSS_DIM, width, generator=generator) * 0.2,
         "image_proj.proj.bias": torch.zeros(tokens * CROSS_DIM),
         "image_proj.norm.weight": torch.ones(CROSS_DIM),
         "image_proj.norm.bias": torch.zeros(CROSS_DIM),
@@ -103,19 +118,20 @@ def _plain_image_proj(generator) -> dict:
 
 def _plus_image_proj() -> dict:
     """The Resampler of ip-adapter-plus under its original key names (depth 4, 64-wide heads
-    as diffusers' converter assumes), from diffusers' own module with the names mapped back."""
+    as diffusers' converter assumes, 16 queries reading the encoder's penultimate hidden
+    states), from diffusers' own module with the names mapped back."""
     import torch
     from diffusers.models.embeddings import IPAdapterPlusImageProjection
 
     torch.manual_seed(2)
     module = IPAdapterPlusImageProjection(
-        embed_dims=VISION_HIDDEN,
+        embed_dims=IP_VISION_HIDDEN,
         output_dims=CROSS_DIM,
         hidden_dims=64,
         depth=4,
         dim_head=64,
         heads=1,
-        num_queries=4,
+        num_queries=IP_PLUS_TOKENS,
     )
     original = {}
     state = module.state_dict()
@@ -149,9 +165,8 @@ def save_tiny_ip_adapter(folder: Path) -> Path:
     folder = Path(folder)
     models = folder / "models"
     torch.manual_seed(3)
-    CLIPVisionModelWithProjection(tiny_clip_vision_config()).eval().save_pretrained(
-        models / "image_encoder"
-    )
+    config = tiny_clip_vision_config(IP_VISION_HIDDEN, IP_VISION_PROJECTION)
+    CLIPVisionModelWithProjection(config).eval().save_pretrained(models / "image_encoder")
     generator = torch.Generator().manual_seed(4)
     layers = _ip_layers(generator)
     save_file({**_plain_image_proj(generator), **layers}, models / "ip-adapter_sd15.safetensors")
@@ -161,12 +176,13 @@ def save_tiny_ip_adapter(folder: Path) -> Path:
 
 
 def save_tiny_clip(folder: Path) -> Path:
-    """A CLIPModel (text + vision) with its processor and the real CLIP tokenizer."""
+    """A CLIPModel (text + vision) in openai/clip-vit-base-patch32's files: config.json,
+    pytorch_model.bin, the 2022 tokenizer files with tokenizer.json, a CLIPFeatureExtractor
+    preprocessor_config.json."""
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+    from transformers import CLIPConfig, CLIPModel
 
     folder = Path(folder)
-    tokenizer = write_clip_tokenizer(folder / "_tokenizer_src")
     config = CLIPConfig(
         text_config=tiny_clip_text_config().to_dict(),
         vision_config=tiny_clip_vision_config().to_dict(),
@@ -175,15 +191,17 @@ def save_tiny_clip(folder: Path) -> Path:
     assert config.text_config.vocab_size == CLIP_VOCAB_SIZE
     torch.manual_seed(5)
     CLIPModel(config).eval().save_pretrained(folder)
-    processor = CLIPImageProcessor(size=VISION_IMAGE, crop_size=VISION_IMAGE)
-    CLIPProcessor(image_processor=processor, tokenizer=tokenizer).save_pretrained(folder)
+    save_as_bin(folder)
+    write_clip_tokenizer(folder, "openai/clip-vit-base-patch32", fast_file=True)
+    write_legacy_image_processor(folder, "CLIPFeatureExtractor", VISION_IMAGE, crop=True)
     return folder
 
 
 def save_tiny_dino(folder: Path) -> Path:
-    """A ViTModel shaped like facebook/dino-vits16 (patch 16, CLS token), narrow and shallow."""
+    """A ViTModel shaped like facebook/dino-vits16 (patch 16, CLS token), narrow and shallow,
+    in its files: config.json, pytorch_model.bin, a ViTFeatureExtractor preprocessor."""
     import torch
-    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+    from transformers import ViTConfig, ViTModel
 
     folder = Path(folder)
     config = ViTConfig(
@@ -197,23 +215,19 @@ def save_tiny_dino(folder: Path) -> Path:
     )
     torch.manual_seed(6)
     ViTModel(config, add_pooling_layer=False).eval().save_pretrained(folder)
-    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    save_as_bin(folder)
+    write_legacy_image_processor(folder, "ViTFeatureExtractor", 32)
     return folder
 
 
 def save_tiny_clipseg(folder: Path) -> Path:
     """CLIPSegForImageSegmentation (CLIP towers + the refined decoder reading two vision
-    layers) with its processor and the real CLIP tokenizer, like CIDAS/clipseg-rd64-refined."""
+    layers) in CIDAS/clipseg-rd64-refined's files: config.json, pytorch_model.bin, the 2022
+    CLIP tokenizer files without tokenizer.json, a ViTFeatureExtractor preprocessor."""
     import torch
-    from transformers import (
-        CLIPSegConfig,
-        CLIPSegForImageSegmentation,
-        CLIPSegProcessor,
-        ViTImageProcessor,
-    )
+    from transformers import CLIPSegConfig, CLIPSegForImageSegmentation
 
     folder = Path(folder)
-    tokenizer = write_clip_tokenizer(folder / "_tokenizer_src")
     vision = tiny_clip_vision_config().to_dict() | {"num_hidden_layers": 3}
     config = CLIPSegConfig(
         text_config=tiny_clip_text_config().to_dict(),
@@ -227,10 +241,7 @@ def save_tiny_clipseg(folder: Path) -> Path:
     )
     torch.manual_seed(7)
     CLIPSegForImageSegmentation(config).eval().save_pretrained(folder)
-    image_processor = ViTImageProcessor(
-        size={"height": VISION_IMAGE, "width": VISION_IMAGE},
-        image_mean=[0.485, 0.456, 0.406],
-        image_std=[0.229, 0.224, 0.225],
-    )
-    CLIPSegProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    save_as_bin(folder)
+    write_clip_tokenizer(folder, "openai/clip-vit-base-patch16")
+    write_legacy_image_processor(folder, "ViTFeatureExtractor", VISION_IMAGE)
     return folder
