@@ -7,6 +7,7 @@ from typing import Any
 
 from ..loading import pretrained, pretrained_files, unavailable
 from ..manager import LoadContext
+from ..registry import ResolvedModel
 from .request import IP_ADAPTER_FILES
 
 IP_MODELS = "models"
@@ -76,7 +77,7 @@ def load_ip_encoder(context: LoadContext) -> dict[str, Any]:
     return {"resolved": resolved, "encoder": encoder, "models": models}
 
 
-def ip_models_subfolder(resolved) -> str:
+def ip_models_subfolder(resolved: ResolvedModel) -> str:
     """Where the adapter files are under the resolved folder: "models" for the repo (or a copy
     of it), "" for an override pointing at its models/ folder itself."""
     folder = resolved.folder
