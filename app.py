@@ -28,7 +28,7 @@ from tabs import about, system
 from tabs.common import model_runs
 from tabs.login import LoginGuard, believe_forwarded_for, login_app_kwargs, trusted_proxies
 from tabs.outputs import DELETE_CACHE, OUTPUTS
-from tabs.runs import RUNS, SESSION_ENDED
+from tabs.running_calls import RUNS, SESSION_ENDED
 from tabs.uploads import limit_image_decoding
 
 HEADER = f"""\

@@ -26,7 +26,7 @@ from engines.fields import BOOL, CHOICE, FLOAT, INT, TEXT, FieldSpec, declaratio
 
 from .common import GPU_SECONDS, engine_handler, gradio_progress, model_event
 from .outputs import OUTPUTS
-from .runs import CANCEL_PRESSED, RUNS, STREAM_CLOSED
+from .running_calls import CANCEL_PRESSED, RUNS, STREAM_CLOSED
 
 SLIDER_SPAN = {INT: 10_000, FLOAT: 1_000}  # wider ranges get a number box
 

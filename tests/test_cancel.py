@@ -16,7 +16,7 @@ from gradio_client import Client
 from engines.cancel import CancelToken, cancellable
 from engines.errors import Cancelled
 from tabs.forms import Call, connect
-from tabs.runs import RUNS, RunningCalls
+from tabs.running_calls import RUNS, RunningCalls
 
 pytestmark = pytest.mark.e2e
 

@@ -127,7 +127,7 @@ def test_subject_video_through_gradio_client(demo):
                 "", phrase, None, None, value, *ADVANCED.values(), api_name="/subject_video"
             )
         # a cancelled job stops the engine at its next step: the run registry empties
-        from tabs.runs import RUNS
+        from tabs.running_calls import RUNS
 
         slow = {**ADVANCED, "steps": 40}
         job = client.submit(

@@ -11,8 +11,8 @@ import torch
 
 from ..base import Engine, Progress, no_progress
 from ..errors import InputError
+from ..long_runs import BackgroundRun, Runs
 from ..manager import LazyComponents, LoadContext, LoadedModels
-from ..runs import BackgroundRun, Runs
 from . import metrics as gan_metrics
 from .adapt import Adaptation
 from .catalog import generator_choices

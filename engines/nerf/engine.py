@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from ..base import Engine, Progress, no_progress
+from ..long_runs import BackgroundRun, Runs
 from ..manager import LazyComponents, LoadContext
-from ..runs import BackgroundRun, Runs
 from .loading import PARTS
 from .requests import EXAMPLE, EditRequest, ReconstructRequest, RenderRequest
 from .results import NerfResult

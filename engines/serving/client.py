@@ -25,8 +25,8 @@ from ..base import Engine, Progress, Recipe, Request, Result, no_progress
 from ..cancel import token_of
 from ..capabilities import available, offered
 from ..errors import Cancelled, InputError, ServerError
+from ..long_runs import BackgroundRun, Runs
 from ..registry import Registry
-from ..runs import BackgroundRun, Runs
 from .wire import (
     ERROR,
     PROGRESS,

@@ -26,7 +26,7 @@ from ray import serve
 from ..base import Request, Result
 from ..cancel import CancelToken, cancellable
 from ..errors import Cancelled, InputError, StudioError
-from ..runs import BackgroundRun
+from ..long_runs import BackgroundRun
 from ..scratch import process_folder
 from ..studio import Studio
 from .wire import PROGRESS, RESULT, STARTED, UPDATE, error_event, event, on_host, unpacked
