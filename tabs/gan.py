@@ -6,13 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 
 from engines.fields import declaration
 from engines.gan.catalog import generator_choices
-from engines.gan.history import loss_rows
+from engines.gan.history import LOSS_LABELS
 from engines.gan.requests import AdaptRequest, SampleRequest
-from engines.gan.updates import describe
 from engines.studio import Studio
 
 from .common import (
@@ -24,6 +22,7 @@ from .common import (
     recipe_file,
 )
 from .forms import Call, Form, connect, elem_id
+from .live_run import LossPlot, stream, wire_stop
 
 INTRO = """\
 Adapt a pretrained StyleGAN2 to a new domain described only by text: no training images.
@@ -46,7 +45,7 @@ EXAMPLE_TEXTS = [  # source and target texts in the papers' style (any generator
     ["photo", "Ukiyo-e woodblock print"],
     ["photo", "stained glass window"],
 ]
-LOSS_COLUMNS = ["iteration", "loss", "value"]
+LOSSES = LossPlot("iteration", LOSS_LABELS)
 ADVANCED = (
     "batch",
     "lr",
@@ -65,10 +64,6 @@ SVL_FIELDS = (
     "lambda_ewc",
     "lambda_rel",
 )
-
-
-def loss_frame(history: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(loss_rows(history), columns=LOSS_COLUMNS)
 
 
 # -- layout -----------------------------------------------------------------------------------
@@ -112,7 +107,7 @@ def _adapt_outputs() -> dict[str, Any]:
     status = gr.Markdown("", label="Status")
     preview = gr.Image(label="Live preview: adapted generator, fixed seeds", type="pil")
     before_after = gr.Image(label="Before (top) and after (bottom), same W and noise", type="pil")
-    losses = gr.LinePlot(x="iteration", y="value", color="loss", label="Weighted loss terms")
+    losses = LOSSES.component("Weighted loss terms")
     metrics = metrics_table("Measured")
     with gr.Row():
         adapted_file = gr.File(label="Adapted generator (.pt: sample it below or with zsstudio)")
@@ -166,7 +161,7 @@ def _finished(result, request: AdaptRequest, call: Call) -> dict[str, Any]:
         "status": f"**{state}: {result.iterations_done}/{request.iterations} iterations.**{notes}",
         "preview": grid.crop((0, grid.height // 2, *grid.size)),
         "before_after": grid,
-        "losses": loss_frame(result.history),
+        "losses": LOSSES.frame(result.history),
         "metrics": metrics_rows(result.metrics),
         "adapted_file": weights,
         "recipe": recipe_file(result, folder),
@@ -176,33 +171,13 @@ def _finished(result, request: AdaptRequest, call: Call) -> dict[str, Any]:
 
 
 def handlers(studio: Studio):
-    """adapt_gan (streams updates), stop_gan and sample_gan, on the studio's GAN engine."""
+    """adapt_gan (streams updates) and sample_gan, on the studio's GAN engine."""
 
     def adapt_gan(values: dict[str, Any], call: Call) -> Iterator[dict[str, Any]]:
         """Adapt a StyleGAN2 from a source text to a target text; streams progress."""
         request = AdaptRequest(**values)
-        run = studio.engine("gan").start(request)
-        call.on_cancel(run.cancel)  # a closed tab or a cancelled job stops it, keeping the result
-        try:
-            for update in run:
-                shown: dict[str, Any] = {"run_id": run.id, "status": f"**{describe(update)}**"}
-                if update.preview is not None:
-                    shown["preview"] = update.preview
-                if update.history:
-                    shown["losses"] = loss_frame(update.history)
-                yield shown
-            result = run.result()
-        finally:
-            run.cancel()  # no-op once finished; stops the thread if the client went away
+        result = yield from stream(studio, "gan", request, call, LOSSES)
         yield _finished(result, request, call)
-
-    def stop_gan(values: dict[str, Any], call: Call) -> dict[str, Any]:
-        """Stop this session's adaptation after its current iteration, keeping the result."""
-        current = values["run_id"]
-        if current and studio.engine("gan").cancel(current):
-            return {"status": "**Stopping after this iteration; the result so far will be kept.**"}
-        gr.Info("Nothing is adapting.")  # the last run's summary stays as it is
-        return {}
 
     def sample_gan(values: dict[str, Any], call: Call) -> dict[str, Any]:
         """Sample images from an adapted generator file."""
@@ -213,7 +188,7 @@ def handlers(studio: Studio):
             "recipe": recipe_file(result, call.folder()),
         }
 
-    return adapt_gan, stop_gan, sample_gan
+    return adapt_gan, sample_gan
 
 
 def build(studio: Studio) -> None:
@@ -232,7 +207,7 @@ def build(studio: Studio) -> None:
     with gr.Accordion("Sample more from an adapted generator", open=True):
         sample_form, sample_outputs, sample_button = _sample_section()
 
-    adapt_gan, stop_gan, sample_gan = handlers(studio)
+    adapt_gan, sample_gan = handlers(studio)
     adapt_outputs = {
         "run_id": run_id,
         **shown,
@@ -247,13 +222,16 @@ def build(studio: Studio) -> None:
         api_name="adapt_gan",
         gpu_duration=ADAPT_GPU_SECONDS,
     )
-    connect(
-        stop_button.click,
-        stop_gan,
-        {"run_id": run_id},
-        {"status": shown["status"]},
+    wire_stop(
+        studio,
+        "gan",
+        [stop_button],
+        run_id,
+        [shown["status"]],
         api_name="stop_gan",
-        gpu=False,  # must run while an adaptation holds the GPU
+        doc="Stop this session's adaptation after its current iteration, keeping the result.",
+        stopping="Stopping after this iteration; the result so far will be kept.",
+        idle="Nothing is adapting.",
     )
     connect(
         sample_button.click,

@@ -3,7 +3,6 @@ source and a target prompt, render orbit videos and stills."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import gradio as gr
@@ -21,6 +20,7 @@ from .common import (
     recipe_file,
 )
 from .forms import Call, Form, connect
+from .live_run import LossPlot, stream, wire_stop
 
 INTRO = """\
 **ED-NeRF-style text-guided scene editing.** Pick the built-in example or upload a captured
@@ -34,20 +34,7 @@ real UNet is very slow; a GPU is the intended place.
 """
 CPU_SLOW = "fitting takes minutes, and editing with the real UNet is very slow."
 LONG_GPU_SECONDS = 600
-LOSS_COLUMNS = ["step", "loss", "value"]
-SHOWN_LOSSES = ("rgb", "latent", "guidance")
-
-
-def loss_frame(history: list[dict]):
-    import pandas as pd
-
-    rows = [
-        [entry["step"], name, entry[name]]
-        for entry in history
-        for name in SHOWN_LOSSES
-        if name in entry
-    ]
-    return pd.DataFrame(rows, columns=LOSS_COLUMNS)
+LOSSES = LossPlot("step", {"rgb": "rgb", "latent": "latent", "guidance": "guidance"})
 
 
 def scene_input(label: str) -> gr.File:
@@ -57,23 +44,6 @@ def scene_input(label: str) -> gr.File:
 def status_line(result, total: int) -> str:
     state = "stopped early" if result.cancelled else "done"
     return f"**{state}: {result.steps_done}/{total} steps.**"
-
-
-def follow(studio: Studio, request, call: Call, outputs: dict[str, Any]):
-    """Start a fit or an edit and stream its updates; returns (via StopIteration) the result."""
-    run = studio.engine("nerf").start(request)
-    history: list[dict] = []
-    try:
-        for update in run:
-            call.progress(update.fraction, update.message)
-            history.append({"step": update.step, **update.losses})
-            shown = {"run_id": run.id, "status": f"**{update.message}**"}
-            if update.preview is not None:
-                shown.update(preview=update.preview, losses=loss_frame(history))
-            yield shown
-        return run.result()
-    finally:
-        run.cancel()  # no-op once finished; stops the thread if the client went away
 
 
 def build_reconstruct(studio: Studio, run_id: gr.State):
@@ -108,7 +78,7 @@ def build_reconstruct(studio: Studio, run_id: gr.State):
                 "run_id": run_id,
                 "status": gr.Markdown(label="Status"),
                 "preview": gr.Image(label="Held-out view: truth | RGB head | decoded latent"),
-                "losses": gr.LinePlot(x="step", y="value", color="loss", label="Losses"),
+                "losses": LOSSES.component("Losses"),
                 "metrics": metrics_table("Measured"),
                 "scene_file": gr.File(label="Fitted scene (.nerf)", interactive=False),
                 "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
@@ -118,14 +88,14 @@ def build_reconstruct(studio: Studio, run_id: gr.State):
         """Fit a NeRF in Stable Diffusion's latent space to a scene zip (or the built-in
         example); streams progress and previews."""
         request = ReconstructRequest(**{**values, "scene": values["scene"] or EXAMPLE})
-        result = yield from follow(studio, request, call, outputs)
+        result = yield from stream(studio, "nerf", request, call, LOSSES, progress_bar=True)
         folder = call.folder()
         scene = write_bytes(folder / "scene.nerf", result.scene)
         yield {
             "run_id": "",
             "status": status_line(result, request.steps),
             "preview": result.preview,
-            "losses": loss_frame(result.history),
+            "losses": LOSSES.frame(result.history),
             "metrics": metrics_rows(result.metrics),
             "scene_file": str(scene),
             "recipe": recipe_file(result, folder),
@@ -140,22 +110,6 @@ def build_reconstruct(studio: Studio, run_id: gr.State):
         gpu_duration=LONG_GPU_SECONDS,
     )
     return outputs, stop
-
-
-def wire_stop(studio: Studio, buttons: list[gr.Button], run_id: gr.State, statuses: list) -> None:
-    """One Stop handler for both long runs (one runs at a time)."""
-
-    def nerf_stop(values: dict[str, Any], call: Call) -> dict[str, Any]:
-        """Stop the running reconstruction or edit after its current step, keeping the result."""
-        if values["run_id"] and studio.engine("nerf").cancel(values["run_id"]):
-            message = "**Stopping after this step; what was done is kept.**"
-            return {f"status_{i}": message for i in range(len(statuses))}
-        gr.Info("Nothing is running.")  # the last run's summary stays as it is
-        return {}
-
-    outputs = {f"status_{i}": status for i, status in enumerate(statuses)}
-    trigger = functools.partial(gr.on, [button.click for button in buttons])
-    connect(trigger, nerf_stop, {"run_id": run_id}, outputs, api_name="nerf_stop", gpu=False)
 
 
 def build_edit(studio: Studio, run_id: gr.State):
@@ -188,7 +142,7 @@ def build_edit(studio: Studio, run_id: gr.State):
                 "status": gr.Markdown(label="Status"),
                 "preview": gr.Image(label="Training view: original | edited"),
                 "video": gr.Video(label="Orbit: original | edited"),
-                "losses": gr.LinePlot(x="step", y="value", color="loss", label="Guidance loss"),
+                "losses": LOSSES.component("Guidance loss"),
                 "metrics": metrics_table("Measured"),
                 "scene_file": gr.File(label="Edited scene (.nerf)", interactive=False),
                 "recipe": gr.File(label=RECIPE_LABEL, interactive=False),
@@ -198,14 +152,14 @@ def build_edit(studio: Studio, run_id: gr.State):
         """Edit a fitted scene from a source to a target prompt with Delta Denoising Score;
         streams progress and previews."""
         request = EditRequest(**values)
-        result = yield from follow(studio, request, call, outputs)
+        result = yield from stream(studio, "nerf", request, call, LOSSES, progress_bar=True)
         folder = call.folder()
         yield {
             "run_id": "",
             "status": status_line(result, request.steps),
             "preview": result.preview,
             "video": str(write_bytes(folder / "orbit.mp4", result.video)),
-            "losses": loss_frame(result.history),
+            "losses": LOSSES.frame(result.history),
             "metrics": metrics_rows(result.metrics),
             "scene_file": str(write_bytes(folder / "edited.nerf", result.scene)),
             "recipe": recipe_file(result, folder),
@@ -266,7 +220,17 @@ def build(studio: Studio) -> None:
         edit, edited, stop_edit = build_edit(studio, run_id)
     with gr.Tab("3. Render"):
         render = build_render(studio)
-    wire_stop(studio, [stop_fit, stop_edit], run_id, [fitted["status"], edited["status"]])
+    wire_stop(
+        studio,
+        "nerf",
+        [stop_fit, stop_edit],  # one Stop for both long runs (one runs at a time)
+        run_id,
+        [fitted["status"], edited["status"]],
+        api_name="nerf_stop",
+        doc="Stop the running reconstruction or edit after its current step, keeping the result.",
+        stopping="Stopping after this step; what was done is kept.",
+        idle="Nothing is running.",
+    )
     fitted["scene_file"].change(
         lambda path: (path, path),
         fitted["scene_file"],

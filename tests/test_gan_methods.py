@@ -90,7 +90,7 @@ def test_directional_moment_loss_falls_over_20_iterations(generator, clip):
     w, noise = fixed_latents(generator, mean_w, 16, seed=123, psi=0.7)  # held-out batch
     before = None
     for update in adaptation.run():
-        if update.stage == "adapt" and update.iteration == 0:
+        if update.stage == "adapt" and update.step == 0:
             before = moment_loss_on(adaptation, clip, w, noise)
     after = moment_loss_on(adaptation, clip, w, noise)
     assert adaptation.iterations_done == 20
@@ -187,7 +187,7 @@ def test_stop_keeps_a_valid_partly_adapted_generator(generator, clip):
     updates = []
     for update in adaptation.run(stop):
         updates.append(update)
-        if update.stage == "adapt" and update.iteration >= 2:
+        if update.stage == "adapt" and update.step >= 2:
             stop.set()
     assert updates[-1].stage == "done" and updates[-1].message == "Stopped"
     assert adaptation.iterations_done == 2

@@ -13,9 +13,14 @@ from app_server import served
 from tiny_gan import one_thread, save_tiny_generator, save_tiny_open_clip  # noqa: F401
 
 from app import build_demo
+from engines.base import no_progress
 from engines.gan.checkpoint import load_generator
+from engines.gan.requests import AdaptRequest
 from engines.studio import Studio
 from tabs import outputs as outputs_module
+from tabs.forms import Call
+from tabs.gan import LOSSES
+from tabs.live_run import stream
 
 ROOT = Path(__file__).resolve().parents[1]
 ADAPT_ARGS = dict(
@@ -162,3 +167,19 @@ def test_stop_keeps_the_result_so_far(demo):
         generator, _ = load_generator(out["adapted_file"])
         w = generator.mapping(torch.randn(1, 32))
         assert torch.isfinite(generator(w)).all()
+
+
+def test_a_cancelled_call_stops_its_adaptation_without_waiting_for_the_stream(demo):
+    """The NeRF tab's twin: one helper streams both engines' runs and hands Cancel to them."""
+    call = Call(no_progress, "a-session")
+    request = AdaptRequest(**{**ADAPT_ARGS, "iterations": 2000, "preview_every": 1})
+    updates = stream(demo.studio, "gan", request, call, LOSSES)
+    next(updates)
+    engine = demo.studio.engine("gan")
+    assert engine.running()
+    call.token.cancel("the client went away")
+    deadline = time.time() + 20
+    while engine.running() and time.time() < deadline:
+        time.sleep(0.1)
+    assert not engine.running(), "the adaptation went on"
+    updates.close()

@@ -3,14 +3,21 @@ launched app (tiny SD-1.5-structured VAE/UNet and a tiny open_clip behind it).""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from app_server import served
 from tiny_gan import one_thread, save_tiny_open_clip  # noqa: F401
 
 from app import build_demo
+from engines.base import no_progress
 from engines.nerf.example import write_example
+from engines.nerf.requests import EXAMPLE, ReconstructRequest
 from engines.nerf.scene_file import load_scene_file
 from engines.studio import Studio
+from tabs.forms import Call
+from tabs.live_run import stream
+from tabs.nerf import LOSSES
 
 FIT = dict(
     resolution=32, steps=20, grid=16, samples=16, batch_rays=256, background="white",
@@ -76,3 +83,59 @@ def test_reconstruct_edit_render_through_the_api(demo, tmp_path):
 
         with pytest.raises(AppError, match="the edit would do nothing"):
             client.predict(**{**edit, "target": "a toy"}, api_name="/nerf_edit")
+
+
+def runs_in_progress(demo) -> list[str]:
+    return demo.studio.engine("nerf").running()
+
+
+def wait_until(condition, seconds: float) -> bool:
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.1)
+    return condition()
+
+
+def test_a_cancelled_call_stops_its_fit_without_waiting_for_the_stream(demo):
+    """Once the call is cancelled (a closed tab, a lost client, Cancel), the fit stops at its
+    next step, even while nobody reads the stream of updates any more."""
+    call = Call(no_progress, "a-session")
+    request = ReconstructRequest(scene=EXAMPLE, **{**FIT, "steps": 30_000})
+    updates = stream(demo.studio, "nerf", request, call, LOSSES, progress_bar=True)
+    assert "Encoding" in next(updates)["status"]
+    assert runs_in_progress(demo)
+    call.token.cancel("the client went away")
+    assert wait_until(lambda: not runs_in_progress(demo), 10), "the fit went on"
+    updates.close()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("how", ["client gone", "tab closed"])
+def test_a_fit_stops_when_its_client_leaves(demo, how):
+    """The page's event stream closes mid-fit, or its browser tab closes (`app.end_session`):
+    the fit itself stops, not only the page's view of it."""
+    import httpx
+
+    from tabs.running_calls import RUNS, SESSION_ENDED
+
+    session = f"leaving-{how.replace(' ', '-')}"
+    order = ("resolution", "steps", "grid", "samples", "batch_rays", "background")
+    data = [None, *({**FIT, "steps": 30_000}[k] for k in order), FIT["preview_every"], 0]
+    with served(demo) as url:
+        info = httpx.get(f"{url}config").json()
+        (fn,) = [d["id"] for d in info["dependencies"] if d.get("api_name") == "nerf_reconstruct"]
+        joined = httpx.post(
+            f"{url}gradio_api/queue/join",
+            json={"data": data, "fn_index": fn, "session_hash": session, "trigger_id": None},
+        )
+        assert joined.status_code == 200, joined.text
+        params = {"session_hash": session}
+        with httpx.stream("GET", f"{url}gradio_api/queue/data", params=params, timeout=120) as r:
+            for line in r.iter_lines():
+                if "Step 10/" in line:
+                    break
+            assert runs_in_progress(demo)
+            if how == "tab closed":
+                assert RUNS.cancel(session, reason=SESSION_ENDED) == 1
+                assert wait_until(lambda: not runs_in_progress(demo), 10), "the fit went on"
+        assert wait_until(lambda: not runs_in_progress(demo), 10), "the fit went on"

@@ -428,7 +428,7 @@ def test_gan_adaptation_stops_on_its_replica_and_its_generator_comes_back(studio
     )
     run = remote.start(request)
     for update in run:
-        if update.stage == "adapt" and update.iteration >= 2:
+        if update.stage == "adapt" and update.step >= 2:
             assert remote.cancel(run.id)
             break
     result = run.result(timeout=120)

@@ -5,11 +5,9 @@ starts light.
 """
 
 from .requests import AdaptRequest, SampleRequest
-from .updates import AdaptUpdate
 
 __all__ = [
     "AdaptRequest",
-    "AdaptUpdate",
     "GanAdaptEngine",
     "GanAdaptResult",
     "GanSampleResult",

@@ -13,11 +13,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..long_runs import RunUpdate
 from . import nada, svl
 from .clip_guide import ClipGuide
 from .requests import AdaptRequest
 from .stylegan2 import Generator, truncate
-from .updates import AdaptUpdate
 
 PreviewFn = Callable[[Generator], Any]
 
@@ -63,13 +63,13 @@ class Adaptation:
 
     # -- setup ---------------------------------------------------------------------------------
 
-    def _text_setup(self) -> Iterator[AdaptUpdate]:
+    def _text_setup(self) -> Iterator[RunUpdate]:
         s = self.request
         if s.method == "nada":
             self.directions = [nada.text_direction(c, s.source, s.target) for c in self.clips]
             return
-        total = s.stage1_iterations
-        yield AdaptUpdate("variations", 0, total, message="Stage 1: semantic variations")
+        # setup is step 0 of the adaptation's iterations
+        yield RunUpdate("variations", 0, s.iterations, "Stage 1: semantic variations")
         self.directions = []
         for index, clip in enumerate(self.clips):
             target = clip.text_feature(s.target)
@@ -80,15 +80,15 @@ class Adaptation:
             self.directions.append(
                 svl.text_directions(found.vectors, clip.text_feature(s.source), target)
             )
-        yield AdaptUpdate(
+        yield RunUpdate(
             "variations",
-            total,
-            total,
+            0,
+            s.iterations,
+            "Stage 1 done",
             {
                 "variation_target_cos": self.variations[0].target_cosine,
                 "variation_pairwise_abs_cos": self.variations[0].pairwise_abs_cosine,
             },
-            message="Stage 1 done",
         )
 
     def _fisher_setup(self) -> None:
@@ -175,7 +175,7 @@ class Adaptation:
         optimizer.step()
         return {name: float(value.detach()) for name, value in terms.items()}
 
-    def run(self, stop: threading.Event | None = None) -> Iterator[AdaptUpdate]:
+    def run(self, stop: threading.Event | None = None) -> Iterator[RunUpdate]:
         """Set up, then train, yielding an update (with a preview) every `preview_every`
         iterations and at the end. Setting `stop` ends the loop after the current iteration."""
         s = self.request
@@ -184,12 +184,12 @@ class Adaptation:
         if stop is not None and stop.is_set():
             return
         if s.method == "svl":
-            yield AdaptUpdate("fisher", 0, s.iterations, message="Fisher information for EWC")
+            yield RunUpdate("fisher", 0, s.iterations, "Fisher information for EWC")
         self._fisher_setup()
         self.timings["setup_seconds"] = time.perf_counter() - started
         optimizer = torch.optim.Adam(self.parameters, lr=s.lr, betas=(0.0, BETA2))
         first = self._preview()
-        yield AdaptUpdate("adapt", 0, s.iterations, preview=first, message="Adapting")
+        yield RunUpdate("adapt", 0, s.iterations, "Adapting", preview=first)
         loop_started = time.perf_counter()
         for iteration in range(1, s.iterations + 1):
             if stop is not None and stop.is_set():
@@ -201,22 +201,22 @@ class Adaptation:
             self.history.append({"iteration": iteration, **losses})
             self.timings["adapt_seconds"] = time.perf_counter() - loop_started
             if iteration % s.preview_every == 0 or iteration == s.iterations:
-                yield AdaptUpdate(
+                yield RunUpdate(
                     "adapt",
                     iteration,
                     s.iterations,
+                    f"Iteration {iteration}/{s.iterations} · loss {losses['total']:.4f}",
                     losses,
                     self._preview(),
-                    "Adapting",
                     list(self.history),
                 )
         self.target.requires_grad_(False)
-        yield AdaptUpdate(
+        yield RunUpdate(
             "done",
             self.iterations_done,
             s.iterations,
+            "Stopped" if self.iterations_done < s.iterations else "Done",
             self.history[-1] if self.history else {},
-            message="Stopped" if self.iterations_done < s.iterations else "Done",
             history=list(self.history),
         )
 

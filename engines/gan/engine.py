@@ -9,10 +9,10 @@ from typing import Any
 
 import torch
 
-from ..base import Engine, Progress, no_progress
+from ..base import Progress, no_progress
 from ..errors import InputError
-from ..long_runs import BackgroundRun, Runs
-from ..manager import LazyComponents, LoadContext, LoadedModels
+from ..long_runs import Emit, Job, LongRunEngine
+from ..manager import LazyComponents, LoadContext
 from . import metrics as gan_metrics
 from .adapt import Adaptation
 from .catalog import generator_choices
@@ -24,18 +24,13 @@ from .nada import text_direction
 from .requests import AdaptRequest, SampleRequest
 from .results import GanAdaptResult, GanSampleResult
 from .stylegan2 import Generator, truncate
-from .updates import describe
 
 TILE = 256  # grid tiles are shown at most this wide
 
 
-class GanAdaptEngine(Engine):
+class GanAdaptEngine(LongRunEngine):
     name = "gan"
     tasks = {AdaptRequest: "adapt", SampleRequest: "sample"}
-
-    def __init__(self, manager):
-        super().__init__(manager)
-        self._runs = Runs()
 
     # -- models ------------------------------------------------------------------------------
 
@@ -57,33 +52,15 @@ class GanAdaptEngine(Engine):
 
     def adapt(self, request: AdaptRequest, progress: Progress = no_progress) -> GanAdaptResult:
         """Adapt to the end (`start` for a run that can be watched and stopped)."""
-        adaptation = self.start(request)
-        for update in adaptation:
-            progress(
-                update.fraction if update.stage in ("adapt", "done") else 0.0, describe(update)
-            )
-        return adaptation.result()
+        return self.follow(request, progress)
 
-    def start(self, request: AdaptRequest) -> BackgroundRun:
-        """Start adapting in a background thread; iterate the run for updates, `cancel(run.id)`
-        to stop early, `run.result()` for the GanAdaptResult."""
-        request.validate()
+    def prepare(self, request: AdaptRequest) -> Job:
         self._check_model(request.model)
-
-        def work(emit, stop: threading.Event) -> GanAdaptResult:
-            with self.manager.use(self.name) as models:
-                return self._adapt(models, request, emit, stop)
-
-        return self._runs.start(work)
-
-    def cancel(self, run_id: str) -> bool:
-        """Ask a running adaptation to stop; False if no such run is in progress."""
-        return self._runs.cancel(run_id)
+        return lambda parts, emit, stop: self._adapt(parts, request, emit, stop)
 
     def _adapt(
-        self, loaded: LoadedModels, request: AdaptRequest, emit, stop: threading.Event
+        self, models: LazyComponents, request: AdaptRequest, emit: Emit, stop: threading.Event
     ) -> GanAdaptResult:
-        models: LazyComponents = loaded["parts"]
         chosen: LoadedGenerator = models.get(request.model)
         source, mean_w = chosen.generator, chosen.mean_w
         clips = [models.get("clip")] + ([models.get("clip_b16")] if request.second_clip else [])

@@ -1,12 +1,11 @@
-"""The loss history of an adaptation as rows for a plot or a CSV file (no torch)."""
+"""The loss history of an adaptation: its terms' names for a plot, and a CSV file (no torch)."""
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import Any
 
-LOSS_LABELS = {
+LOSS_LABELS = {  # every term an adaptation records, with its name in the loss plot
     "total": "total",
     "directional": "directional (NADA)",
     "directional_moment": "directional moment",
@@ -15,16 +14,6 @@ LOSS_LABELS = {
     "ewc": "EWC x lambda_ewc",
     "relation": "relation x lambda_rel",
 }
-
-
-def loss_rows(history: list[dict[str, float]]) -> list[dict[str, Any]]:
-    """Long-format rows (iteration, loss, value) for plotting the weighted loss terms."""
-    return [
-        {"iteration": row["iteration"], "loss": LOSS_LABELS.get(name, name), "value": value}
-        for row in history
-        for name, value in row.items()
-        if name != "iteration"
-    ]
 
 
 def history_csv(history: list[dict[str, float]]) -> str:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .fit import FitReport, FitUpdate
+from ..long_runs import RunUpdate
+from .fit import FitReport
 from .guidance import DDS, DiffusionGuide, Prompts, dds_gradient, guidance_loss, sds_gradient
 from .model import LatentNerf
 
@@ -103,7 +104,7 @@ class Editor:
 
     def run(
         self,
-        emit: Callable[[FitUpdate], None] | None = None,
+        emit: Callable[[RunUpdate], None] | None = None,
         stop: threading.Event | None = None,
         preview: Callable[[int], object] | None = None,
     ) -> FitReport:
@@ -119,13 +120,14 @@ class Editor:
             if preview and (self.step_index % self.settings.preview_every == 0):
                 shown = preview(self.step_index)
             emit(
-                FitUpdate(
+                RunUpdate(
                     "edit",
                     self.step_index,
                     total,
                     f"Edit step {self.step_index}/{total}",
                     losses,
                     shown,
+                    list(self.report.history) if shown is not None else [],
                 )
             )
         self.report.steps_done = self.step_index

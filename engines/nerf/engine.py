@@ -4,12 +4,11 @@ Score, render scene files; long runs in a background thread with updates and Sto
 from __future__ import annotations
 
 import copy
-import threading
 import time
 from typing import Any
 
-from ..base import Engine, Progress, no_progress
-from ..long_runs import BackgroundRun, Runs
+from ..base import Progress, no_progress
+from ..long_runs import Job, LongRunEngine, RunUpdate
 from ..manager import LazyComponents, LoadContext
 from .loading import PARTS
 from .requests import EXAMPLE, EditRequest, ReconstructRequest, RenderRequest
@@ -51,7 +50,7 @@ def edit_metrics(clip, before: list, after: list, request: EditRequest) -> dict[
     }
 
 
-class NerfEditEngine(Engine):
+class NerfEditEngine(LongRunEngine):
     """ED-NeRF-style: a TensoRF field rendering SD latents, refined, edited with DDS."""
 
     name = "nerf"
@@ -61,10 +60,6 @@ class NerfEditEngine(Engine):
         RenderRequest: "render",
     }
 
-    def __init__(self, manager):
-        super().__init__(manager)
-        self._runs = Runs()
-
     def load(self, context: LoadContext) -> dict[str, Any]:
         # nothing is loaded up front: rendering the RGB head needs no model at all
         return {"parts": context.lazy(PARTS)}
@@ -72,44 +67,20 @@ class NerfEditEngine(Engine):
     # -- long runs ---------------------------------------------------------------------------
 
     def reconstruct(self, request: ReconstructRequest, progress: Progress = no_progress):
-        return self._follow(self.start(request), progress)
+        return self.follow(request, progress)
 
     def edit(self, request: EditRequest, progress: Progress = no_progress):
-        return self._follow(self.start(request), progress)
+        return self.follow(request, progress)
 
-    @staticmethod
-    def _follow(run: BackgroundRun, progress: Progress) -> NerfResult:
-        for update in run:
-            progress(update.fraction, update.message)
-        return run.result()
-
-    def start(self, request: ReconstructRequest | EditRequest) -> BackgroundRun:
-        """Check the request and read its inputs now (bad input fails here, before any model
-        loads), then fit or edit in a background thread: iterate the run for FitUpdates,
-        `cancel(run.id)` to stop early (the result keeps what was done), `run.result()`."""
-        request.validate()
+    def prepare(self, request: ReconstructRequest | EditRequest) -> Job:
+        """Read the scene now (bad input fails in `start`, before any model loads)."""
         if isinstance(request, ReconstructRequest):
             scene = self._read_scene(request)
+            return lambda parts, emit, stop: self._reconstruct(parts, request, scene, emit, stop)
+        from .scene_file import load_scene_file
 
-            def job(parts, emit, stop):
-                return self._reconstruct(parts, request, scene, emit, stop)
-        else:
-            from .scene_file import load_scene_file
-
-            loaded = load_scene_file(request.scene)
-
-            def job(parts, emit, stop):
-                return self._edit(parts, request, loaded, emit, stop)
-
-        def work(emit, stop: threading.Event) -> NerfResult:
-            with self.manager.use(self.name) as models:
-                return job(models["parts"], emit, stop)
-
-        return self._runs.start(work)
-
-    def cancel(self, run_id: str) -> bool:
-        """Ask a fit or edit to stop; False if no such run is in progress."""
-        return self._runs.cancel(run_id)
+        loaded = load_scene_file(request.scene)
+        return lambda parts, emit, stop: self._edit(parts, request, loaded, emit, stop)
 
     # -- reconstruct ---------------------------------------------------------------------------
 
@@ -128,13 +99,13 @@ class NerfEditEngine(Engine):
 
         from .cameras import Cameras
         from .field import FieldConfig
-        from .fit import FitSettings, Fitter, FitUpdate
+        from .fit import FitSettings, Fitter
         from .model import LatentNerf, NerfConfig
         from .scene_file import SceneHeader, scene_bytes
 
         device = self.manager.device.torch_device
         _reset_peak(device)
-        emit(FitUpdate("latents", 0, request.steps, "Encoding the views with the VAE"))
+        emit(RunUpdate("latents", 0, request.steps, "Encoding the views with the VAE"))
         decoder = parts.get("vae")
         images = torch.from_numpy(scene.images)
         latents = decoder.encode(images)
@@ -161,7 +132,7 @@ class NerfEditEngine(Engine):
             return to_uint8(image.permute(2, 0, 1))
 
         report = fitter.run(emit, stop, preview)
-        emit(FitUpdate("measure", report.steps_done, request.steps, "Measuring held-out views"))
+        emit(RunUpdate("measure", report.steps_done, request.steps, "Measuring held-out views"))
         metrics, shown = self._heldout_metrics(model, decoder, images, latents)
         metrics.update(_run_figures(report, device))
         metrics.update(views_train=len(scene.train), views_heldout=len(scene.test))
@@ -218,14 +189,13 @@ class NerfEditEngine(Engine):
         import torch
 
         from .edit import Editor, EditSettings
-        from .fit import FitUpdate
         from .scene_file import scene_bytes
         from .views import render_picture, side_by_side
 
         model, header = loaded
         device = self.manager.device.torch_device
         _reset_peak(device)
-        emit(FitUpdate("latents", 0, request.steps, "Loading the VAE and the UNet"))
+        emit(RunUpdate("latents", 0, request.steps, "Loading the VAE and the UNet"))
         decoder = parts.get("vae")
         guide = parts.get("diffusion")
         model = model.to(device)
@@ -253,7 +223,7 @@ class NerfEditEngine(Engine):
             return side_by_side(before, after)
 
         report = editor.run(emit, stop, preview)
-        emit(FitUpdate("measure", report.steps_done, request.steps, "Orbit video and metrics"))
+        emit(RunUpdate("measure", report.steps_done, request.steps, "Orbit video and metrics"))
         video, frames_before, frames_after = self._orbit(
             [original, model], decoder, request.frames, 24
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..long_runs import RunUpdate
 from .field import grid_schedule
 from .model import RGB, LatentNerf
 
@@ -31,23 +32,6 @@ class FitSettings:
     l1_weight: float = 1e-4
     preview_every: int = 200
     seed: int = 0
-
-
-@dataclass
-class FitUpdate:
-    """What a running fit or edit reports: progress, losses, and now and then a preview."""
-
-    stage: str  # "latents", "fit", "edit", "measure", "done"
-    step: int
-    total: int
-    message: str = ""
-    losses: dict[str, float] = field(default_factory=dict)
-    preview: object | None = None  # PIL image
-    heldout_psnr: float | None = None
-
-    @property
-    def fraction(self) -> float:
-        return self.step / max(self.total, 1)
 
 
 @dataclass
@@ -171,7 +155,7 @@ class Fitter:
 
     def run(
         self,
-        emit: Callable[[FitUpdate], None] | None = None,
+        emit: Callable[[RunUpdate], None] | None = None,
         stop: threading.Event | None = None,
         preview: Callable[[torch.Tensor], object] | None = None,
     ) -> FitReport:
@@ -187,19 +171,19 @@ class Fitter:
             if self.step_index % settings.preview_every == 0 or done:
                 score, image = self.heldout(self.model.test_views[:1])
                 emit(
-                    FitUpdate(
+                    RunUpdate(
                         "fit",
                         self.step_index,
                         settings.steps,
                         f"Step {self.step_index}/{settings.steps}",
-                        losses,
+                        {**losses, "heldout_psnr": score},
                         preview(image) if preview and image is not None else None,
-                        score,
+                        list(self.report.history),
                     )
                 )
             elif self.step_index % 10 == 0:
                 message = f"Step {self.step_index}/{settings.steps}"
-                emit(FitUpdate("fit", self.step_index, settings.steps, message, losses))
+                emit(RunUpdate("fit", self.step_index, settings.steps, message, losses))
         self.report.steps_done = self.step_index
         self.report.seconds = time.perf_counter() - started
         return self.report

@@ -25,7 +25,7 @@ from ..base import Engine, Progress, Recipe, Request, Result, no_progress
 from ..cancel import token_of
 from ..capabilities import available, offered
 from ..errors import Cancelled, InputError, ServerError
-from ..long_runs import BackgroundRun, Runs
+from ..long_runs import BackgroundRun, LongRuns
 from ..registry import Registry
 from .wire import (
     ERROR,
@@ -215,7 +215,7 @@ class RemoteEngine:
         self.request_type = engine_class.request_type
         self.studio = studio
         self.handle = serve.get_deployment_handle(DEPLOYMENT, app_name=key)
-        self._runs = Runs()
+        self._runs = LongRuns()
 
     def run(self, request: Request, progress: Progress | None = None) -> Result:
         """Run `request` on a replica; progress streams back into `progress`."""
