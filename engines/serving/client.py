@@ -268,6 +268,10 @@ class RemoteEngine:
         """Ask a long run to stop after its current step; False if none such is running."""
         return self._runs.cancel(run_id)
 
+    def running(self) -> list[str]:
+        """The ids of the long runs this front end started that are in progress."""
+        return self._runs.running()
+
     def request_from_recipe(self, recipe: Recipe) -> Request:
         return Engine.request_from_recipe(self, recipe)  # reads only name, tasks, request_type
 
