@@ -109,8 +109,6 @@ class Request:
 
     task: ClassVar[str] = ""
     """For engines with several tasks: this request's task name (recipes carry it)."""
-    renamed: ClassVar[dict[str, str]] = {}
-    """Old parameter names still read from recipes: old name -> field name."""
     cpu_defaults: ClassVar[dict[str, Any]] = {}
     """Smaller values the app starts with when it runs on a CPU (size, steps, iterations):
     field name -> value, each within the field's range."""
@@ -132,18 +130,11 @@ class Request:
     def from_params(cls, params: dict[str, Any]):
         if not isinstance(params, dict):
             raise InputError(f"A recipe's params must be a JSON object, got {params!r}.")
-        params = {cls.renamed.get(name, name): value for name, value in params.items()}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(params) - names
         if unknown:
             raise InputError(f"Unknown parameters for this engine: {sorted(unknown)}.")
         return cls(**params)
-
-    @classmethod
-    def accepts(cls, params: dict[str, Any]) -> bool:
-        """Whether every parameter name is one of this request's (old names included)."""
-        names = {f.name for f in dataclasses.fields(cls)} | set(cls.renamed)
-        return set(params) <= names
 
 
 @dataclass
@@ -174,17 +165,6 @@ class Result:
     def files(self) -> dict[str, bytes]:
         """The output files by name, as bytes; subclasses."""
         return {}
-
-    def contents(self) -> dict[str, bytes]:
-        """What `save` writes, by file name: the outputs, metrics.json, recipe.json (its input
-        files, which `save` copies beside it into inputs/, are not read into memory here)."""
-        from .recipes import portable
-
-        contents = dict(self.files())
-        contents["metrics.json"] = metrics_json(self.metrics).encode("utf-8")
-        bundled, _ = portable(self.recipe)
-        contents["recipe.json"] = (bundled.to_json() + "\n").encode("utf-8")
-        return contents
 
     def save(self, folder: str | Path) -> list[Path]:
         """Write the outputs, `metrics.json`, `recipe.json` and the recipe's input files
@@ -249,14 +229,12 @@ class Engine(ABC):
         task = params.pop("task", None)
         if task is not None and not isinstance(task, str):
             raise InputError(f"A recipe's task must be a name, got {task!r}.")
-        if task is None:  # recipes written before tasks were recorded: the task that fits
-            fitting = [t for t in self.tasks if t.accepts(params)]
-            request_type = fitting[0] if fitting else next(iter(self.tasks))
-        elif task in by_task:
-            request_type = by_task[task]
-        else:
-            raise InputError(f"Unknown {self.name} task {task!r}; known: {', '.join(by_task)}.")
-        return request_type.from_params(params)
+        if task not in by_task:
+            known = ", ".join(by_task)
+            if task is None:
+                raise InputError(f"A {self.name} recipe names its task in params; known: {known}.")
+            raise InputError(f"Unknown {self.name} task {task!r}; known: {known}.")
+        return by_task[task].from_params(params)
 
     def run_recipe(self, recipe: Recipe, progress: Progress | None = None) -> Result:
         return self.run(self.request_from_recipe(recipe), progress)

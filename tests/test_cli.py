@@ -85,11 +85,8 @@ def test_multi_task_engines_dispatch_recipes_by_task():
     engine = Echo(ModelManager(Registry.load(), "cpu"))
     ran = engine.run_recipe(Recipe(engine="echo", params={"task": "whisper", "text": "hi"}))
     assert ran.recipe.params == {"task": "whisper", "text": "hi", "softly": True}
-    default = engine.run_recipe(Recipe(engine="echo", params={"text": "hi"}))
-    assert default.recipe.params["task"] == "shout"
-    # a recipe from before tasks were recorded: the task whose fields fit
-    fitting = engine.run_recipe(Recipe(engine="echo", params={"text": "hi", "softly": False}))
-    assert fitting.recipe.params["task"] == "whisper"
+    with pytest.raises(InputError, match="names its task in params; known: shout, whisper"):
+        engine.run_recipe(Recipe(engine="echo", params={"text": "hi"}))
     with pytest.raises(InputError, match="Unknown echo task 'sing'; known: shout, whisper"):
         engine.run_recipe(Recipe(engine="echo", params={"task": "sing"}))
     with pytest.raises(InputError, match="takes Shout, Whisper, not Request"):

@@ -220,21 +220,19 @@ def _write_recipe(path, params):
     return path
 
 
-def test_recipes_with_the_old_parameter_names_still_run(engine, photo, tmp_path):
+def test_a_recipe_runs_again_from_the_cli(engine, photo, tmp_path):
     source = tmp_path / "photo.png"
     Image.fromarray(photo).save(source)
-    old = {"task": "compress", "image": str(source), "codebook": 16, "coder": "fixed"}
-    recipe = _write_recipe(tmp_path / "old-compress.json", old | {"baselines": False})
+    params = {"task": "compress", "image": str(source), "codebook_size": 16, "coder": "fixed"}
+    recipe = _write_recipe(tmp_path / "compress.json", params | {"baselines": False})
     out = tmp_path / "compressed"
     assert cli_main(["--device", "cpu", "run", str(recipe), "-o", str(out)]) == 0
     zsc = (out / "compressed.zsc").read_bytes()
     assert zsc == engine.compress(str(source), codebook_size=16, baselines=False).zsc
-    params = Recipe.load(out / "recipe.json").params
-    assert params["codebook_size"] == 16 and "codebook" not in params
-    assert params["task"] == "compress"
+    assert Recipe.load(out / "recipe.json").params["task"] == "compress"
 
-    old = {"task": "restore", "file": str(out / "compressed.zsc"), "loss": 0.4, "seed": 1}
-    recipe = _write_recipe(tmp_path / "old-restore.json", old | {"steps": 2})
+    params = {"task": "restore", "file": str(out / "compressed.zsc"), "lost_fraction": 0.4}
+    recipe = _write_recipe(tmp_path / "restore.json", params | {"seed": 1, "steps": 2})
     out = tmp_path / "restored"
     assert cli_main(["--device", "cpu", "run", str(recipe), "-o", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -242,11 +240,10 @@ def test_recipes_with_the_old_parameter_names_still_run(engine, photo, tmp_path)
     assert {"restored.png", "naive.png", "intact.png", "metrics.json"} <= {
         path.name for path in out.iterdir()
     }
-    params = Recipe.load(out / "recipe.json").params
-    assert params["lost_fraction"] == 0.4 and "loss" not in params
-    # a recipe written before tasks were recorded finds its task by the old names too
-    untasked = engine.request_from_recipe(Recipe("compression", {"file": "f.zsc", "loss": 0.1}))
-    assert untasked.lost_fraction == 0.1 and untasked.task == "restore"
+    with pytest.raises(InputError, match="names its task in params; known: compress"):
+        engine.request_from_recipe(Recipe("compression", {"file": "f.zsc"}))
+    with pytest.raises(InputError, match=r"Unknown parameters for this engine: \['loss'\]"):
+        engine.request_from_recipe(Recipe("compression", {"task": "restore", "loss": 0.1}))
 
 
 def test_lost_fraction_outside_its_range_is_refused_before_any_model_loads(tmp_path, capsys):
@@ -257,7 +254,9 @@ def test_lost_fraction_outside_its_range_is_refused_before_any_model_loads(tmp_p
     with pytest.raises(InputError, match=r"fraction lost is 0\.99; it must be 0 to 0\.95"):
         fresh.restore_tokens(b"not read", lost_fraction=0.99)
     with pytest.raises(InputError, match="fraction lost is -0.1"):
-        fresh.run_recipe(Recipe("compression", {"task": "restore", "file": "f", "loss": -0.1}))
+        fresh.run_recipe(
+            Recipe("compression", {"task": "restore", "file": "f", "lost_fraction": -0.1})
+        )
     assert not studio.manager.is_loaded("compression")
     zsc = tmp_path / "never-read.zsc"
     assert cli_main(["--device", "cpu", "restore-tokens", str(zsc), "--loss", "1.5"]) == 2

@@ -150,14 +150,9 @@ def test_sample_more_from_an_adapted_file(engine, tmp_path):
     }
 
 
-def test_recipes_written_before_tasks_still_dispatch(engine, tmp_path):
-    """Sample recipes from before recipes carried a task run as samples, adapt ones adapt."""
-    path = engine.run(AdaptRequest(**FAST)).save_generator(tmp_path / "adapted.pt")
-    old_sample = Recipe(engine="gan", params={"checkpoint": str(path), "count": 2, "seed": 3})
-    assert isinstance(engine.request_from_recipe(old_sample), SampleRequest)
-    assert len(engine.run_recipe(old_sample).images) == 2
-    old_adapt = Recipe(engine="gan", params={**FAST, "model": "cat256", "method": "svl"})
-    assert isinstance(engine.request_from_recipe(old_adapt), AdaptRequest)
+def test_a_recipe_without_its_task_is_refused(engine):
+    with pytest.raises(InputError, match="names its task in params; known: adapt, sample"):
+        engine.request_from_recipe(Recipe(engine="gan", params={"checkpoint": "a.pt"}))
 
 
 @pytest.mark.parametrize(

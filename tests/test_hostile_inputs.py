@@ -652,7 +652,7 @@ def test_decompress_refuses_a_random_file_before_loading_any_model(tmp_path, mon
     ("params", "message"),
     [
         ("abc", "params must be a JSON object"),
-        ({"codebook": 1e400}, "Unknown codebook size K inf"),
+        ({"codebook_size": 1e400}, "Unknown codebook size K inf"),
         ({"steps": None, "file": "x.zsc"}, "steps must be a whole number, got None"),
         ({"lost_fraction": "0.2", "file": "x.zsc"}, "must be a number, got '0.2'"),
         ({"seed": -1, "file": "x.zsc"}, "seed is -1"),
@@ -666,7 +666,7 @@ def test_recipe_values_of_the_wrong_type_are_refused_by_the_request(params, mess
     from engines.registry import Registry
 
     engine = CompressionEngine(ModelManager(Registry.load(), "cpu"))
-    task = "compress" if "codebook" in params else "restore"
+    task = "compress" if "codebook_size" in params else "restore"
     recipe = Recipe(
         engine="compression", params=params if isinstance(params, str) else {"task": task, **params}
     )

@@ -49,7 +49,6 @@ class CompressRequest(Request):
     """Compress one image into a .zsc file, and measure it beside JPEG/WebP (`baselines`)."""
 
     task: ClassVar[str] = "compress"
-    renamed: ClassVar[dict[str, str]] = {"codebook": "codebook_size"}
 
     image: Any = value(help="the photo: a path, PIL image or HxWx3 array")
     codebook_size: int = choice(
@@ -114,7 +113,6 @@ class RestoreRequest(Request):
     image the file was made from, to measure against."""
 
     task: ClassVar[str] = "restore"
-    renamed: ClassVar[dict[str, str]] = {"loss": "lost_fraction"}
 
     file: Any = value(help="the .zsc file: a path or its bytes")
     lost_fraction: float = number(

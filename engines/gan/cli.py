@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..base import metrics_json
 from ..commands import add_request_arguments, progress_bar, request_from_args, run_and_save
 from ..errors import InputError
 from ..outputs import write_bytes
@@ -62,13 +63,10 @@ def beside(output: Path, name: str) -> Path:
 
 
 def save_beside(result, output: Path) -> list[Path]:
-    """The files every result saves (`contents`), named after `output` instead; the recipe
-    with its input files beside it (x-inputs/)."""
-    written = [
-        write_bytes(beside(output, name), data)
-        for name, data in result.contents().items()
-        if name != "recipe.json"
-    ]
+    """The files every result saves (its outputs, metrics.json), named after `output`
+    instead; the recipe with its input files beside it (x-inputs/)."""
+    files = {**result.files(), "metrics.json": metrics_json(result.metrics).encode("utf-8")}
+    written = [write_bytes(beside(output, name), data) for name, data in files.items()]
     return written + result.recipe.save_beside(beside(output, "recipe.json"))
 
 
