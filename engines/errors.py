@@ -38,10 +38,8 @@ class ModelsMissing(ModelUnavailable):
 
 
 def _missing_entry(spec) -> str:
-    from .registry import override_variable
-
     what = f" (only for {spec.optional})" if spec.optional else ""
-    return f"{spec.key}{what}, or set {override_variable(spec.engine, spec.name)}"
+    return f"{spec.key}{what}, or set {spec.variable}"
 
 
 class OutOfMemory(StudioError):

@@ -1,9 +1,11 @@
-"""SHA-256 fingerprints of files, bytes and arrays (recipes, caches, downloads)."""
+"""SHA-256 fingerprints of files and arrays (recipes, caches, downloads)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 CHUNK = 1 << 20
@@ -17,10 +19,6 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def bytes_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def array_sha256(array: Any) -> str:
     """Of a numpy array's bytes in C order (its shape and dtype are not included)."""
     import numpy as np
@@ -28,17 +26,12 @@ def array_sha256(array: Any) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def remembered_file_sha256(path: str | os.PathLike) -> str:
-    """A file's SHA-256, remembered by (real path, size, mtime) so big weights hash once."""
-    import json
-    from pathlib import Path
-
-    from .registry import CACHE_DIR
-
+def remembered_file_sha256(path: str | os.PathLike, memo: Path) -> str:
+    """A file's SHA-256, remembered in the JSON file `memo` by (real path, size, mtime) so big
+    weights hash once."""
     real = Path(path).resolve()
     stat = real.stat()
     key = f"{real}|{stat.st_size}|{stat.st_mtime_ns}"
-    memo = CACHE_DIR / "file-hashes.json"
     try:
         known = json.loads(memo.read_text(encoding="utf-8"))
     except (OSError, ValueError):

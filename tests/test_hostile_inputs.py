@@ -22,6 +22,7 @@ import pytest
 
 from engines import files
 from engines.cli import main as cli_main
+from engines.downloads import download_record_path
 from engines.errors import InputError, ModelUnavailable
 from engines.files import (
     atomic_write_bytes,
@@ -29,7 +30,7 @@ from engines.files import (
     check_writable_folder,
     partial_files,
 )
-from engines.registry import Registry, download_record_path
+from engines.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = bytes(range(256)) * 400  # 100 kB

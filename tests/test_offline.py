@@ -10,10 +10,12 @@ import time
 
 import pytest
 
+from engines import downloads
 from engines import registry as registry_module
 from engines.cli import main
+from engines.downloads import download_failure
 from engines.errors import ModelUnavailable
-from engines.registry import Registry, download_failure
+from engines.registry import Registry
 from engines.studio import Studio
 
 
@@ -21,7 +23,7 @@ from engines.studio import Studio
 def empty_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(registry_module, "CACHE_DIR", tmp_path / "zss")
-    monkeypatch.setattr(registry_module, "_probes", {})
+    monkeypatch.setattr(downloads, "_probes", {})
     return tmp_path
 
 
@@ -75,7 +77,7 @@ def test_an_unreachable_hub_fails_at_once(empty_hub_cache, monkeypatch):
 
 def test_a_server_that_never_answers_fails_after_the_probe_timeout(empty_hub_cache, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(registry_module, "PROBE_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(downloads, "PROBE_TIMEOUT_S", 0.3)
     monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "http://127.0.0.1:9")
 
     def hangs(*args, **kwargs):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
+from engines.downloads import download_record_path
 from engines.errors import InputError, ModelUnavailable
 from engines.registry import DEFAULT_MODELS_TOML, Registry, override_variable
 
@@ -91,12 +93,13 @@ def test_url_component_offline_is_unavailable(tmp_path, monkeypatch):
 
 
 def test_url_component_found_in_cache(tmp_path, monkeypatch):
-    """A file whose checksum is the one models.toml names counts, with or without a record of
-    its download (older versions wrote none)."""
+    """A whole download (its record says so) of the file models.toml names counts."""
     monkeypatch.setattr("engines.registry.CACHE_DIR", tmp_path)
     sha = hashlib.sha256(b"weights").hexdigest()
     (tmp_path / "url" / sha).mkdir(parents=True)
     (tmp_path / "url" / sha / "g.pt").write_bytes(b"weights")
+    record = {"url": "https://example.org/g.pt", "bytes": 7, "sha256": sha}
+    download_record_path(tmp_path / "url" / sha / "g.pt").write_text(json.dumps(record))
     toml = (
         f'[demo.vocoder]\nurl = "https://example.org/g.pt"\nsha256 = "{sha}"\nfilename = "g.pt"\n'
     )

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..device import DeviceSpec
-from ..hashing import remembered_file_sha256
 from ..loading import pretrained, pretrained_files
-from ..registry import ResolvedModel
+from ..registry import ResolvedModel, remembered_sha256
 
 WEIGHT_NAMES = (
     "diffusion_pytorch_model.safetensors",
@@ -109,7 +108,7 @@ def model_fingerprint(root: Path) -> bytes:
         files += [folder / w for w in WEIGHT_NAMES if (folder / w).is_file()][:1]
         for path in files:
             if path.is_file():
-                digest.update(f"{name}/{path.name}:{remembered_file_sha256(path)}\n".encode())
+                digest.update(f"{name}/{path.name}:{remembered_sha256(path)}\n".encode())
     scheduler = root / "scheduler" / "scheduler_config.json"
     if scheduler.is_file():
         digest.update(b"mask:" + str(json.loads(scheduler.read_text())["mask_token_id"]).encode())
