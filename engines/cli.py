@@ -89,10 +89,31 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"note: recipe made with version {recipe.version}, running {__version__}",
             file=sys.stderr,
         )
-    engine = _studio(args).engine(recipe.engine)
+    studio = _studio(args)
+    engine = studio.engine(recipe.engine)
+    for line in recorded_models(studio, engine.name, recipe.models, args.latest_models):
+        print(line, file=sys.stderr)
     with progress_bar(recipe.engine) as progress:
         result = engine.run_recipe(recipe, progress)
     return save_and_report(result, args.output)
+
+
+def recorded_models(studio, engine: str, models: dict, latest: bool) -> list[str]:
+    """Check the recipe's `models` table and, unless `latest`, pin the revisions it recorded
+    for this run (`engines.pins`); the lines saying which models run."""
+    from .pins import check_recorded, pin_recorded
+    from .studio import Studio
+
+    if latest:
+        check_recorded(studio.registry, engine, models)
+        return ["models: the ones models.toml names now (--latest-models), not the recorded ones"]
+    if not isinstance(studio, Studio):
+        check_recorded(studio.registry, engine, models)
+        return [
+            "models: each Ray Serve replica runs the ones its models.toml names; the revisions "
+            "this recipe recorded are not applied there"
+        ]
+    return pin_recorded(studio.registry, engine, models)
 
 
 def parse_inputs(pairs: list[str] | None) -> dict[str, str]:
@@ -135,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=PATH",
         help="an input file from elsewhere (e.g. voice=me.wav), checked against the sha256 the "
         "recipe recorded; repeat for several",
+    )
+    run.add_argument(
+        "--latest-models",
+        action="store_true",
+        help="run the model revisions models.toml names now, not the ones the recipe recorded",
     )
     run.add_argument("-o", "--output", type=Path, default=Path("outputs"), help="output folder")
     run.set_defaults(handler=cmd_run)

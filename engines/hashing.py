@@ -19,6 +19,21 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def tree_sha256(path: str | os.PathLike, file_hash=file_sha256) -> str:
+    """Of a file, its SHA-256; of a folder, the SHA-256 of every file's relative path and
+    SHA-256 in sorted order (hidden files and folders, such as .git or .cache, left out): the
+    same for two copies of the same files, wherever they lie."""
+    root = Path(path)
+    if root.is_file():
+        return file_hash(root)
+    digest = hashlib.sha256()
+    for file in sorted(root.rglob("*")):
+        relative = file.relative_to(root)
+        if file.is_file() and not any(part.startswith(".") for part in relative.parts):
+            digest.update(f"{relative.as_posix()}\0{file_hash(file)}\n".encode())
+    return digest.hexdigest()
+
+
 def array_sha256(array: Any) -> str:
     """Of a numpy array's bytes in C order (its shape and dtype are not included)."""
     import numpy as np

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .downloads import download_failure, download_problem, download_url, unreachable_reason
 from .errors import InputError, ModelsMissing, ModelUnavailable
-from .hashing import remembered_file_sha256
+from .hashing import remembered_file_sha256, tree_sha256
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,6 +45,17 @@ def remembered_sha256(path: str | os.PathLike) -> str:
     return remembered_file_sha256(path, CACHE_DIR / FILE_HASHES)
 
 
+LOCAL_REVISION = "local:sha256:"
+"""How a recipe records a local copy (an override naming a folder or file, which has no
+revision of its own): by the SHA-256 of its contents (`hashing.tree_sha256`), never by its
+path. Hashing a big copy takes a while once; its files' hashes are remembered after."""
+
+
+def local_revision(path: Path) -> str:
+    """What a recipe records for the local copy at `path` (see LOCAL_REVISION)."""
+    return LOCAL_REVISION + tree_sha256(path, remembered_sha256)
+
+
 def override_variable(engine: str, component: str) -> str:
     """The environment variable that overrides one component, e.g. ZSS_MODEL_LAYOUT_SD15."""
     return "ZSS_MODEL_" + re.sub(r"[^A-Z0-9]+", "_", f"{engine}_{component}".upper())
@@ -68,6 +79,8 @@ class ComponentSpec:
     description: str = ""
     former_repos: tuple[str, ...] = ()
     """Ids the repo had before a rename (models.toml [aliases]); their cached copies count."""
+    pinned: bool = False
+    """The revision is the one a recipe recorded (`engines.pins`), not models.toml's."""
     optional: str = ""
     """For a component the engine runs without (a metric's model, a second backbone): what it
     is needed for. Empty: every run of the engine needs it."""
@@ -101,6 +114,12 @@ class ComponentSpec:
         return f"{self.subfolder}/" if self.subfolder else "the repo"
 
     def fix(self) -> str:
+        if self.pinned:
+            return (
+                f"The recipe recorded revision {self.revision} of {self.repo}: run it once on "
+                "a machine with internet access to fetch that revision, or run it with "
+                "--latest-models to use the revision models.toml names now."
+            )
         return (
             f"Run `zsstudio download {self.engine}` on a machine with internet access, "
             f"or set {self.variable}=/path/to/a/local/copy."
@@ -121,7 +140,8 @@ class ResolvedModel:
         return self.path / self.spec.subfolder if self.spec.subfolder else self.path
 
     def recipe_entry(self) -> dict:
-        entry = {"source": self.spec.repo or self.spec.url or "local", "revision": self.revision}
+        source = "local" if self.spec.local_path else self.spec.repo or self.spec.url
+        entry = {"source": source, "revision": self.revision}
         if self.spec.subfolder:
             entry["subfolder"] = self.spec.subfolder
         if self.spec.filename:
@@ -179,6 +199,10 @@ class Registry:
     specs: dict[str, dict[str, ComponentSpec]] = field(default_factory=dict)
     source_file: Path = DEFAULT_MODELS_TOML
     aliases: dict[str, str] = field(default_factory=dict)
+    pins: dict[str, str] = field(default_factory=dict)
+    """Hub revisions a recipe recorded, by component key ("gan.clip"): while set, `spec`
+    resolves those components at that revision (see `engines.pins`); an environment override
+    still wins."""
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Registry:
@@ -226,7 +250,11 @@ class Registry:
         except KeyError as err:
             raise InputError(f"No model `{engine}.{name}` in {self.source_file}.") from err
         override = os.environ.get(override_variable(engine, name))
-        return self._with_aliases(_apply_override(spec, override) if override else spec)
+        if override:
+            return self._with_aliases(_apply_override(spec, override))
+        if spec.key in self.pins:
+            spec = replace(spec, revision=self.pins[spec.key], pinned=True)
+        return self._with_aliases(spec)
 
     def resolve(
         self, engine: str, name: str, download: bool | None = None, force: bool = False
@@ -246,17 +274,6 @@ class Registry:
             raise InputError(f"No model `{engine}.{name}` in {self.source_file}.") from err
         return self.resolve_spec(self._with_aliases(_apply_override(spec, source)), download)
 
-    def resolve_recorded(
-        self, engine: str, name: str, entry: dict, download: bool | None = None
-    ) -> ResolvedModel:
-        """The model a recipe's `models` entry recorded: a Hub source at its recorded revision
-        (an old repo id through [aliases]); other sources resolve as the registry says now."""
-        source = entry.get("source") or ""
-        if re.fullmatch(r"[\w.-]+/[\w.-]+", source):
-            revision = entry.get("revision") or "main"
-            return self.resolve_from(engine, name, f"{source}@{revision}", download)
-        return self.resolve(engine, name, download)
-
     def resolve_spec(
         self, spec: ComponentSpec, download: bool | None = None, force: bool = False
     ) -> ResolvedModel:
@@ -273,7 +290,7 @@ class Registry:
                     f"Fix {variable} to point at an existing folder or file.",
                     "the path does not exist",
                 )
-            return ResolvedModel(spec, path, f"local:{path}")
+            return ResolvedModel(spec, path, local_revision(path))
         if spec.url:
             return self._resolve_url(spec, download, force)
         return self._resolve_hub(spec, download, force)

@@ -10,6 +10,7 @@ import torch
 
 from engines.device import DeviceSpec, choose_device
 from engines.errors import InputError, OutOfMemory
+from engines.hashing import tree_sha256
 from engines.manager import ModelManager
 from engines.registry import Registry
 
@@ -120,10 +121,7 @@ def test_loader_receives_device_and_records_sources(tmp_path, local_model):
     models = manager.load("layout")
     assert seen["device"] == CPU
     assert models.sources == {
-        "sd15": {
-            "source": "stable-diffusion-v1-5/stable-diffusion-v1-5",
-            "revision": f"local:{tmp_path}",
-        }
+        "sd15": {"source": "local", "revision": "local:sha256:" + tree_sha256(tmp_path)}
     }
 
 

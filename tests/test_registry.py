@@ -9,6 +9,7 @@ import pytest
 
 from engines.downloads import download_record_path
 from engines.errors import InputError, ModelUnavailable
+from engines.hashing import tree_sha256
 from engines.registry import DEFAULT_MODELS_TOML, Registry, override_variable
 
 
@@ -38,7 +39,8 @@ def test_local_folder_override_resolves_to_that_folder(tmp_path, local_model):
     local_model("layout", "sd15", tmp_path)
     resolved = registry.resolve("layout", "sd15")
     assert resolved.path == tmp_path
-    assert resolved.revision == f"local:{tmp_path}"
+    assert resolved.revision == "local:sha256:" + tree_sha256(tmp_path)
+    assert resolved.recipe_entry() == {"source": "local", "revision": resolved.revision}
 
 
 def test_missing_local_override_names_the_variable(tmp_path, local_model):

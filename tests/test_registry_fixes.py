@@ -13,7 +13,8 @@ import pytest
 from engines.device import DeviceSpec
 from engines.errors import InputError, ModelUnavailable
 from engines.manager import LoadContext
-from engines.registry import Registry
+from engines.pins import pin_recorded
+from engines.registry import Registry, local_revision
 
 OLD_STYLEGAN = "aaronb/StyleGAN2"
 NEW_STYLEGAN = "ZeqiangLai/StyleGAN2"
@@ -77,7 +78,9 @@ def test_a_copy_cached_under_the_old_id_is_still_found_offline(hub):
 def test_a_recipe_recording_the_old_id_resolves_to_the_new_repo(hub):
     snapshot = cache_snapshot(hub, NEW_STYLEGAN, {"stylegan2-cat-config-f.pt": b"weights"})
     entry = {"source": OLD_STYLEGAN, "revision": COMMIT, "filename": "stylegan2-cat-config-f.pt"}
-    resolved = Registry.load().resolve_recorded("gan", "cat256", entry, download=False)
+    registry = Registry.load()
+    assert pin_recorded(registry, "gan", {"cat256": entry})[0].startswith("models: as the recipe")
+    resolved = registry.resolve("gan", "cat256", download=False)
     assert resolved.spec.repo == NEW_STYLEGAN
     assert resolved.path == snapshot / "stylegan2-cat-config-f.pt"
     assert resolved.recipe_entry()["source"] == NEW_STYLEGAN
@@ -160,7 +163,7 @@ def test_the_codec_the_checkpoint_names_is_used(pocket, tmp_path, hub, local_mod
     local_model("speech", "tts", tts)
     cloner, sources = load_tts(monkeypatch)
     assert cloner.sample_rate > 0
-    assert sources["codec"]["revision"] == f"local:{pocket['codec']}"
+    assert sources["codec"] == {"source": "local", "revision": local_revision(pocket["codec"])}
 
 
 def test_the_registry_codec_is_the_fallback(pocket, tmp_path, hub, local_model, monkeypatch):
