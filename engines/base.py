@@ -1,4 +1,4 @@
-"""What every engine shares: Request, Result, Recipe and the Engine interface."""
+"""What every engine shares: Request, Result and the Engine interface (Recipe: engines.recipes)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from . import __version__
 from .errors import InputError, OutOfMemory
-from .fields import SEED_MAX, declared_fields
+from .fields import declared_fields
 from .manager import LoadContext, ModelManager
 from .outputs import write_bytes
-
-MAX_RECIPE_BYTES = 1 << 20  # recipes are a few KB; a larger file is not one
+from .recipes import Recipe, record_inputs
 
 Progress = Callable[[float, str], None]
 """progress(fraction in [0, 1], what is happening now)."""
@@ -24,82 +22,6 @@ Progress = Callable[[float, str], None]
 
 def no_progress(fraction: float, description: str = "") -> None:
     """The default progress callback: ignores updates."""
-
-
-@dataclass
-class Recipe:
-    """Everything needed to run a result again: engine, models, seed, parameters, version."""
-
-    engine: str
-    params: dict[str, Any]
-    models: dict[str, dict] = field(default_factory=dict)
-    seed: int | None = None
-    version: str = __version__
-    inputs: dict[str, dict] = field(default_factory=dict)
-    """The input files the params name, by parameter: {"name", "sha256"} (and "file", its
-    place in a bundle); see `engines.recipes`."""
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    def save(self, path: str | Path) -> Path:
-        return write_bytes(Path(path), (self.to_json() + "\n").encode("utf-8"))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Recipe:
-        if not isinstance(data, dict) or "engine" not in data or "params" not in data:
-            raise InputError("A recipe is a JSON object with at least `engine` and `params`.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        expected = {
-            "engine": str,
-            "params": dict,
-            "models": dict,
-            "version": str,
-            "inputs": dict,
-        }
-        for name, kind in expected.items():
-            if name in values and not isinstance(values[name], kind):
-                raise InputError(
-                    f"A recipe's `{name}` must be a {kind.__name__}, got {values[name]!r}."
-                )
-        seed = values.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise InputError(f"A recipe's `seed` must be a whole number, got {seed!r}.")
-        if seed is not None and not 0 <= seed <= SEED_MAX:
-            raise InputError(f"A recipe's `seed` is {seed}; it must be 0 to {SEED_MAX}.")
-        return cls(**values)
-
-    @classmethod
-    def load(cls, path: str | Path, inputs: dict[str, str] | None = None) -> Recipe:
-        """A recipe from recipe.json, a folder holding it, or a recipe zip, its input files
-        found in the bundle (or given in `inputs`, parameter -> path) and checked against the
-        hashes it recorded."""
-        from .recipes import read
-
-        return read(path, inputs)
-
-    def save_bundle(self, folder: str | Path) -> list[Path]:
-        """recipe.json and the input files it names (inputs/) into `folder`."""
-        from .recipes import write_folder
-
-        return write_folder(self, Path(folder))
-
-    def save_beside(self, path: str | Path) -> list[Path]:
-        """The recipe at `path` (x.recipe.json) and the input files it names in x.inputs/
-        beside it: what a command writing one output file (x.wav) puts next to it."""
-        from .recipes import write_beside
-
-        return write_beside(self, Path(path))
-
-    def save_zip(self, path: str | Path) -> Path:
-        """recipe.json and its input files as one zip (`zsstudio run` takes it as it is)."""
-        from .recipes import write_zip
-
-        return write_zip(self, Path(path))
 
 
 @dataclass
@@ -240,8 +162,6 @@ class Engine(ABC):
         return self.run(self.request_from_recipe(recipe), progress)
 
     def recipe(self, request: Request, sources: dict[str, dict], seed: int | None) -> Recipe:
-        from .recipes import record_inputs
-
         params = request.to_params()
         inputs = record_inputs(type(request), params)
         if len(self.tasks) > 1:

@@ -18,19 +18,19 @@ import json
 import re
 import shutil
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from . import __version__
 from .errors import InputError
-from .fields import VALUE, declared_fields
+from .fields import SEED_MAX, VALUE, declared_fields
 from .files import atomic_copy
 from .hashing import file_sha256
 from .outputs import write_bytes
 from .scratch import temp_dir
 
-if TYPE_CHECKING:
-    from .base import Recipe, Request
-
+MAX_RECIPE_BYTES = 1 << 20  # recipes are a few KB; a larger file is not one
 RECIPE_FILE = "recipe.json"
 INPUTS_FOLDER = "inputs"
 MAX_BUNDLE_BYTES = 8 * 2**30
@@ -38,7 +38,75 @@ MAX_BUNDLE_BYTES = 8 * 2**30
 generators: a StyleGAN2 at 1024 px is about 380 MB)."""
 
 
-def record_inputs(request_type: type[Request], params: dict[str, Any]) -> dict[str, dict]:
+@dataclass
+class Recipe:
+    """Everything needed to run a result again: engine, models, seed, parameters, version."""
+
+    engine: str
+    params: dict[str, Any]
+    models: dict[str, dict] = field(default_factory=dict)
+    seed: int | None = None
+    version: str = __version__
+    inputs: dict[str, dict] = field(default_factory=dict)
+    """The input files the params name, by parameter: {"name", "sha256"} (and "file", its
+    place in a bundle); see `engines.recipes`."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def save(self, path: str | Path) -> Path:
+        return write_bytes(Path(path), (self.to_json() + "\n").encode("utf-8"))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Recipe:
+        if not isinstance(data, dict) or "engine" not in data or "params" not in data:
+            raise InputError("A recipe is a JSON object with at least `engine` and `params`.")
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        expected = {
+            "engine": str,
+            "params": dict,
+            "models": dict,
+            "version": str,
+            "inputs": dict,
+        }
+        for name, kind in expected.items():
+            if name in values and not isinstance(values[name], kind):
+                raise InputError(
+                    f"A recipe's `{name}` must be a {kind.__name__}, got {values[name]!r}."
+                )
+        seed = values.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise InputError(f"A recipe's `seed` must be a whole number, got {seed!r}.")
+        if seed is not None and not 0 <= seed <= SEED_MAX:
+            raise InputError(f"A recipe's `seed` is {seed}; it must be 0 to {SEED_MAX}.")
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | Path, inputs: dict[str, str] | None = None) -> Recipe:
+        """A recipe from recipe.json, a folder holding it, or a recipe zip, its input files
+        found in the bundle (or given in `inputs`, parameter -> path) and checked against the
+        hashes it recorded."""
+        return read(path, inputs)
+
+    def save_bundle(self, folder: str | Path) -> list[Path]:
+        """recipe.json and the input files it names (inputs/) into `folder`."""
+        return write_folder(self, Path(folder))
+
+    def save_beside(self, path: str | Path) -> list[Path]:
+        """The recipe at `path` (x.recipe.json) and the input files it names in x.inputs/
+        beside it: what a command writing one output file (x.wav) puts next to it."""
+        return write_beside(self, Path(path))
+
+    def save_zip(self, path: str | Path) -> Path:
+        """recipe.json and its input files as one zip (`zsstudio run` takes it as it is)."""
+        return write_zip(self, Path(path))
+
+
+def record_inputs(request_type: type, params: dict[str, Any]) -> dict[str, dict]:
     """The file inputs among `params`: every field declared with `value()` whose recipe value
     names an existing file, by parameter: {"name": file name, "sha256": ...}."""
     inputs = {}
@@ -118,8 +186,6 @@ def read(path: str | Path, given: dict[str, str] | None = None) -> Recipe:
     """A recipe from its recipe.json, a folder holding one, or a zip; its file parameters
     pointing at the bundle's files (or at `given` ones, parameter -> path), each checked
     against the SHA-256 the recipe recorded."""
-    from .base import Recipe
-
     path = Path(path)
     if path.is_dir():
         path = path / RECIPE_FILE
@@ -131,7 +197,7 @@ def read(path: str | Path, given: dict[str, str] | None = None) -> Recipe:
 
 def with_inputs(recipe: Recipe, folder: Path, given: dict[str, str]) -> Recipe:
     """The recipe with its file parameters resolved (see `read`)."""
-    unknown = sorted(set(given) - set(recipe.params))
+    unknown = sorted(set(given) - set(recipe.inputs))
     if unknown:
         names = ", ".join(sorted(recipe.inputs) or ["none"])
         raise InputError(f"This recipe has no input {unknown[0]!r}; its file inputs: {names}.")
@@ -147,8 +213,6 @@ def with_inputs(recipe: Recipe, folder: Path, given: dict[str, str]) -> Recipe:
             params[parameter] = _checked(folder / value, parameter, entry, "bundled")
         elif isinstance(value, str) and value:
             params[parameter] = _checked(Path(value), parameter, entry, "recorded")
-    for parameter in set(given) - set(recipe.inputs):  # an old recipe records no hash
-        params[parameter] = str(Path(given[parameter]).expanduser())
     return dataclasses.replace(recipe, params=params)
 
 
@@ -170,8 +234,6 @@ def _checked(path: Path, parameter: str, entry: dict, how: str) -> str:
 
 
 def _read_json(path: Path) -> dict:
-    from .base import MAX_RECIPE_BYTES
-
     try:
         if path.stat().st_size > MAX_RECIPE_BYTES:
             raise InputError(f"{path.name} is over {MAX_RECIPE_BYTES >> 10} KB: not a recipe.")

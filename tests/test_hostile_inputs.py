@@ -886,7 +886,8 @@ def test_recipes_of_the_wrong_shape_are_refused(data, message):
 
 
 def test_a_huge_recipe_file_is_refused_unread(tmp_path):
-    from engines.base import MAX_RECIPE_BYTES, Recipe
+    from engines.base import Recipe
+    from engines.recipes import MAX_RECIPE_BYTES
 
     path = tmp_path / "recipe.json"
     path.write_bytes(b" " * (MAX_RECIPE_BYTES + 1))
