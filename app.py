@@ -27,8 +27,8 @@ from engines.studio import Studio, on_zero_gpu
 from tabs import about, system
 from tabs.common import model_runs
 from tabs.login import LoginGuard, believe_forwarded_for, login_app_kwargs, trusted_proxies
-from tabs.outputs import DELETE_CACHE, OUTPUTS
 from tabs.running_calls import RUNS, SESSION_ENDED
+from tabs.session_files import DELETE_CACHE, OUTPUTS
 from tabs.uploads import limit_image_decoding
 
 HEADER = f"""\

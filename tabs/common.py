@@ -10,18 +10,15 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import gradio as gr
 from gradio.context import Context
 
-from engines.base import Progress, Result
+from engines.base import Progress, Request, Result
 from engines.errors import StudioError
 from engines.fields import declaration
 from engines.studio import Studio, on_zero_gpu
-
-if TYPE_CHECKING:
-    from .forms import Form
 
 log = logging.getLogger("zsstudio")
 
@@ -147,8 +144,20 @@ def metrics_rows(metrics: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+class FormFields(Protocol):
+    """What `cpu_notice` reads of a `forms.Form` (forms builds on this module, not the other
+    way round)."""
+
+    request_type: type[Request]
+    inputs: dict[str, Any]
+
+
 def cpu_notice(
-    studio: Studio, notice: gr.Markdown, form: Form | None, slow: str, engine: str | None = None
+    studio: Studio,
+    notice: gr.Markdown,
+    form: FormFields | None,
+    slow: str,
+    engine: str | None = None,
 ) -> None:
     """On a CPU, when the page loads: show `notice` (that runs are slow, `slow` says how slow)
     and start the form at its request's CPU-sized values (`Request.cpu_defaults`). Nothing

@@ -25,8 +25,8 @@ from engines.cancel import CancelToken, cancellable
 from engines.fields import BOOL, CHOICE, FLOAT, INT, TEXT, FieldSpec, declaration
 
 from .common import GPU_SECONDS, engine_handler, gradio_progress, model_event
-from .outputs import OUTPUTS
 from .running_calls import CANCEL_PRESSED, RUNS, STREAM_CLOSED
+from .session_files import OUTPUTS
 
 SLIDER_SPAN = {INT: 10_000, FLOAT: 1_000}  # wider ranges get a number box
 

@@ -17,7 +17,7 @@ from engines.base import no_progress
 from engines.gan.checkpoint import load_generator
 from engines.gan.requests import AdaptRequest
 from engines.studio import Studio
-from tabs import outputs as outputs_module
+from tabs import session_files as outputs_module
 from tabs.forms import Call
 from tabs.gan import LOSSES
 from tabs.live_run import stream

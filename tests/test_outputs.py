@@ -13,9 +13,9 @@ import pytest
 from app_server import served
 
 from engines.errors import InputError
-from tabs import outputs as outputs_module
+from tabs import session_files as outputs_module
 from tabs.forms import Call, connect
-from tabs.outputs import DELETE_CACHE, OutputFolders
+from tabs.session_files import DELETE_CACHE, OutputFolders
 
 
 def test_runs_get_their_own_folder_under_their_session(tmp_path):

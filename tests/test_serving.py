@@ -53,7 +53,7 @@ from engines.serving.deployment import DEPLOYMENT
 from engines.speech import TTSRequest, VCRequest
 from engines.studio import Studio
 from engines.video import SubjectVideoRequest
-from tabs.outputs import OUTPUTS
+from tabs.session_files import OUTPUTS
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[1]
