@@ -65,6 +65,19 @@ def no_network():
         pytest.fail(f"test opened a non-loopback socket: {attempts}")
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """For a test module of tiny torch models (`pytestmark = pytest.mark.usefixtures(
+    "one_thread")`): they gain nothing from threads and lose a lot to thread contention on a
+    busy machine. Restores the thread count afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def local_model(monkeypatch):
     """Point one registry component at a local folder or file, as a user would offline."""

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 from tiny_compression import compression_studio, tiny_amused_in, tiny_photo
-from tiny_gan import one_thread, save_tiny_generator, save_tiny_open_clip  # noqa: F401
+from tiny_gan import save_tiny_generator, save_tiny_open_clip
 
 from engines.cli import main
 from engines.evaluation import layout as layout_protocol
@@ -25,6 +25,8 @@ from engines.evaluation.papers import FIGURES, MISSING
 from engines.evaluation.report import mean
 from engines.layout.scoring import iou
 from engines.registry import override_variable
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from tiny_gan import one_thread, save_tiny_generator, save_tiny_open_clip  # noqa: F401
+from tiny_gan import save_tiny_generator, save_tiny_open_clip
 
 from engines.base import Recipe
 from engines.cli import main as cli_main
@@ -17,6 +17,8 @@ from engines.gan.checkpoint import load_generator
 from engines.gan.history import LOSS_LABELS
 from engines.manager import ModelManager
 from engines.registry import Registry
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 FAST = dict(
     source="photo",

@@ -8,13 +8,15 @@ import threading
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_gan import one_thread, save_tiny_open_clip, tiny_generator  # noqa: F401
+from tiny_gan import save_tiny_open_clip, tiny_generator
 
 from engines.gan import nada, svl
 from engines.gan.adapt import Adaptation
 from engines.gan.clip_guide import ClipGuide
 from engines.gan.engine import fixed_latents
 from engines.gan.requests import AdaptRequest
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from tiny_gan import (  # noqa: F401
-    one_thread,
+from tiny_gan import (
     save_tiny_generator,
     tiny_generator,
     tiny_generator_config,
@@ -25,6 +24,8 @@ from engines.gan.checkpoint import (
 )
 from engines.gan.ops import blur_kernel_2d, upfirdn2d
 from engines.gan.stylegan2 import Generator, GeneratorConfig
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # -- upfirdn2d ----------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from app_server import served
-from tiny_gan import one_thread, save_tiny_generator, save_tiny_open_clip  # noqa: F401
+from tiny_gan import save_tiny_generator, save_tiny_open_clip
 
 from app import build_demo
 from engines.base import no_progress
@@ -21,6 +21,8 @@ from tabs import session_files as outputs_module
 from tabs.forms import Call
 from tabs.gan import LOSSES
 from tabs.live_run import stream
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 ROOT = Path(__file__).resolve().parents[1]
 ADAPT_ARGS = dict(

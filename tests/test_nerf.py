@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_gan import one_thread, save_tiny_open_clip  # noqa: F401
+from tiny_gan import save_tiny_open_clip
 
 from engines.errors import InputError
 from engines.nerf import EditRequest, NerfEditEngine, ReconstructRequest, RenderRequest
@@ -26,6 +26,8 @@ from engines.nerf.renderer import composite_values, composite_weights
 from engines.nerf.scene_file import SceneHeader, load_scene_bytes, scene_bytes
 from engines.nerf.scenes import load_scene
 from engines.studio import Studio
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SIZE = 32
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from app_server import served
-from tiny_gan import one_thread, save_tiny_open_clip  # noqa: F401
+from tiny_gan import save_tiny_open_clip
 
 from app import build_demo
 from engines.base import no_progress
@@ -18,6 +18,8 @@ from engines.studio import Studio
 from tabs.forms import Call
 from tabs.live_run import stream
 from tabs.nerf import LOSSES
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 FIT = dict(
     resolution=32, steps=20, grid=16, samples=16, batch_rays=256, background="white",

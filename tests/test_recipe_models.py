@@ -17,6 +17,8 @@ from engines.errors import InputError, ModelUnavailable
 from engines.pins import check_recorded, pin_recorded
 from engines.registry import Registry, local_revision
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CLIP_REPO = "timm/vit_base_patch32_clip_224.openai"
 REV1 = "1" * 40
 REV2 = "2" * 40

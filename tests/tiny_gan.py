@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import torch
 
 from engines.gan.checkpoint import save_generator
@@ -25,16 +24,6 @@ OPENAI_PREPROCESS = {
     "interpolation": "bicubic",
     "resize_mode": "shortest",
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Import into a test module: tiny models gain nothing from threads, and lose a lot to
-    thread contention on a busy machine. Restores the thread count afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_generator_config(size: int = 32) -> GeneratorConfig:
