@@ -66,7 +66,10 @@ class AttentionStore:
 
 class RecordingAttnProcessor:
     """Computes attention explicitly (the default SDPA path never forms the probabilities) and
-    stores their head mean while the store records; otherwise defers to `fallback`."""
+    stores their head mean while the store records; otherwise defers to `fallback`.
+
+    Follows diffusers src/diffusers/models/attention_processor.py (AttnProcessor.__call__) at
+    0.42.1."""
 
     def __init__(self, store: AttentionStore, layer: str, kind: str, fallback):
         self.store = store

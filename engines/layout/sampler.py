@@ -1,6 +1,9 @@
 """The denoising loop: diffusers' StableDiffusionPipeline loop, step for step, with layout
 guidance of the latent before each of the first guided steps whose latent the scheduler
-keeps."""
+keeps.
+
+Follows diffusers src/diffusers/pipelines/stable_diffusion/pipeline_stable_diffusion.py
+(StableDiffusionPipeline.__call__) at 0.42.1."""
 
 from __future__ import annotations
 

@@ -2,7 +2,10 @@
 reference pass of the noised subject latent before each controlled step.
 
 With `control` None this performs exactly the operations of `pipe(prompt, num_frames=...,
-ip_adapter_image=..., output_type="np")` with the same generator (tested bit for bit)."""
+ip_adapter_image=..., output_type="np")` with the same generator (tested bit for bit).
+
+Follows diffusers src/diffusers/pipelines/animatediff/pipeline_animatediff.py
+(AnimateDiffPipeline.__call__) at 0.42.1."""
 
 from __future__ import annotations
 
