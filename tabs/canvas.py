@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from engines.layout.request import MAX_BOXES, PhraseBox
+from engines.layout.requests import MAX_BOXES, PhraseBox
 
 GRID = 64
 """Grid spacing in output pixels."""

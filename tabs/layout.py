@@ -9,7 +9,7 @@ import gradio as gr
 from gradio_image_annotation import image_annotator
 
 from engines.errors import InputError
-from engines.layout.request import MAX_BOXES, LayoutRequest, suggested_labels
+from engines.layout.requests import MAX_BOXES, LayoutRequest, suggested_labels
 from engines.studio import Studio
 
 from .canvas import (

@@ -244,7 +244,7 @@ def test_detector_finds_boxes_inside_the_image(engine):
 
 
 def test_box_matching_is_per_phrase_and_one_to_one():
-    from engines.layout.request import PhraseBox
+    from engines.layout.requests import PhraseBox
 
     boxes = [
         PhraseBox("cat", 0, 0, 50, 50),

@@ -8,7 +8,7 @@ import pytest
 
 from engines.errors import InputError
 from engines.layout.cli import parse_box
-from engines.layout.request import LayoutRequest, PhraseBox
+from engines.layout.requests import LayoutRequest, PhraseBox
 
 
 def request(**overrides) -> LayoutRequest:

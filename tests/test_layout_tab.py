@@ -8,7 +8,7 @@ import pytest
 from tiny_layout import save_tiny_grounding_dino
 
 from engines.errors import InputError
-from engines.layout.request import LayoutRequest, suggested_labels
+from engines.layout.requests import LayoutRequest, suggested_labels
 from engines.layout.tokens import box_token_indices
 from engines.registry import override_variable
 from tabs import layout as tab

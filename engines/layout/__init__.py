@@ -3,7 +3,7 @@
 The engine module (and torch with it) is imported on first use, so the app starts light.
 """
 
-from .request import LayoutRequest, PhraseBox
+from .requests import LayoutRequest, PhraseBox
 
 __all__ = ["LayoutEngine", "LayoutRequest", "LayoutResult", "PhraseBox"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..commands import add_request_arguments, request_from_args, run_and_save
 from ..errors import InputError
-from .request import MAX_BOXES, LayoutRequest, PhraseBox
+from .requests import MAX_BOXES, LayoutRequest, PhraseBox
 
 
 def parse_box(text: str) -> PhraseBox:

@@ -17,7 +17,7 @@ from .backbones import backbone_loader
 from .detector import load_detector
 from .losses import LossWeights
 from .render import draw_boxes, heatmap, to_pil
-from .request import BACKBONES, LayoutRequest, PhraseBox
+from .requests import BACKBONES, LayoutRequest, PhraseBox
 from .scoring import BoxScore, match_boxes, summarize
 from .tokens import box_token_indices
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .request import PhraseBox
+from .requests import PhraseBox
 
 PALETTE = [
     (230, 25, 75),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .request import PhraseBox
+from .requests import PhraseBox
 
 Box = tuple[float, float, float, float]
 SUCCESS_IOU = 0.5

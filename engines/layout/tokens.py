@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import InputError
-from .request import clean_phrase
+from .requests import clean_phrase
 
 
 def phrase_token_ids(tokenizer, phrase: str) -> list[int]:

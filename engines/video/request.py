@@ -11,7 +11,7 @@ from ..base import Request
 from ..boxes import label_and_coords
 from ..errors import InputError
 from ..fields import choice, flag, integer, number, seed, text, value
-from ..layout.request import _contains_words, _words, clean_phrase
+from ..layout.requests import _contains_words, _words, clean_phrase
 
 FRAMES_RANGE = (8, 32)
 SIZE_RANGE = (256, 512)
