@@ -103,7 +103,7 @@ def test_a_stable_diffusion_folder_missing_a_unet_weight_is_refused(
 ):
     import shutil
 
-    from engines.layout.backbones import load_sd_pipeline
+    from engines.layout.loading import load_sd_pipeline
 
     folder = tmp_path / "sd15"
     shutil.copytree(tiny_sd15_dir, folder)

@@ -139,7 +139,7 @@ LAYOUT_PROMPT = "a cat and a dog on a sofa"
 @pytest.fixture(scope="module")
 def tiny_pipe(tiny_sd15_dir):
     from engines.device import DeviceSpec
-    from engines.layout.backbones import load_sd_pipeline
+    from engines.layout.loading import load_sd_pipeline
     from engines.registry import Registry, override_variable
 
     with pytest.MonkeyPatch.context() as patch:

@@ -9,7 +9,7 @@ from typing import Any
 from ..base import Engine, Progress, no_progress
 from ..manager import LazyComponents, LoadContext
 from .attention import LAYER_MAPS, recording_attention
-from .backbones import backbone_loader
+from .loading import backbone_loader
 from .detector import load_detector
 from .losses import LossWeights
 from .render import draw_boxes, heatmap, to_pil

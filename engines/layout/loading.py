@@ -1,4 +1,4 @@
-"""Loading the Stable Diffusion backbones from the registry."""
+"""Loading the Stable Diffusion backbones from the registry (the detector: `detector`)."""
 
 from __future__ import annotations
 
