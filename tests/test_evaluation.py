@@ -489,7 +489,7 @@ def test_video_eval_with_and_without_box_control_matches_a_recomputation(
 ):
     from engines.studio import Studio
     from engines.video.metrics import clip_images, clip_text
-    from engines.video.request import Keyframe
+    from engines.video.requests import Keyframe
     from engines.video.trajectory import frame_boxes
 
     out = tmp_path / "report"

@@ -9,8 +9,8 @@ from typing import Any
 from ..base import Engine, Progress, no_progress
 from ..manager import LazyComponents, LoadContext
 from .attention import LAYER_MAPS, recording_attention
-from .loading import backbone_loader
 from .detector import load_detector
+from .loading import backbone_loader
 from .losses import LossWeights
 from .render import draw_boxes, heatmap, to_pil
 from .requests import BACKBONES, LayoutRequest

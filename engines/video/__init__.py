@@ -3,7 +3,7 @@
 The engine module (and torch with it) is imported on first use, so the app starts light.
 """
 
-from .request import Keyframe, SubjectVideoRequest
+from .requests import Keyframe, SubjectVideoRequest
 
 __all__ = ["Keyframe", "SubjectVideoEngine", "SubjectVideoRequest", "SubjectVideoResult"]
 

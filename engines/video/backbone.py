@@ -8,7 +8,7 @@ from typing import Any
 from ..loading import pretrained, pretrained_files, unavailable
 from ..manager import LoadContext
 from ..registry import ResolvedModel
-from .request import IP_ADAPTER_FILES
+from .requests import IP_ADAPTER_FILES
 
 IP_MODELS = "models"
 """h94/IP-Adapter's folder of SD-1.5 files: the adapters and image_encoder/."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..commands import add_request_arguments, request_from_args, run_and_save
 from ..errors import InputError
-from .request import MAX_KEYFRAMES, Keyframe, SubjectVideoRequest
+from .requests import MAX_KEYFRAMES, Keyframe, SubjectVideoRequest
 
 
 def parse_keyframe(text: str) -> Keyframe:

@@ -26,7 +26,7 @@ from .backbone import (
     use_ip_adapter,
 )
 from .media import draw_boxes, frame_strip, to_uint8
-from .request import SubjectVideoRequest
+from .requests import SubjectVideoRequest
 from .segment import cut_out, load_segmenter
 from .subject import Subject, load_subject
 from .trajectory import frame_boxes

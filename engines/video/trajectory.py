@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .request import Keyframe
+from .requests import Keyframe
 
 
 def frame_boxes(keyframes: Sequence[Keyframe], frames: int) -> np.ndarray:
