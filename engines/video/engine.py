@@ -4,19 +4,15 @@ with its boxes, a strip of frames, and the metrics measured on them."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from ..base import Engine, Progress, Result, no_progress
+from ..base import Engine, Progress, no_progress
 from ..errors import InputError
 from ..layout.detector import load_detector
 from ..layout.tokens import box_token_indices
 from ..manager import LazyComponents, LoadContext
-from ..mp4 import mp4_bytes
-from ..outputs import png_bytes
 from .backbone import (
     load_clip,
     load_dino,
@@ -25,48 +21,12 @@ from .backbone import (
     set_cpu_offload,
     use_ip_adapter,
 )
-from .media import draw_boxes, frame_strip, to_uint8
+from .media import to_uint8
 from .requests import SubjectVideoRequest
+from .results import SubjectVideoResult
 from .segment import cut_out, load_segmenter
 from .subject import Subject, load_subject
 from .trajectory import frame_boxes
-
-
-@dataclass
-class SubjectVideoResult(Result):
-    frames: np.ndarray | None = None  # (F, H, W, 3) uint8
-    boxes: np.ndarray | None = None  # (F, 4) fractions, or None without keyframes
-    fps: int = 8
-    phrase: str = ""
-    # per frame, the detector's box of the subject phrase (fractions; None: not found), when
-    # the box metrics were measured
-    detections: list[tuple[float, float, float, float] | None] | None = None
-
-    @cached_property
-    def boxed_frames(self) -> np.ndarray | None:
-        return None if self.boxes is None else draw_boxes(self.frames, self.boxes, self.phrase)
-
-    @cached_property
-    def video_mp4(self) -> bytes:
-        return mp4_bytes(self.frames, self.fps)
-
-    @cached_property
-    def boxes_mp4(self) -> bytes | None:
-        return None if self.boxes is None else mp4_bytes(self.boxed_frames, self.fps)
-
-    def strip(self):
-        return frame_strip(self.frames if self.boxes is None else self.boxed_frames)
-
-    def output_summary(self) -> dict[str, Any]:
-        count, height, width = self.frames.shape[:3]
-        return {"frames": count, "size": f"{width}x{height}", "fps": self.fps}
-
-    def files(self) -> dict[str, bytes]:
-        files = {"video.mp4": self.video_mp4, "frames.png": png_bytes(self.strip())}
-        if self.boxes is not None:
-            files["video-boxes.mp4"] = self.boxes_mp4
-        return files
-
 
 PARTS = {
     "pipeline": load_pipeline,
