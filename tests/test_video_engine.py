@@ -19,7 +19,6 @@ from engines.mp4 import read_mp4
 from engines.registry import override_variable
 from engines.studio import Studio
 from engines.video import Keyframe, SubjectVideoRequest
-from engines.video.backbone import use_ip_adapter
 from engines.video.control import (
     AttentionProbe,
     ControlSettings,
@@ -29,6 +28,7 @@ from engines.video.control import (
     controlled_attention,
 )
 from engines.video.engine import check_prompt_length
+from engines.video.loading import use_ip_adapter
 from engines.video.sampler import encode_reference, sample
 from engines.video.subject import load_subject
 from engines.video.trajectory import BoxMasks, frame_boxes, unet_grids
@@ -194,7 +194,7 @@ def test_a_missing_or_incomplete_checkpoint_is_model_unavailable(tmp_path, tiny_
 
     from engines.manager import LoadContext
     from engines.registry import Registry
-    from engines.video.backbone import load_ip_encoder, load_pipeline
+    from engines.video.loading import load_ip_encoder, load_pipeline
 
     broken = tmp_path / "motion"
     broken.mkdir()

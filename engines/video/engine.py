@@ -13,7 +13,7 @@ from ..errors import InputError
 from ..layout.detector import load_detector
 from ..layout.tokens import box_token_indices
 from ..manager import LazyComponents, LoadContext
-from .backbone import (
+from .loading import (
     load_clip,
     load_dino,
     load_ip_encoder,
