@@ -11,10 +11,10 @@ import numpy as np
 
 from .. import registry
 from ..errors import InputError
-from .amused import AmusedParts
 from .bitstream import ZscHeader, read_zsc, token_checksum, write_zsc
 from .codebook import CodebookStore, ReducedCodebook, check_codebook_size, check_kmeans
 from .coders import FixedLengthCoder, ModelCoder, TokenCoder
+from .loading import AmusedParts
 from .schedule import DEFAULT_PASSES
 from .token_model import MaskedTokenModel
 from .usage import USAGE_IMAGES_VARIABLE, UsageCounter

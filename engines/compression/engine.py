@@ -14,10 +14,10 @@ from ..errors import InputError
 from ..hashing import array_sha256
 from ..manager import LoadContext
 from . import baselines as classical
-from .amused import load_amused
 from .bitstream import MAX_SIDE_IN_FILE, max_payload_bytes, read_zsc
 from .codec import TokenCodec
 from .images import load_rgb
+from .loading import load_amused
 from .quality import psnr
 from .requests import (
     DEFAULT_CODEBOOK_SIZE,

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .amused import AESTHETIC_SCORE, AmusedParts
 from .codebook import ReducedCodebook
+from .loading import AESTHETIC_SCORE, AmusedParts
 
 UNKNOWN = -1
 
