@@ -85,6 +85,12 @@ def download_record_path(target: Path) -> Path:
     return target.with_name(target.name + RECORD_SUFFIX)
 
 
+def downloaded_sha256(target: Path) -> str:
+    """The SHA-256 the download record of `target` names (for a file `download_problem`
+    passed: the file's own)."""
+    return str(json.loads(download_record_path(target).read_text(encoding="utf-8"))["sha256"])
+
+
 def download_problem(target: Path, expected_sha256: str | None) -> str | None:
     """Why the file at `target` is not a whole download (of the file whose checksum is
     `expected_sha256`, when known); None: it is. The record written after a download says how many

@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, ModelUnavailable
 from .registry import LOCAL_REVISION, ComponentSpec, Registry, local_revision
 
 COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -69,10 +69,10 @@ def pin_recorded(registry: Registry, engine: str, models: object) -> list[str]:
         if os.environ.get(spec.variable):
             notes.append(_overridden(spec, entry))
         elif spec.url:
-            if spec.sha256 and revision == spec.sha256:
+            if revision == (spec.sha256 or _downloaded_sha256(registry, spec)):
                 pinned.append(f"{spec.key} (sha256 {revision[:12]})")
             else:
-                notes.append(_other_file(spec, revision))
+                notes.append(_other_file(registry, spec, revision))
         elif revision.startswith(LOCAL_REVISION):
             notes.append(
                 f"{spec.key}: the recipe used a local copy ({_short(revision)}), none is set "
@@ -119,15 +119,25 @@ def _overridden(spec: ComponentSpec, entry: dict) -> str:
     )
 
 
-def _other_file(spec: ComponentSpec, revision: str) -> str:
-    if not spec.sha256 or not re.fullmatch(r"[0-9a-f]{64}", revision):
+def _downloaded_sha256(registry: Registry, spec: ComponentSpec) -> str | None:
+    """The SHA-256 of the file downloaded for a URL component (None: not downloaded)."""
+    try:
+        return registry.resolve_spec(spec, download=False).revision
+    except ModelUnavailable:
+        return None
+
+
+def _other_file(registry: Registry, spec: ComponentSpec, revision: str) -> str:
+    here = spec.sha256 or _downloaded_sha256(registry, spec)
+    if here is None:
         return (
-            f"{spec.key}: no checksum tells whether {spec.url} is the file the recipe used: "
-            "running with it unchecked."
+            f"{spec.key}: {spec.url} has no published checksum and is not downloaded yet, so "
+            f"whether it is the file the recipe used (sha256 {revision[:12]}) is not checked."
         )
+    where = "models.toml now names" if spec.sha256 else "the file here is"
     return (
-        f"{spec.key}: the recipe used the file with sha256 {revision[:12]}, models.toml now "
-        f"names {spec.sha256[:12]}: running with that."
+        f"{spec.key}: the recipe used the file with sha256 {revision[:12]}, {where} "
+        f"{here[:12]}: running with that."
     )
 
 

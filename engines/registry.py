@@ -9,7 +9,13 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .downloads import download_failure, download_problem, download_url, unreachable_reason
+from .downloads import (
+    download_failure,
+    download_problem,
+    download_url,
+    downloaded_sha256,
+    unreachable_reason,
+)
 from .errors import InputError, ModelsMissing, ModelUnavailable
 from .hashing import remembered_file_sha256, tree_sha256
 
@@ -362,13 +368,19 @@ class Registry:
             ) from err
         return ResolvedModel(spec, path, _snapshot_revision(path, spec.revision))
 
-    def _resolve_url(self, spec: ComponentSpec, download: bool, force: bool) -> ResolvedModel:
+    @staticmethod
+    def url_target(spec: ComponentSpec) -> Path:
+        """Where a URL component's file is kept: in a cache folder named by its sha256 (by the
+        URL's, when none is published)."""
         filename = spec.filename or spec.url.rsplit("/", 1)[-1]
-        folder = CACHE_DIR / "url" / (spec.sha256 or hashlib.sha256(spec.url.encode()).hexdigest())
-        target = folder / filename
+        key = spec.sha256 or hashlib.sha256(spec.url.encode()).hexdigest()
+        return CACHE_DIR / "url" / key / filename
+
+    def _resolve_url(self, spec: ComponentSpec, download: bool, force: bool) -> ResolvedModel:
+        target = self.url_target(spec)
         problem = "a new download was asked for" if force else download_problem(target, spec.sha256)
         if problem is None:
-            return ResolvedModel(spec, target, spec.sha256 or "unverified")
+            return ResolvedModel(spec, target, downloaded_sha256(target))
         if not download:
             where = "" if problem == "not downloaded" else f"{problem}; "
             raise ModelUnavailable(spec.key, spec.url, spec.fix(), where + _not_here())
@@ -376,12 +388,12 @@ class Registry:
         if unreachable:
             raise ModelUnavailable(spec.key, spec.url, spec.fix(), unreachable)
         try:
-            download_url(spec.url, target, spec.sha256)
+            sha256 = download_url(spec.url, target, spec.sha256)
         except Exception as err:
             raise ModelUnavailable(
                 spec.key, spec.url, spec.fix(), f"download failed: {download_failure(err)}"
             ) from err
-        return ResolvedModel(spec, target, spec.sha256 or "unverified")
+        return ResolvedModel(spec, target, sha256)
 
 
 def _not_here() -> str:

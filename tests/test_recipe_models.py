@@ -4,6 +4,7 @@ pinned is named in one line, and a recipe's `models` table names no paths."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -13,6 +14,7 @@ from tiny_gan import save_tiny_generator, save_tiny_open_clip
 
 from engines.base import Recipe
 from engines.cli import main
+from engines.downloads import download_record_path
 from engines.errors import InputError, ModelUnavailable
 from engines.pins import check_recorded, pin_recorded
 from engines.registry import Registry, local_revision
@@ -131,6 +133,26 @@ def test_a_url_component_is_checked_by_its_checksum(tmp_path):
     other = {"g": {"source": "https://example.org/g.pt", "revision": "cd" * 32}}
     (line,) = pin_recorded(Registry.load(toml), "demo", other)
     assert "models.toml now names abababababab" in line
+
+
+def test_a_url_file_without_a_published_checksum_is_checked_by_its_download(tmp_path, monkeypatch):
+    monkeypatch.setattr("engines.registry.CACHE_DIR", tmp_path / "cache")
+    toml = tmp_path / "models.toml"
+    toml.write_text('[demo.g]\nurl = "https://example.org/g.pt"\n', "utf-8")
+    recorded = {"g": {"source": "https://example.org/g.pt", "revision": "ab" * 32}}
+    (line,) = pin_recorded(Registry.load(toml), "demo", recorded)
+    assert "not downloaded yet" in line
+    target = Registry.load(toml).url_target(Registry.load(toml).spec("demo", "g"))
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"weights")
+    sha = hashlib.sha256(b"weights").hexdigest()
+    record = {"url": "https://example.org/g.pt", "bytes": 7, "sha256": sha}
+    download_record_path(target).write_text(json.dumps(record))
+    assert Registry.load(toml).resolve("demo", "g").revision == sha
+    (line,) = pin_recorded(Registry.load(toml), "demo", recorded)
+    assert f"the file here is {sha[:12]}" in line
+    same = {"g": {"source": "https://example.org/g.pt", "revision": sha}}
+    assert f"demo.g (sha256 {sha[:12]})" in pin_recorded(Registry.load(toml), "demo", same)[0]
 
 
 @pytest.mark.parametrize(
