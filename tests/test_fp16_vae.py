@@ -24,7 +24,7 @@ def test_the_device_line_says_the_vae_is_kept_in_fp32():
 
 
 def test_video_keeps_the_vae_in_fp32_and_decodes_fp16_latents(tiny_video_dirs, local_model):
-    from engines.video.backbone import load_pipeline
+    from engines.video.loading import load_pipeline
     from engines.video.sampler import encode_reference, sample
 
     for name in ("sd15", "motion_adapter"):
@@ -50,7 +50,7 @@ def test_video_keeps_the_vae_in_fp32_and_decodes_fp16_latents(tiny_video_dirs, l
 
 
 def test_layout_keeps_the_vae_in_fp32_and_decodes(tiny_sd15_dir, local_model):
-    from engines.layout.backbones import load_sd_pipeline
+    from engines.layout.loading import load_sd_pipeline
     from engines.layout.sampler import sample
 
     local_model("layout", "sd15", tiny_sd15_dir)

@@ -145,7 +145,7 @@ def test_a_motion_adapter_missing_keys_is_refused_naming_them_and_the_diffusers_
 
     from tiny_video import save_tiny_motion_adapter
 
-    from engines.video.backbone import load_pipeline
+    from engines.video.loading import load_pipeline
 
     folder = save_tiny_motion_adapter(tmp_path / "motion")
     config = json.loads((folder / "config.json").read_text())

@@ -36,7 +36,7 @@ def _in(folder: str, *names) -> list:
     ]
 
 
-STABLE_DIFFUSION = [  # engines/layout/backbones.py, engines/video/backbone.py, engines/nerf/loading.py
+STABLE_DIFFUSION = [  # engines/layout/loading.py, engines/video/loading.py, engines/nerf/loading.py
     "model_index.json",
     "scheduler/scheduler_config.json",
     *_in("tokenizer", *CLIP_TOKENIZER),
@@ -61,7 +61,7 @@ READS: dict[str, list] = {
     "layout.sd15": STABLE_DIFFUSION,
     "layout.sd21base": STABLE_DIFFUSION,
     "layout.detector": GROUNDING_DINO,
-    "compression.amused": [  # engines/compression/amused.py
+    "compression.amused": [  # engines/compression/loading.py
         "model_index.json",
         *_in("vqvae", "config.json", DIFFUSERS),
         *_in("transformer", "config.json", DIFFUSERS),
@@ -85,7 +85,7 @@ READS: dict[str, list] = {
     "nerf.clip": OPEN_CLIP,
     "video.sd15": STABLE_DIFFUSION,
     "video.motion_adapter": ["config.json", DIFFUSERS],
-    "video.ip_adapter": [  # engines/video/backbone.py
+    "video.ip_adapter": [  # engines/video/loading.py
         *_in("models/image_encoder", "config.json", TRANSFORMERS),
         "models/ip-adapter_sd15.safetensors",
         "models/ip-adapter-plus_sd15.safetensors",

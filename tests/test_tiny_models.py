@@ -61,7 +61,7 @@ def test_the_ip_adapter_keeps_vit_h_shape_relations(tiny_video_dirs, local_model
     from engines.device import choose_device
     from engines.manager import LoadContext
     from engines.registry import Registry
-    from engines.video.backbone import load_ip_encoder, load_pipeline, use_ip_adapter
+    from engines.video.loading import load_ip_encoder, load_pipeline, use_ip_adapter
 
     for name in ("sd15", "motion_adapter", "ip_adapter"):
         local_model("video", name, tiny_video_dirs[name])

@@ -175,7 +175,7 @@ def test_an_ip_adapter_override_may_point_at_the_repos_models_folder(pipe, tiny_
     works as the repo folder does."""
     from engines.manager import LoadContext
     from engines.registry import Registry
-    from engines.video.backbone import load_ip_encoder
+    from engines.video.loading import load_ip_encoder
 
     models = tiny_video_dirs["ip_adapter"] / "models"
     with pytest.MonkeyPatch.context() as patch:
