@@ -286,7 +286,7 @@ def test_missing_focal_mixed_sizes_huge_images_and_non_images_are_refused(tmp_pa
     with pytest.raises(InputError, match="missing field fl_x or camera_angle_x"):
         load_scene(folder, 16)
     cases = [
-        (lambda p: Image.new("RGB", (24, 16)).save(p), "mixed sizes"),
+        (lambda p: Image.new("RGB", (24, 16)).save(p), "mixed shapes"),
         (lambda p: Image.new("L", (4100, 4)).save(p), "over 4096 px"),
         (lambda p: Path(p).write_bytes(b"not an image at all"), "is not an image"),
     ]

@@ -1,5 +1,6 @@
-"""Reading a captured scene: nerfstudio / instant-ngp / Blender `transforms*.json` or LLFF
-`poses_bounds.npy` + `images/`, from a folder or a zip, validated, at the working resolution.
+"""Reading a captured scene: nerfstudio / instant-ngp / Blender `transforms*.json`, LLFF
+`poses_bounds.npy` + `images/` or a COLMAP sparse model + `images/`, from a folder or a zip,
+validated, at the working resolution.
 
 Every problem is an InputError with one line a user can act on; nothing outside the scene
 folder is read, and a zip is checked entry by entry before anything is extracted.
@@ -21,13 +22,13 @@ import numpy as np
 from ..errors import InputError
 from ..scratch import temp_dir
 from .cameras import OPENCV, OPENGL, llff_to_opengl, normalise_poses, to_opengl
+from .capture_images import IMAGE_SUFFIXES, ViewFile, image_size, read_views
+from .colmap import model_folder, read_colmap
 
 MIN_VIEWS = 8
 MAX_VIEWS = 1000
-MAX_IMAGE_SIDE = 4096
 MAX_ZIP_BYTES = 2 << 30  # uncompressed
 HOLD_OUT_EVERY = 8
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
 SPLITS = ("train", "val", "test")
 
@@ -45,6 +46,8 @@ class SceneData:
     convention: str  # the file's convention, before conversion to OpenGL
     background: tuple[float, float, float]
     notes: list[str] = field(default_factory=list)
+    world_to_scene: np.ndarray = field(default_factory=lambda: np.eye(4)[:3])
+    """(3, 4): a point of the capture's world -> the same point in the normalised scene."""
 
     @property
     def height(self) -> int:
@@ -53,16 +56,6 @@ class SceneData:
     @property
     def width(self) -> int:
         return int(self.images.shape[2])
-
-
-def working_size(width: int, height: int, resolution: int) -> tuple[int, int]:
-    """(w, h) with the longer side `resolution` and both sides multiples of 8 (the VAE's
-    downsampling), the aspect ratio kept as far as that allows."""
-    scale = resolution / max(width, height)
-    return (
-        max(8, int(round(width * scale / 8)) * 8),
-        max(8, int(round(height * scale / 8)) * 8),
-    )
 
 
 # -- zips ---------------------------------------------------------------------------------------
@@ -118,9 +111,11 @@ def find_scene_root(folder: Path) -> Path:
             return candidate
         if (candidate / "poses_bounds.npy").is_file():
             return candidate
+        if model_folder(candidate) is not None:
+            return candidate
     raise InputError(
-        "No transforms.json, transforms_train.json or poses_bounds.npy found in the scene "
-        "(at its top or one folder down)."
+        "No transforms.json, transforms_train.json, poses_bounds.npy or COLMAP sparse/0/ "
+        "model found in the scene (at its top or one folder down)."
     )
 
 
@@ -147,54 +142,6 @@ def image_path(root: Path, base: Path, relative: str, what: str) -> Path:
         if with_suffix.is_file():
             return with_suffix
     raise InputError(f"{what}: image {relative!r} is not in the scene.")
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError) as err:
-        raise InputError(f"{path.name} is not an image.") from err
-
-
-def read_images(
-    paths: list[Path], size: tuple[int, int], background: tuple[float, float, float]
-) -> np.ndarray:
-    """(N, h, w, 3) float32 in [0, 1]: each image composited on `background` if it has alpha,
-    resized to `size` with a Lanczos filter."""
-    from PIL import Image
-
-    out = np.empty((len(paths), size[1], size[0], 3), dtype=np.float32)
-    for index, path in enumerate(paths):
-        with Image.open(path) as image:
-            image = image.convert("RGBA") if "A" in image.getbands() else image.convert("RGB")
-            image = image.resize(size, Image.Resampling.LANCZOS)
-            pixels = np.asarray(image, dtype=np.float32) / 255.0
-        if pixels.shape[-1] == 4:
-            alpha = pixels[..., 3:]
-            pixels = pixels[..., :3] * alpha + np.asarray(background) * (1 - alpha)
-        out[index] = pixels
-    return out
-
-
-def check_image_sizes(paths: list[Path]) -> tuple[int, int]:
-    sizes = {}
-    for path in paths:
-        width, height = image_size(path)
-        if max(width, height) > MAX_IMAGE_SIDE:
-            raise InputError(
-                f"{path.name} is {width}x{height}; images over {MAX_IMAGE_SIDE} px are refused."
-            )
-        sizes.setdefault((width, height), path.name)
-    if len(sizes) > 1:
-        (a, first), (b, second) = list(sizes.items())[:2]
-        raise InputError(
-            f"The images have mixed sizes ({first} is {a[0]}x{a[1]}, {second} is "
-            f"{b[0]}x{b[1]}); every view must have the same size."
-        )
-    return next(iter(sizes))
 
 
 def check_count(count: int) -> None:
@@ -247,12 +194,15 @@ def _number(source: dict, key: str, what: str) -> float | None:
     return float(value)
 
 
-def _intrinsics(
-    frame: dict, top: dict, size: tuple[int, int], what: str
-) -> tuple[float, float, float, float]:
-    """fx, fy, cx, cy in pixels of the original images: per frame, else top level; from
-    fl_x/fl_y/cx/cy or Blender's camera_angle_x (and _y)."""
-    width, height = size
+PINHOLE_MODELS = ("OPENCV", "PINHOLE")
+DISTORTION_KEYS = ("k1", "k2", "p1", "p2", "k3")  # OpenCV's order
+
+
+def _view(frame: dict, top: dict, path: Path, what: str) -> ViewFile:
+    """The frame's image and camera: fx, fy, cx, cy in pixels of the full-size image, per
+    frame, else top level; from fl_x/fl_y/cx/cy or Blender's camera_angle_x (and _y); OPENCV's
+    k1, k2, p1, p2 (and k3) as distortion."""
+    width, height = image_size(path)
 
     def get(key: str) -> float | None:
         value = _number(frame, key, what)
@@ -278,7 +228,20 @@ def _intrinsics(
             raise InputError(
                 f"{what}: {key} says {int(given)} but the images are {width}x{height}."
             )
-    return fx, fy, width / 2 if cx is None else cx, height / 2 if cy is None else cy
+    if get("k4"):
+        raise InputError(f"{what}: k4 is a fisheye coefficient; {FISHEYE_HELP}")
+    coefficients = tuple(get(key) or 0.0 for key in DISTORTION_KEYS)
+    cx = width / 2 if cx is None else cx
+    cy = height / 2 if cy is None else cy
+    return ViewFile(
+        path, width, height, fx, fy, cx, cy, coefficients if any(coefficients) else None
+    )
+
+
+FISHEYE_HELP = (
+    "only pinhole cameras (PINHOLE, OPENCV with k1 k2 p1 p2) are read: undistort the images "
+    "to pinhole first (COLMAP's image_undistorter)."
+)
 
 
 def read_transforms(root: Path) -> tuple[list[Path], np.ndarray, list[dict], list[str], str]:
@@ -296,11 +259,9 @@ def read_transforms(root: Path) -> tuple[list[Path], np.ndarray, list[dict], lis
             raise InputError(f"{path.name}: missing field frames (a list of views).")
         if not frames:
             raise InputError(f"{path.name}: frames is empty; the scene has no views.")
-        if str(top.get("camera_model", "OPENCV")).upper() not in ("OPENCV", "PINHOLE"):
-            raise InputError(
-                f"{path.name}: camera_model {top['camera_model']!r} is not supported; "
-                "undistorted pinhole images (OPENCV without distortion, PINHOLE) are."
-            )
+        model = top.get("camera_model", "OPENCV")
+        if str(model).upper() not in PINHOLE_MODELS:
+            raise InputError(f"{path.name}: camera_model {model!r} is refused; {FISHEYE_HELP}")
         if str(top.get("convention", OPENGL)).lower() == OPENCV:
             convention = OPENCV
         if len(paths) + len(frames) > MAX_VIEWS:  # before reading any image
@@ -330,27 +291,31 @@ def _split(splits: list[str], count: int) -> tuple[list[int], list[int]]:
     return [i for i in range(count) if i not in test], test
 
 
+def scene_transform(centre: np.ndarray, scale: float) -> np.ndarray:
+    """(3, 4): world point x -> (x - centre) * scale, the normalisation's map."""
+    return np.concatenate([scale * np.eye(3), -scale * np.asarray(centre)[:, None]], axis=1)
+
+
 def load_transforms_scene(root: Path, resolution: int, background) -> SceneData:
     paths, matrices, sources, splits, convention = read_transforms(root)
     check_poses(matrices, "transforms")
-    size = check_image_sizes(paths)
-    width, height = working_size(*size, resolution)
-    intrinsics = []
-    for (frame, top), path in zip(sources, paths, strict=True):
-        fx, fy, cx, cy = _intrinsics(frame, top, size, path.name)
-        intrinsics.append((fx * width / size[0], fy * height / size[1]))
-        intrinsics[-1] += (cx * width / size[0], cy * height / size[1])
-    poses, _, _ = normalise_poses(to_opengl(matrices, convention))
+    views = [
+        _view(frame, top, path, path.name)
+        for (frame, top), path in zip(sources, paths, strict=True)
+    ]
+    images, intrinsics = read_views(views, resolution, background)
+    poses, centre, scale = normalise_poses(to_opengl(matrices, convention))
     train, test = _split(splits, len(paths))
     return SceneData(
-        images=read_images(paths, (width, height), background),
+        images=images,
         c2w=poses.astype(np.float32),
-        intrinsics=np.asarray(intrinsics, dtype=np.float32),
+        intrinsics=intrinsics.astype(np.float32),
         train=train,
         test=test,
         source_format="transforms.json",
         convention=convention,
         background=background,
+        world_to_scene=scene_transform(centre, scale),
     )
 
 
@@ -380,20 +345,21 @@ def load_llff_scene(root: Path, resolution: int, background) -> SceneData:
     poses = data[:, :15].reshape(-1, 3, 5)
     bounds = data[:, 15:17]
     check_poses(poses[:, :, :4], "poses_bounds.npy")
-    size = check_image_sizes(paths)
     height0, width0, focal = poses[0, :, 4]
     if height0 <= 0 or width0 <= 0 or focal <= 0:
         raise InputError("poses_bounds.npy: image height, width and focal must be positive.")
-    focal = focal * size[0] / width0  # the images may be a downscaled set (images_4/)
-    width, height = working_size(*size, resolution)
-    sx, sy = width / size[0], height / size[1]
-    c2w, _, scale = normalise_poses(llff_to_opengl(poses[:, :, :4]), bounds)
-    k = np.tile([focal * sx, focal * sy, size[0] / 2 * sx, size[1] / 2 * sy], (len(paths), 1))
+    # hwf is the full-size capture's; the images may be a downscaled set (read_views scales)
+    views = [
+        ViewFile(p, int(round(width0)), int(round(height0)), focal, focal, width0 / 2, height0 / 2)
+        for p in paths
+    ]
+    images, intrinsics = read_views(views, resolution, background)
+    c2w, centre, scale = normalise_poses(llff_to_opengl(poses[:, :, :4]), bounds)
     train, test = _split([], len(paths))
     return SceneData(
-        images=read_images(paths, (width, height), background),
+        images=images,
         c2w=c2w.astype(np.float32),
-        intrinsics=k.astype(np.float32),
+        intrinsics=intrinsics.astype(np.float32),
         train=train,
         test=test,
         source_format="LLFF poses_bounds.npy",
@@ -403,6 +369,31 @@ def load_llff_scene(root: Path, resolution: int, background) -> SceneData:
             "LLFF scenes are forward-facing: the box holds the viewed depth range, "
             "without NDC warping; far backgrounds are cut at the box."
         ],
+        world_to_scene=scene_transform(centre, scale),
+    )
+
+
+# -- COLMAP -------------------------------------------------------------------------------------
+
+
+def load_colmap_scene(root: Path, folder: Path, resolution: int, background) -> SceneData:
+    image_root = root / "images"
+    if not image_root.is_dir():
+        raise InputError("A COLMAP scene needs an images/ folder beside sparse/.")
+    model = read_colmap(root, folder, image_root)
+    images, intrinsics = read_views(model.views, resolution, background)
+    poses, centre, scale = normalise_poses(to_opengl(model.c2w, OPENCV))
+    train, test = _split([], len(model.views))
+    return SceneData(
+        images=images,
+        c2w=poses.astype(np.float32),
+        intrinsics=intrinsics.astype(np.float32),
+        train=train,
+        test=test,
+        source_format="COLMAP",
+        convention=OPENCV,
+        background=background,
+        world_to_scene=scene_transform(centre, scale),
     )
 
 
@@ -411,6 +402,8 @@ def load_scene(path: str | Path, resolution: int, background: str = "white") -> 
     colour = BACKGROUNDS[background]
     with scene_folder(path) as folder:
         root = find_scene_root(folder)
-        if (root / "poses_bounds.npy").is_file() and not any(root.glob("transforms*.json")):
+        if any(root.glob("transforms*.json")):
+            return load_transforms_scene(root, resolution, colour)
+        if (root / "poses_bounds.npy").is_file():
             return load_llff_scene(root, resolution, colour)
-        return load_transforms_scene(root, resolution, colour)
+        return load_colmap_scene(root, model_folder(root), resolution, colour)
