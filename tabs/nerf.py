@@ -53,7 +53,9 @@ def build_reconstruct(studio: Studio, run_id: gr.State):
             form.add(
                 "scene",
                 gr.File(
-                    label="Scene zip (empty: the built-in example)",
+                    label="Scene zip: transforms.json (nerfstudio, instant-ngp, Blender), "
+                    "LLFF poses_bounds.npy or COLMAP sparse/0 + images/ (empty: the built-in "
+                    "example)",
                     type="filepath",
                     file_types=[".zip"],
                 ),
@@ -66,6 +68,7 @@ def build_reconstruct(studio: Studio, run_id: gr.State):
                     "samples",
                     "batch_rays",
                     "background",
+                    "space",
                     "preview_every",
                     "seed",
                 ):

@@ -17,8 +17,8 @@ def add_commands(commands, make_studio) -> None:
     fit = commands.add_parser(
         "nerf-fit",
         help="fit a NeRF in Stable Diffusion's latent space to a captured scene",
-        description="Reads transforms.json (nerfstudio, instant-ngp, Blender) or LLFF "
-        "poses_bounds.npy scenes, as a folder or a zip; 'example' is the built-in scene. "
+        description="Reads transforms.json (nerfstudio, instant-ngp, Blender), LLFF "
+        "poses_bounds.npy or COLMAP sparse/0 scenes, as a folder or a zip; 'example' is the built-in scene. "
         "Writes the scene file to -o and, beside it, <name>-preview.png, <name>-metrics.json "
         "and <name>-recipe.json (zsstudio run re-runs it).",
     )

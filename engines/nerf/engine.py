@@ -90,7 +90,7 @@ class NerfEditEngine(LongRunEngine):
         from .scenes import load_scene
 
         path = example_folder(EXAMPLE_SIZE) if request.scene == EXAMPLE else request.scene
-        return load_scene(path, request.resolution, request.background)
+        return load_scene(path, request.resolution, request.background, request.space)
 
     def _reconstruct(
         self, parts: LazyComponents, request: ReconstructRequest, scene, emit, stop
@@ -115,6 +115,7 @@ class NerfEditEngine(LongRunEngine):
             height=scene.height,
             samples=request.samples,
             background=scene.background,
+            space=scene.space,
             field=FieldConfig(grid=request.grid, grid_start=max(16, request.grid // 4)),
         )
         cameras = Cameras.from_arrays(scene.c2w, scene.intrinsics, scene.width, scene.height)
@@ -144,6 +145,7 @@ class NerfEditEngine(LongRunEngine):
             "convention": scene.convention,
             "scene": request.scene,
             "views": len(scene.images),
+            "space": scene.space.kind,
         }
         data = scene_bytes(model, SceneHeader(models=sources, source=source))
         return NerfResult(

@@ -13,9 +13,10 @@ from torch import nn
 
 from .cameras import Cameras
 from .field import FieldConfig, TensorVMField
+from .ray_space import RaySpace
 from .refine import RefinementNet, RefinerConfig
 from .renderer import composite_values, composite_weights
-from .sampler import OccupancyGrid, stratified_samples
+from .sampler import OccupancyGrid
 
 VAE_FACTOR = 8  # SD's VAE downsamples 8x: a 512x512 view is a 64x64 latent
 WEIGHT_FLOOR = 1e-4  # samples weighing less are not shaded (TensoRF does the same)
@@ -31,6 +32,7 @@ class NerfConfig:
     field: FieldConfig = default(default_factory=FieldConfig)
     refiner: RefinerConfig = default(default_factory=RefinerConfig)
     occupancy_size: int = 64
+    space: RaySpace = default(default_factory=RaySpace)  # box, NDC or contracted rays
 
     @property
     def latent_size(self) -> tuple[int, int]:
@@ -73,7 +75,9 @@ class LatentNerf(nn.Module):
         generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
         """Per ray: the requested heads' composited values, `accumulation` and `depth`."""
-        samples = stratified_samples(origins, directions, self.config.samples, jitter, generator)
+        samples = self.config.space.samples(
+            origins, directions, self.config.samples, jitter, generator
+        )
         points = samples.points
         if self.occupancy.warmed:
             active = self.occupancy.lookup(points)

@@ -30,7 +30,8 @@ class ReconstructRequest(Request):
     task: ClassVar[str] = "reconstruct"
 
     scene: str | None = value(
-        EXAMPLE, "a scene folder or zip (transforms.json or LLFF); 'example': the built-in one"
+        EXAMPLE,
+        "a scene folder or zip (transforms.json, LLFF or COLMAP); 'example': the built-in one",
     )
     resolution: int = integer(
         256,
@@ -46,6 +47,19 @@ class ReconstructRequest(Request):
     samples: int = integer(96, 16, 512, "samples per ray across the box", step=8)
     batch_rays: int = integer(4096, 256, 65536, "RGB rays per step", label="rays per step")
     background: str = choice("white", ("white", "black"), "what RGBA images are laid on")
+    space: str = choice(
+        "auto",
+        ("auto", "box", "ndc", "contract"),
+        "how rays are sampled: a box (object-centric), NDC (forward-facing) or mip-NeRF 360's "
+        "contraction (unbounded 360); auto chooses from the poses",
+        label="ray space",
+        labels=(
+            "auto (from the poses)",
+            "box (object-centric)",
+            "NDC (forward-facing)",
+            "contraction (unbounded 360)",
+        ),
+    )
     preview_every: int = integer(200, 10, 10000, "a preview render every N steps")
     seed: int = seed()
 

@@ -19,6 +19,7 @@ from ..errors import InputError
 from .cameras import OPENGL, Cameras
 from .field import FieldConfig
 from .model import LatentNerf, NerfConfig
+from .ray_space import RaySpace
 from .refine import RefinerConfig
 
 FORMAT = "zsstudio-nerf"
@@ -54,6 +55,7 @@ def scene_bytes(model: LatentNerf, header: SceneHeader) -> bytes:
         "latent_size": list(config.latent_size),
         "background": list(config.background),
         "occupancy_size": config.occupancy_size,
+        "space": config.space.to_dict(),
         "occupancy_warmed": model.occupancy.warmed,
         "train": model.train_views,
         "test": model.test_views,
@@ -113,6 +115,7 @@ def load_scene_bytes(data: bytes, name: str = "the scene file") -> tuple[LatentN
             field=FieldConfig(**meta["field"]),
             refiner=RefinerConfig(**meta["refiner"]),
             occupancy_size=int(meta["occupancy_size"]),
+            space=RaySpace.from_dict(meta.get("space")),  # files before ray spaces: box
         )
         cameras = Cameras.from_arrays(
             tensors.pop("cameras.c2w").numpy(),

@@ -21,9 +21,11 @@ import numpy as np
 
 from ..errors import InputError
 from ..scratch import temp_dir
-from .cameras import OPENCV, OPENGL, llff_to_opengl, normalise_poses, to_opengl
+from .cameras import OPENCV, OPENGL, llff_to_opengl, to_opengl
 from .capture_images import IMAGE_SUFFIXES, ViewFile, image_size, read_views
+from .capture_space import place
 from .colmap import model_folder, read_colmap
+from .ray_space import AUTO, RaySpace
 
 MIN_VIEWS = 8
 MAX_VIEWS = 1000
@@ -48,6 +50,7 @@ class SceneData:
     notes: list[str] = field(default_factory=list)
     world_to_scene: np.ndarray = field(default_factory=lambda: np.eye(4)[:3])
     """(3, 4): a point of the capture's world -> the same point in the normalised scene."""
+    space: RaySpace = field(default_factory=RaySpace)
 
     @property
     def height(self) -> int:
@@ -291,12 +294,24 @@ def _split(splits: list[str], count: int) -> tuple[list[int], list[int]]:
     return [i for i in range(count) if i not in test], test
 
 
-def scene_transform(centre: np.ndarray, scale: float) -> np.ndarray:
-    """(3, 4): world point x -> (x - centre) * scale, the normalisation's map."""
-    return np.concatenate([scale * np.eye(3), -scale * np.asarray(centre)[:, None]], axis=1)
+def placed(
+    images: np.ndarray, intrinsics: np.ndarray, c2w: np.ndarray, space: str, **depth
+) -> dict:
+    """SceneData fields of the views placed in their ray space (capture_space.place)."""
+    height, width = images.shape[1:3]
+    placement = place(c2w, intrinsics, width, height, space, **depth)
+    note = f"Ray space: {placement.space.kind} ({placement.reason})."
+    return {
+        "images": images,
+        "c2w": placement.c2w.astype(np.float32),
+        "intrinsics": intrinsics.astype(np.float32),
+        "world_to_scene": placement.world_to_scene,
+        "space": placement.space,
+        "notes": [note],
+    }
 
 
-def load_transforms_scene(root: Path, resolution: int, background) -> SceneData:
+def load_transforms_scene(root: Path, resolution: int, background, space: str) -> SceneData:
     paths, matrices, sources, splits, convention = read_transforms(root)
     check_poses(matrices, "transforms")
     views = [
@@ -304,25 +319,21 @@ def load_transforms_scene(root: Path, resolution: int, background) -> SceneData:
         for (frame, top), path in zip(sources, paths, strict=True)
     ]
     images, intrinsics = read_views(views, resolution, background)
-    poses, centre, scale = normalise_poses(to_opengl(matrices, convention))
     train, test = _split(splits, len(paths))
     return SceneData(
-        images=images,
-        c2w=poses.astype(np.float32),
-        intrinsics=intrinsics.astype(np.float32),
+        **placed(images, intrinsics, to_opengl(matrices, convention), space),
         train=train,
         test=test,
         source_format="transforms.json",
         convention=convention,
         background=background,
-        world_to_scene=scene_transform(centre, scale),
     )
 
 
 # -- LLFF ---------------------------------------------------------------------------------------
 
 
-def load_llff_scene(root: Path, resolution: int, background) -> SceneData:
+def load_llff_scene(root: Path, resolution: int, background, space: str) -> SceneData:
     try:
         data = np.load(root / "poses_bounds.npy", allow_pickle=False)
     except (OSError, ValueError) as err:
@@ -344,6 +355,8 @@ def load_llff_scene(root: Path, resolution: int, background) -> SceneData:
         raise InputError("poses_bounds.npy holds a non-finite number.")
     poses = data[:, :15].reshape(-1, 3, 5)
     bounds = data[:, 15:17]
+    if (bounds <= 0).any() or (bounds[:, 1] < bounds[:, 0]).any():
+        raise InputError("poses_bounds.npy: every near/far bound must be positive, near <= far.")
     check_poses(poses[:, :, :4], "poses_bounds.npy")
     height0, width0, focal = poses[0, :, 4]
     if height0 <= 0 or width0 <= 0 or focal <= 0:
@@ -354,56 +367,51 @@ def load_llff_scene(root: Path, resolution: int, background) -> SceneData:
         for p in paths
     ]
     images, intrinsics = read_views(views, resolution, background)
-    c2w, centre, scale = normalise_poses(llff_to_opengl(poses[:, :, :4]), bounds)
     train, test = _split([], len(paths))
+    fields = placed(images, intrinsics, llff_to_opengl(poses[:, :, :4]), space, bounds=bounds)
     return SceneData(
-        images=images,
-        c2w=c2w.astype(np.float32),
-        intrinsics=intrinsics.astype(np.float32),
+        **fields,
         train=train,
         test=test,
         source_format="LLFF poses_bounds.npy",
         convention="llff",
         background=background,
-        notes=[
-            "LLFF scenes are forward-facing: the box holds the viewed depth range, "
-            "without NDC warping; far backgrounds are cut at the box."
-        ],
-        world_to_scene=scene_transform(centre, scale),
     )
 
 
 # -- COLMAP -------------------------------------------------------------------------------------
 
 
-def load_colmap_scene(root: Path, folder: Path, resolution: int, background) -> SceneData:
+def load_colmap_scene(
+    root: Path, folder: Path, resolution: int, background, space: str
+) -> SceneData:
     image_root = root / "images"
     if not image_root.is_dir():
         raise InputError("A COLMAP scene needs an images/ folder beside sparse/.")
     model = read_colmap(root, folder, image_root)
     images, intrinsics = read_views(model.views, resolution, background)
-    poses, centre, scale = normalise_poses(to_opengl(model.c2w, OPENCV))
     train, test = _split([], len(model.views))
+    c2w = to_opengl(model.c2w, OPENCV)
     return SceneData(
-        images=images,
-        c2w=poses.astype(np.float32),
-        intrinsics=intrinsics.astype(np.float32),
+        **placed(images, intrinsics, c2w, space, points=model.points),
         train=train,
         test=test,
         source_format="COLMAP",
         convention=OPENCV,
         background=background,
-        world_to_scene=scene_transform(centre, scale),
     )
 
 
-def load_scene(path: str | Path, resolution: int, background: str = "white") -> SceneData:
-    """Read a scene folder or zip at the working `resolution` (longer side, px)."""
+def load_scene(
+    path: str | Path, resolution: int, background: str = "white", space: str = AUTO
+) -> SceneData:
+    """Read a scene folder or zip at the working `resolution` (longer side, px), placed in
+    the ray `space` (box, ndc, contract; chosen from the poses when auto)."""
     colour = BACKGROUNDS[background]
     with scene_folder(path) as folder:
         root = find_scene_root(folder)
         if any(root.glob("transforms*.json")):
-            return load_transforms_scene(root, resolution, colour)
+            return load_transforms_scene(root, resolution, colour, space)
         if (root / "poses_bounds.npy").is_file():
-            return load_llff_scene(root, resolution, colour)
-        return load_colmap_scene(root, model_folder(root), resolution, colour)
+            return load_llff_scene(root, resolution, colour, space)
+        return load_colmap_scene(root, model_folder(root), resolution, colour, space)

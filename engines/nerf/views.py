@@ -8,6 +8,7 @@ import torch
 
 from .cameras import Cameras, orbit_pose
 from .model import RGB, LatentNerf
+from .ray_space import NDC
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -60,6 +61,20 @@ def orbit_geometry(model: LatentNerf) -> tuple[float, float, np.ndarray]:
     return radius, elevation, up
 
 
+def forward_circle(model: LatentNerf, azimuths: list[float], distance: float) -> list:
+    """Forward-facing scenes cannot be orbited: cameras on a circle in the plane of the
+    training cameras (recentred: the mean pose is the identity), as wide as their spread times
+    `distance`, looking down -Z like the mean pose (LLFF's render path, flattened)."""
+    positions = model.cameras.c2w[:, :, 3].cpu().numpy()
+    radius = float(np.linalg.norm(positions[:, :2], axis=1).mean()) * distance
+    poses = []
+    for azimuth in azimuths:
+        angle = np.radians(azimuth)
+        position = [radius * np.cos(angle), radius * np.sin(angle), 0.0]
+        poses.append(np.concatenate([np.eye(3), np.asarray(position)[:, None]], axis=1))
+    return poses
+
+
 def orbit_cameras(
     model: LatentNerf,
     azimuths: list[float],
@@ -68,9 +83,12 @@ def orbit_cameras(
 ) -> Cameras:
     """Cameras at the training intrinsics circling the box centre; `distance` is a multiple
     of the training cameras' mean distance, `elevation` (degrees) their mean by default."""
-    radius, mean_elevation, up = orbit_geometry(model)
-    elevation = mean_elevation if elevation is None else elevation
-    poses = [orbit_pose(a, elevation, radius * distance, up) for a in azimuths]
+    if model.config.space.kind == NDC:
+        poses = forward_circle(model, azimuths, distance)
+    else:
+        radius, mean_elevation, up = orbit_geometry(model)
+        elevation = mean_elevation if elevation is None else elevation
+        poses = [orbit_pose(a, elevation, radius * distance, up) for a in azimuths]
     k = model.cameras.intrinsics()[0].cpu().numpy()
     intrinsics = np.tile(k, (len(poses), 1))
     cams = Cameras.from_arrays(np.stack(poses), intrinsics, model.config.width, model.config.height)
