@@ -76,7 +76,7 @@ def _contracted(c2w) -> tuple[np.ndarray, np.ndarray]:
     origins = c2w[:, :, 3]
     centre = nearest_point_to_axes(c2w)
     centre = origins.mean(axis=0) if centre is None else centre
-    radius = float(np.linalg.norm(origins - centre, axis=1).max())
+    radius = float(np.linalg.norm(origins - centre, axis=1).mean())
     transform = _similarity(np.eye(3), centre, 1.0 / max(radius, 1e-9))
     return _apply(c2w, transform), transform
 
@@ -117,8 +117,8 @@ def place(
     if kind == NDC:
         near = _near_depth(c2w, bounds, points)
         poses, transform = _ndc(c2w, near)
-        fx = float(intrinsics[0][0])
-        space = RaySpace(NDC, focal=fx, width=float(width), height=float(height), near=1.0)
+        space = RaySpace(NDC, float(intrinsics[0][0]), float(width), float(height), 1.0)
+        space.focal /= ndc_overflow(space, poses, intrinsics, width, height)
     elif kind == CONTRACT:
         poses, transform = _contracted(c2w)
         space = RaySpace(CONTRACT)
@@ -126,6 +126,27 @@ def place(
         poses, transform = _box(c2w, bounds if forward_facing(c2w) else None)
         space = RaySpace(BOX)
     return Placement(poses, transform, space, reason)
+
+
+def ndc_overflow(space: RaySpace, c2w, intrinsics, width: int, height: int) -> float:
+    """How far (>= 1) the training cameras' corner rays reach past x, y = +-1 in NDC: cameras
+    off the mean pose see past its frustum, so the warp's focal is divided by this to hold
+    every training ray (a wider frustum, the same warp otherwise)."""
+    import torch
+
+    from .cameras import Cameras
+
+    cameras = Cameras.from_arrays(c2w, intrinsics, width, height)
+    corners = torch.tensor([[0, 0], [width - 1, 0], [0, height - 1], [width - 1, height - 1]])
+    reach = 1.0
+    for index in range(len(cameras)):
+        origins, directions = cameras.rays(index, corners)
+        origin, direction, valid = space.ndc_rays(origins.double(), directions.double())
+        for t in (0.0, 0.5, 0.9, 0.999):
+            xy = (origin + t * direction)[valid, :2]
+            if xy.numel():
+                reach = max(reach, float(xy.abs().max()))
+    return reach
 
 
 def _near_depth(c2w, bounds, points) -> float:
