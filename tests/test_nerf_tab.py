@@ -122,7 +122,7 @@ def test_a_fit_stops_when_its_client_leaves(demo, how):
 
     session = f"leaving-{how.replace(' ', '-')}"
     order = ("resolution", "steps", "grid", "samples", "batch_rays", "background")
-    data = [None, *({**FIT, "steps": 30_000}[k] for k in order), FIT["preview_every"], 0]
+    data = [None, *({**FIT, "steps": 30_000}[k] for k in order), "auto", FIT["preview_every"], 0]
     with served(demo) as url:
         info = httpx.get(f"{url}config").json()
         (fn,) = [d["id"] for d in info["dependencies"] if d.get("api_name") == "nerf_reconstruct"]
