@@ -10,7 +10,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from tiny_gan import one_thread  # noqa: F401
 
 from engines.nerf.cameras import Cameras
 from engines.nerf.field import FieldConfig
@@ -23,6 +22,7 @@ from engines.nerf.scenes import load_scene
 from engines.nerf.synthetic import FORWARD_FACING, UNBOUNDED, write_capture
 
 SIZE = (32, 24)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
