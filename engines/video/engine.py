@@ -63,7 +63,8 @@ class SubjectVideoEngine(Engine):
         subject = None
         if request.subject is not None:
             subject = load_subject(request.subject, request.subject_mask)
-        boxes = frame_boxes(request.keyframes, request.frames) if request.keyframes else None
+        keyframes, notes = request.clipped_keyframes()
+        boxes = frame_boxes(keyframes, request.frames) if keyframes else None
         with self.manager.use(self.name) as models:
             parts: LazyComponents = models["parts"]
             needed = self._parts_needed(request, subject, boxes)
@@ -106,7 +107,7 @@ class SubjectVideoEngine(Engine):
             if control is None:
                 video = sample(**sampling)
             else:
-                with controlled_attention(pipe.unet):
+                with controlled_attention(pipe.unet, control):
                     video = sample(**sampling)
             seconds = time.perf_counter() - started
             metrics = {"generation_s": seconds, **_memory(device)}
@@ -117,6 +118,7 @@ class SubjectVideoEngine(Engine):
                 )
             frames = to_uint8(video)
             metrics["controls"] = _controls_used(control)
+            metrics["control"] = request.control
             detections = None
             if request.metrics:
                 progress(0.92, "measuring the video")
@@ -132,6 +134,7 @@ class SubjectVideoEngine(Engine):
             fps=request.fps,
             phrase=request.phrase,
             detections=detections,
+            notes=notes,
         )
 
     @staticmethod
@@ -148,22 +151,17 @@ class SubjectVideoEngine(Engine):
         """The per-call control data, or (None, None) when no control acts (the stock loop)."""
         import torch
 
-        from .control import ControlSettings, VideoControl
+        from .control import CONTROLS, VideoControl
+        from .presets import preset_settings, trailing_tokens
         from .sampler import encode_reference
         from .trajectory import BoxMasks, unet_grids
 
         has_boxes = boxes is not None
-        settings = ControlSettings(
-            reference_strength=request.reference_strength if subject is not None else 0.0,
-            reference_lambda=request.reference_lambda,
-            reference_steps=request.step_range("reference"),
-            ip_mask_strength=request.ip_mask_strength if subject and has_boxes else 0.0,
-            ip_mask_steps=request.step_range("ip_mask"),
-            token_strength=request.token_strength if has_boxes else 0.0,
-            token_steps=request.step_range("token"),
-        )
-        if not any(_acts(settings, name) for name in ("reference", "ip_mask", "token")):
+        preset = preset_settings(request, subject is not None, has_boxes)
+        settings = preset.settings
+        if not any(settings.acts(name) for name in CONTROLS):
             return None, None
+        tokens = (*tokens, *trailing_tokens(pipe.tokenizer, request.prompt, preset))
         scale = pipe.vae_scale_factor
         latent_hw = (request.height // scale, request.width // scale)
         device, dtype = pipe._execution_device, pipe.unet.dtype
@@ -173,7 +171,7 @@ class SubjectVideoEngine(Engine):
             masks = BoxMasks.build(boxes, latent_hw, cfg, request.soft_edge, device, dtype)
         control = VideoControl(settings, request.frames, masks, tuple(tokens))
         reference = None
-        if _acts(settings, "reference"):
+        if settings.acts("reference"):
             image, alpha = subject.canvas(request.width, request.height)
             reference = encode_reference(pipe, image, request.seed)
             alpha = torch.from_numpy(alpha)[None, None]
@@ -224,18 +222,8 @@ def _clip_metrics(subject, boxes) -> list[str]:
     return names
 
 
-def _acts(settings, control: str) -> bool:
-    first, last = getattr(settings, f"{control}_steps")
-    return getattr(settings, f"{control}_strength") > 0 and last > first
-
-
 def _controls_used(control) -> str:
-    if control is None:
-        return "none"
-    used = [name for name in ("reference", "ip_mask", "token") if _acts(control.settings, name)]
-    if not control.token_indices:
-        used = [name for name in used if name != "token"]
-    return ", ".join(used) or "none"
+    return "none" if control is None else ", ".join(control.used()) or "none"
 
 
 def check_prompt_length(tokenizer, prompt: str) -> None:

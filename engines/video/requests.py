@@ -23,6 +23,14 @@ IP_ADAPTER_FILES = {
     "plus": "ip-adapter-plus_sd15.safetensors",
 }
 IN_MEMORY_IMAGE = "<in-memory image>"
+CONTROL_PRESETS = ("ours", "peekaboo", "trailblazer", "direct-a-video", "none")
+CONTROL_LABELS = (
+    "ours (hard reference mask early, subject + end-of-text tokens)",
+    "Peekaboo (fg/bg masked attention, first 2 of 50 steps)",
+    "TrailBlazer (x0.001 outside, Gaussian boost, first 5 of 50 steps)",
+    "Direct-a-Video (+25(1 - area) inside early, -inf outside always)",
+    "none (plain AnimateDiff + IP-Adapter)",
+)
 
 
 @dataclass
@@ -91,6 +99,14 @@ class SubjectVideoRequest(Request):
     )
     seed: int = seed()
     fps: int = integer(8, 1, 30, "frames per second of the mp4", label="frames per second")
+    control: str = choice(
+        "ours",
+        CONTROL_PRESETS,
+        "how the box steers attention: ours, or a zero-shot peer's control rebuilt on the same "
+        "processors; the settings below belong to 'ours'",
+        label="box control",
+        labels=CONTROL_LABELS,
+    )
     ip_adapter: str = choice(
         "plain",
         IP_ADAPTERS,
@@ -108,12 +124,25 @@ class SubjectVideoRequest(Request):
         "masked reference attention: weight of the subject's keys in every frame; 0: off",
         step=0.05,
     )
-    reference_lambda: float = number(
-        0.75,
-        0.01,
+    reference_lambda_early: float = number(
+        0.0,
+        0.0,
         1.0,
-        "DreamVideo-2's lambda_M: the reference's weight outside the box (1: no mask)",
-        label="reference lambda_M",
+        "lambda_M in the early steps: the reference's weight outside the box (0: a hard mask, "
+        "the reference only inside)",
+        label="reference lambda_M (early)",
+        step=0.05,
+    )
+    reference_soften: float = number(
+        0.5, 0.0, 1.0, "step fraction from which the late lambda_M replaces the early one"
+    )
+    reference_lambda: float = number(
+        0.25,
+        0.0,
+        1.0,
+        "lambda_M in the later steps; 0.75 is DreamVideo-2's setting, tuned for its model "
+        "trained with the mask (1: no mask)",
+        label="reference lambda_M (late)",
         step=0.05,
     )
     reference_start: float = number(0.0, 0.0, 1.0, "first step fraction with the reference")
@@ -129,15 +158,33 @@ class SubjectVideoRequest(Request):
     ip_mask_start: float = number(0.0, 0.0, 1.0, "first step fraction with the IP-Adapter mask")
     ip_mask_end: float = number(1.0, 0.0, 1.0, "last step fraction with the IP-Adapter mask")
     token_strength: float = number(
-        1.0,
+        4.0,
         0.0,
-        5.0,
-        "subject tokens' attention times (1 + s) inside the box, divided outside; 0: off",
+        30.0,
+        "subject tokens' attention logits + s inside the box and - s outside (x e^s and "
+        "/ e^s before renormalising; Direct-a-Video boosts by up to 25); 0: off",
         label="subject-token strength",
-        step=0.1,
+        step=0.5,
+    )
+    token_trailing: int = integer(
+        15,
+        0,
+        75,
+        "end-of-text tokens after the prompt steered with the subject's (TrailBlazer: 15); "
+        "CLIP's end tokens carry the subject too",
+        label="subject end-of-text tokens",
     )
     token_start: float = number(0.0, 0.0, 1.0, "first step fraction with the token control")
-    token_end: float = number(0.4, 0.0, 1.0, "last step fraction with the token control")
+    token_end: float = number(0.2, 0.0, 1.0, "last step fraction with the token control")
+    temporal_mask_end: float = number(
+        0.0,
+        0.0,
+        1.0,
+        "Peekaboo's fg/bg separation in the motion modules' attention for steps before this "
+        "fraction; 0: the motion modules untouched",
+        label="temporal mask until",
+        step=0.02,
+    )
     soft_edge: float = number(
         0.0, 0.0, 0.5, "feather the box masks by this fraction of the box size", step=0.05
     )
@@ -193,6 +240,11 @@ class SubjectVideoRequest(Request):
                 "Background removal looks for the subject phrase: give one (words of the "
                 "prompt naming the subject)."
             )
+        if self.reference_lambda_early > self.reference_lambda:
+            raise InputError(
+                f"The early reference lambda_M ({self.reference_lambda_early:g}) is above the "
+                f"late one ({self.reference_lambda:g}); the mask softens later, not earlier."
+            )
         for control in ("reference", "ip_mask", "token"):
             start, end = getattr(self, f"{control}_start"), getattr(self, f"{control}_end")
             if start > end:
@@ -227,22 +279,46 @@ class SubjectVideoRequest(Request):
             if key.frame in seen:
                 raise InputError(f"Frame {key.frame} has two boxes; give one box per keyframe.")
             seen.add(key.frame)
-            if not all(0.0 <= c <= 1.0 for c in key.box()):
-                raise InputError(
-                    f"{name} {_fmt(key)} reaches outside the frame; coordinates are fractions "
-                    "from 0 to 1."
-                )
             if key.x0 >= key.x1 or key.y0 >= key.y1:
                 raise InputError(
                     f"{name} {_fmt(key)} is inverted or has zero area; give x0 < x1 and y0 < y1 "
                     "(top-left, then bottom-right)."
                 )
+            x0, y0, x1, y1 = _clipped(key)
+            if x0 >= x1 or y0 >= y1:
+                raise InputError(
+                    f"{name} {_fmt(key)} lies wholly outside the frame; coordinates are "
+                    "fractions from 0 to 1."
+                )
+
+    def clipped_keyframes(self) -> tuple[list[Keyframe], list[str]]:
+        """The keyframes with their boxes clipped to the frame, and a note for each one that
+        reached outside it (a path may leave the frame; the subject is steered to the part
+        of its box that is in view)."""
+        kept, notes = [], []
+        for key in self.keyframes:
+            box = _clipped(key)
+            if box != key.box():
+                notes.append(
+                    f"The box at frame {key.frame} {_fmt(key)} reaches outside the frame; "
+                    f"clipped to ({', '.join(f'{c:g}' for c in box)})."
+                )
+            kept.append(Keyframe(key.frame, *box))
+        return kept, notes
+
+    def step_of(self, fraction: float) -> int:
+        """The first step at or after `fraction` of the steps."""
+        return math.ceil(fraction * self.steps - 1e-9)
 
     def step_range(self, control: str) -> tuple[int, int]:
         """[first, last) denoising steps where `control` acts, from its fractions."""
         start = getattr(self, f"{control}_start")
         end = getattr(self, f"{control}_end")
         return math.floor(start * self.steps + 1e-9), math.ceil(end * self.steps - 1e-9)
+
+
+def _clipped(key: Keyframe) -> tuple[float, float, float, float]:
+    return tuple(min(max(c, 0.0), 1.0) for c in key.box())
 
 
 def _fmt(key: Keyframe) -> str:

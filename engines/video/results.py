@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -23,6 +23,7 @@ class SubjectVideoResult(Result):
     # per frame, the detector's box of the subject phrase (fractions; None: not found), when
     # the box metrics were measured
     detections: list[tuple[float, float, float, float] | None] | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. a box clipped to the frame
 
     @cached_property
     def boxed_frames(self) -> np.ndarray | None:
@@ -41,7 +42,8 @@ class SubjectVideoResult(Result):
 
     def output_summary(self) -> dict[str, Any]:
         count, height, width = self.frames.shape[:3]
-        return {"frames": count, "size": f"{width}x{height}", "fps": self.fps}
+        summary = {"frames": count, "size": f"{width}x{height}", "fps": self.fps}
+        return {**summary, "notes": self.notes} if self.notes else summary
 
     def files(self) -> dict[str, bytes]:
         files = {"video.mp4": self.video_mp4, "frames.png": png_bytes(self.strip())}

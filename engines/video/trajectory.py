@@ -69,6 +69,7 @@ class BoxMasks:
     frames: int
     cfg: bool
     by_tokens: dict[int, torch.Tensor]
+    boxes: np.ndarray | None = None  # (frames, 4) the boxes the masks were drawn from
 
     @classmethod
     def build(
@@ -87,11 +88,15 @@ class BoxMasks:
             if cfg:
                 masks = torch.cat([masks, masks])
             by_tokens[h * w] = masks.to(device=device, dtype=dtype)
-        return cls(len(boxes), cfg, by_tokens)
+        return cls(len(boxes), cfg, by_tokens, np.asarray(boxes, dtype=np.float64))
 
     def grid(self, tokens: int) -> torch.Tensor:
         """(batch, h, w) masks of the grid with `tokens` positions."""
         return self.by_tokens[tokens]
+
+    def shape(self, tokens: int) -> tuple[int, int]:
+        """(h, w) of the grid with `tokens` positions."""
+        return tuple(self.by_tokens[tokens].shape[1:])
 
     def flat(self, tokens: int) -> torch.Tensor:
         """(batch, tokens) masks of that grid, row-major like the attention's queries."""
