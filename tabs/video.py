@@ -26,20 +26,24 @@ IP-Adapter. Upload a photo of a subject (an RGBA cut-out, or a photo and its mas
 at the first and last frame (and any frame between: label a box `start`, `end` or a frame
 number), name the subject with words of the prompt, and generate. **DreamVideo-2's:** reference
 attention to the subject with a blended box mask (lambda_M), box-driven motion. **Ours:** no
-trained motion module or reweighted loss; three attention controls replace them (masked
-reference attention, masked IP-Adapter, subject-token boost inside the box). Without a subject
+trained motion module or reweighted loss; attention controls replace them (reference attention
+with a hard box mask early, masked IP-Adapter, the subject's and end-of-text tokens boosted in
+the box); **the peers' controls** (Peekaboo, TrailBlazer, Direct-a-Video) are presets of the
+same processors, under "box control". Without a subject
 it is box-guided text-to-video; without boxes, subject-driven text-to-video.
 """
 ADVANCED_ROWS = (
+    ("control",),
     ("negative_prompt",),
     ("frames", "fps"),
     ("width", "height"),
     ("steps", "guidance_scale", "seed"),
     ("ip_adapter", "ip_scale"),
-    ("reference_strength", "reference_lambda"),
+    ("reference_strength", "reference_lambda_early", "reference_soften", "reference_lambda"),
     ("reference_start", "reference_end"),
     ("ip_mask_strength", "ip_mask_start", "ip_mask_end"),
-    ("token_strength", "token_start", "token_end"),
+    ("token_strength", "token_trailing", "token_start", "token_end"),
+    ("temporal_mask_end",),
     ("soft_edge", "remove_background"),
     ("metrics", "cpu_offload"),
 )

@@ -244,8 +244,7 @@ def test_all_controls_off_equals_the_stock_animatediff_pipeline_bit_for_bit(
         **kwargs,
     ).frames[0]
     assert np.array_equal(run_sample(pipe, ip_image=subject.cutout()), expected)
-    # the engine, with a subject and boxes but every strength 0, is the stock pipeline too
-    off = dict(reference_strength=0.0, ip_mask_strength=0.0, token_strength=0.0)
+    # the engine, with a subject and boxes but `control: none`, is the stock pipeline too
     request = SubjectVideoRequest(
         prompt=PROMPT,
         subject=str(subject_png),
@@ -257,7 +256,7 @@ def test_all_controls_off_equals_the_stock_animatediff_pipeline_bit_for_bit(
         steps=1,
         seed=3,
         metrics=False,
-        **off,
+        control="none",
     )
     result = engine.run(request)
     assert result.metrics["controls"] == "none"
@@ -430,6 +429,40 @@ def test_cli_writes_a_playable_mp4_and_the_recipe_reruns_it(studio, subject_png,
     assert np.array_equal(read_mp4(again / "video.mp4")[0], frames)
     boxed, _ = read_mp4(out / "video-boxes.mp4")
     assert boxed.shape == frames.shape and not np.array_equal(boxed, frames)
+
+
+@pytest.mark.parametrize(
+    ("preset", "controls"),
+    [
+        ("peekaboo", "ip_mask, partition, temporal"),
+        ("trailblazer", "ip_mask, token, token_outside, temporal"),
+    ],
+)
+def test_a_presets_recipe_reruns_to_the_same_frames(engine, subject_png, preset, controls):
+    request = SubjectVideoRequest(
+        prompt=PROMPT,
+        subject=str(subject_png),
+        subject_phrase="toy robot",
+        keyframes=[(0, -0.2, 0.3, 0.45, 0.9), (7, 0.55, 0.3, 0.95, 0.9)],  # starts off-frame
+        control=preset,
+        frames=FRAMES,
+        width=256,
+        height=256,
+        steps=2,
+        seed=5,
+        metrics=False,
+    )
+    first = engine.run(request)
+    assert first.metrics["controls"] == controls and first.metrics["control"] == preset
+    assert first.notes == [
+        "The box at frame 0 (-0.2, 0.3, 0.45, 0.9) reaches outside the frame; clipped to "
+        "(0, 0.3, 0.45, 0.9)."
+    ]
+    np.testing.assert_allclose(first.boxes[0], [0, 0.3, 0.45, 0.9])
+    again = engine.run(SubjectVideoRequest(**first.recipe.params))
+    assert np.array_equal(again.frames, first.frames)
+    plain = engine.run(SubjectVideoRequest(**{**first.recipe.params, "control": "none"}))
+    assert not np.array_equal(plain.frames, first.frames)
 
 
 def test_without_subject_or_boxes_it_is_plain_animatediff_text_to_video(engine):

@@ -95,9 +95,7 @@ def tokenizer(clip_tokenizer_dir):
 def test_without_control_the_subject_tokens_and_reference_spread_over_the_frame(tokenizer):
     """The baseline the presets are measured against: about the box's area goes inside."""
     off = control_of("ours", tokenizer, token_strength=0.0, reference_lambda=1.0)
-    off.settings = type(off.settings)(
-        **{**off.settings.__dict__, "reference_lambda_early": 1.0}
-    )
+    off.settings = type(off.settings)(**{**off.settings.__dict__, "reference_lambda_early": 1.0})
     assert token_share(off) == pytest.approx(0.098, abs=0.04)
     assert reference_share(off) == pytest.approx(0.098, abs=0.04)
 

@@ -16,6 +16,7 @@ from tabs import video as tab
 from tabs.canvas import blank_canvas, canvas_value
 
 ADVANCED = {
+    "control": "ours",
     "negative_prompt": "",
     "frames": 8,
     "fps": 8,
@@ -27,15 +28,19 @@ ADVANCED = {
     "ip_adapter": "plain",
     "ip_scale": 0.6,
     "reference_strength": 1.0,
-    "reference_lambda": 0.75,
+    "reference_lambda_early": 0.0,
+    "reference_soften": 0.5,
+    "reference_lambda": 0.25,
     "reference_start": 0.0,
     "reference_end": 1.0,
     "ip_mask_strength": 1.0,
     "ip_mask_start": 0.0,
     "ip_mask_end": 1.0,
-    "token_strength": 1.0,
+    "token_strength": 4.0,
+    "token_trailing": 15,
     "token_start": 0.0,
-    "token_end": 0.4,
+    "token_end": 0.2,
+    "temporal_mask_end": 0.0,
     "soft_edge": 0.0,
     "remove_background": False,
     "metrics": False,
@@ -149,7 +154,7 @@ def test_subject_video_through_gradio_client(demo):
     )
     assert Image.open(strip).height == 128
     rows = dict(metrics["data"])
-    assert rows["controls"] == "reference, ip_mask, token" and rows["generation_s"] > 0
+    assert rows["controls"] == "reference, ip_mask, token, token_outside" and rows["generation_s"] > 0
     assert recipe.endswith(("video-recipe.json", "video-recipe.zip"))  # zip: with its inputs
 
 

@@ -209,6 +209,8 @@ class SubjectVideoEngine(Engine):
             metrics |= dict.fromkeys(_clip_metrics(subject, boxes), clip_note)
         if dino_note:
             metrics["dino_i"] = dino_note
+            if boxes is not None:
+                metrics["dino_i_box"] = dino_note
         if box_note:
             metrics["box_mIoU"] = box_note
         return metrics, detections
