@@ -493,11 +493,17 @@ def test_video_eval_with_and_without_box_control_matches_a_recomputation(
     from engines.video.trajectory import frame_boxes
 
     out = tmp_path / "report"
-    report = run_eval("video", "--data", str(video_item_set), *VIDEO_TINY, "-o", str(out))
-    assert report["run"]["items"] == 2
-    assert [r["item"]["mode"] for r in report["items"]] == ["boxes", "no_boxes"]
+    modes = ["boxes", "peekaboo", "no_boxes"]
+    report = run_eval("video", "--data", str(video_item_set), *VIDEO_TINY,
+                      "--video-modes", ",".join(modes), "-o", str(out))  # fmt: skip
+    assert report["run"]["items"] == 3
+    assert [r["item"]["mode"] for r in report["items"]] == modes
     controls = [r["metrics"]["controls"] for r in report["items"]]
-    assert controls == ["reference, ip_mask, token", "reference"]
+    assert controls == [
+        "reference, ip_mask, token, token_outside",
+        "ip_mask, partition, temporal",
+        "reference",
+    ]
 
     parts = Studio(device="cpu").engine("video").manager.load("video")["parts"]
     clip = parts.get("clip")
@@ -516,11 +522,16 @@ def test_video_eval_with_and_without_box_control_matches_a_recomputation(
         with torch.no_grad():
             clip_t = float((clip_images(clip, frames) @ clip_text(clip, item["prompt"]).T).mean())
         assert m["clip_t"] == pytest.approx(clip_t, abs=1e-5)
+    from engines.evaluation.video import METHODS
+
     for row in report["ours"]:
-        mode = "boxes" if row["method"].startswith("ours") else "no_boxes"
+        mode = next(m for m in modes if METHODS[m] == row["method"])
         metrics = [r["metrics"] for r in report["items"] if r["item"]["mode"] == mode]
-        for key in ("clip_t", "clip_i", "dino_i", "temporal_consistency", "box_mIoU"):
+        for key in ("clip_t", "clip_i", "dino_i", "dino_i_box", "temporal_consistency"):
             assert_row_is_mean(row, key, [m[key] for m in metrics])
+        assert_row_is_mean(row, "box_mIoU", [m["box_mIoU"] for m in metrics])
+        # 8 frames: no video has more than 8 detected, so Peekaboo's figure is not counted
+        assert row["box_iou_video"] == "no video with > 8 detected frames"
     assert report["papers_missing"]
     assert_valid_plots(out, report)
 
@@ -551,6 +562,6 @@ def test_the_committed_video_item_set_is_valid_and_its_subjects_ship():
     args.data = None
     items = video_protocol.plan(args)  # every request validates (phrases in prompts, boxes)
     entries = video_protocol.load_items(video_protocol.ITEM_SET)
-    assert len(items) == 2 * len(entries) and len(entries) >= 6
+    assert len(items) == 5 * len(entries) and len(entries) >= 6  # 3 peers, ours, plain
     assert len({e["subject"] for e in entries}) >= 3
     assert all(Path(e["subject"]).is_file() for e in entries)
