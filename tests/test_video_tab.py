@@ -154,7 +154,9 @@ def test_subject_video_through_gradio_client(demo):
     )
     assert Image.open(strip).height == 128
     rows = dict(metrics["data"])
-    assert rows["controls"] == "reference, ip_mask, token, token_outside" and rows["generation_s"] > 0
+    assert (
+        rows["controls"] == "reference, ip_mask, token, token_outside" and rows["generation_s"] > 0
+    )
     assert recipe.endswith(("video-recipe.json", "video-recipe.zip"))  # zip: with its inputs
 
 
