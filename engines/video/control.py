@@ -1,8 +1,9 @@
 """Box-guided attention control: processors that wrap diffusers' own on the spatial layers of
 AnimateDiff's UNet and steer them with per-call data.
 
-Every spatial attention layer (`attn1` self-attention, `attn2` cross-attention; never the
-motion modules' temporal attention, whose names carry `motion_modules`) gets a wrapper. A
+Every spatial attention layer (`attn1` self-attention, `attn2` cross-attention; the motion
+modules' temporal attention, whose names carry `motion_modules`, only when a temporal control
+acts) gets a wrapper. A
 wrapper holds only its layer's name and the processor it replaced; what a call needs (masks,
 step, the subject's reference features) arrives as `cross_attention_kwargs={"video_control":
 VideoControl}`, which the UNet hands to its spatial transformers only. Without it, or outside
@@ -18,8 +19,11 @@ output is always computed by the replaced processor (`AttnProcessor2_0`,
    bias for hard masks without materialising a (queries x keys) mask.
 2. masked IP-Adapter (attn2): the image branch times 1 - s * (1 - box mask), through the
    replaced processor's own `ip_adapter_masks`, given at the layer's exact resolution.
-3. subject tokens (attn2): the subject phrase's text logits get + log(1 + s) inside the box and
-   - log(1 + s) outside (conditional half), as an additive attention mask.
+3. subject tokens (attn2): the subject's text logits (the phrase, and end-of-text tokens when
+   the preset says) get a bias inside the box and another outside (conditional half), each
+   in its own step window, as an additive attention mask.
+4. Peekaboo's partition (attn1, attn2) and a temporal fg/bg bias (the motion modules, only
+   when a control uses it: `TemporalAttention`).
 """
 
 from __future__ import annotations
