@@ -585,7 +585,7 @@ def test_cli_bad_box_exits_2_and_writes_nothing(tmp_path, capsys):
     assert "inverted or has zero area" in capsys.readouterr().err
     box = ["--box", "0:0.1,0.1,0.5,0.5"]
     assert cli.main(args + box + ["--control", "freetraj", "-o", str(out)]) == 2
-    assert "peekaboo, trailblazer, direct-a-video, none" in capsys.readouterr().err
+    assert "'peekaboo', 'trailblazer', 'direct-a-video', 'none'" in capsys.readouterr().err
     assert not out.exists()
 
 
