@@ -584,7 +584,9 @@ def test_cli_bad_box_exits_2_and_writes_nothing(tmp_path, capsys):
     assert cli.main(args + ["--box", "0:0.6,0.1,0.5,0.5", "-o", str(out)]) == 2
     assert "inverted or has zero area" in capsys.readouterr().err
     box = ["--box", "0:0.1,0.1,0.5,0.5"]
-    assert cli.main(args + box + ["--control", "freetraj", "-o", str(out)]) == 2
+    with pytest.raises(SystemExit) as stopped:  # argparse refuses an unknown choice itself
+        cli.main(args + box + ["--control", "freetraj", "-o", str(out)])
+    assert stopped.value.code == 2
     assert "'peekaboo', 'trailblazer', 'direct-a-video', 'none'" in capsys.readouterr().err
     assert not out.exists()
 
