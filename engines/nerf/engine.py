@@ -312,7 +312,7 @@ class NerfEditEngine(LongRunEngine):
         still = stills[0] if len(stills) == 1 else side_by_side(*stills)
         notes = []
         if request.decode == "rgb" and any(header.edits for _, header in scenes):
-            notes.append("The RGB head is not edited: decode the latent to see the edit.")
+            notes.append("The RGB head shows the fitted scene: decode the latent to see the edit.")
         progress(1.0, "Done")
         return NerfResult(
             recipe=self.recipe(request, sources, None),

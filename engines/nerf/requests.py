@@ -119,7 +119,7 @@ class RenderRequest(Request):
         "latent",
         ("latent", "rgb"),
         "what is shown",
-        labels=("VAE-decoded latent (shows edits)", "RGB head (no model needed; not edited)"),
+        labels=("VAE-decoded latent (shows edits)", "RGB head: the fitted scene (no model)"),
     )
     frames: int = integer(48, 4, 360, "orbit video frames")
     fps: int = integer(24, 1, 60, "video frame rate")
