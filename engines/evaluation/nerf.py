@@ -44,7 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=",".join(MODES),
         help="editing losses compared, comma separated (default %(default)s)",
     )
-    group.add_argument("--nerf-resolution", type=int, default=256, help="fitting resolution, px")
+    group.add_argument(
+        "--nerf-resolution",
+        type=int,
+        default=None,
+        help="fitting resolution, px (default: 512, SD 1.5's training resolution, on a GPU; "
+        "256 on a CPU)",
+    )
     group.add_argument("--nerf-fit-steps", type=int, default=3000, help="fitting iterations")
     group.add_argument("--nerf-grid", type=int, default=None, help="grid (default: the engine's)")
     group.add_argument(
@@ -88,9 +94,23 @@ def _modes(args: argparse.Namespace) -> list[str]:
     return modes
 
 
+def working_resolution(args: argparse.Namespace) -> int:
+    """--nerf-resolution, else the request's default (512) on an accelerator and its CPU-sized
+    value (256) on a CPU."""
+    from ..device import choose_device
+    from ..nerf import ReconstructRequest
+
+    if args.nerf_resolution is not None:
+        return args.nerf_resolution
+    if choose_device(getattr(args, "device", "auto")).is_accelerator:
+        return ReconstructRequest().resolution
+    return ReconstructRequest.cpu_defaults["resolution"]
+
+
 def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
     from ..nerf import EditRequest, ReconstructRequest
 
+    args.nerf_resolution = working_resolution(args)
     items = []
     for entry in load_edits(Path(args.data) if args.data else EDIT_SET):
         scene = entry["scene"]

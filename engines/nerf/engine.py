@@ -14,7 +14,7 @@ from .loading import PARTS
 from .requests import EXAMPLE, EditRequest, ReconstructRequest, RenderRequest
 from .results import NerfResult
 
-EXAMPLE_SIZE = 256
+EXAMPLE_SIZES = (256, 512)  # the built-in scene is rendered at the smallest at least asked
 METRIC_VIEWS = 16  # orbit frames CLIP looks at
 EDIT_METRICS = (
     "clip_direction_similarity",
@@ -89,7 +89,13 @@ class NerfEditEngine(LongRunEngine):
         from .example import example_folder
         from .scenes import load_scene
 
-        path = example_folder(EXAMPLE_SIZE) if request.scene == EXAMPLE else request.scene
+        if request.scene == EXAMPLE:
+            size = min(
+                (s for s in EXAMPLE_SIZES if s >= request.resolution), default=EXAMPLE_SIZES[-1]
+            )
+            path = example_folder(size)
+        else:
+            path = request.scene
         return load_scene(path, request.resolution, request.background, request.space)
 
     def _reconstruct(

@@ -28,17 +28,19 @@ class ReconstructRequest(Request):
     """Fit a latent NeRF to a scene folder or zip (or the built-in example)."""
 
     task: ClassVar[str] = "reconstruct"
+    cpu_defaults: ClassVar[dict[str, Any]] = {"resolution": 256}
 
     scene: str | None = value(
         EXAMPLE,
         "a scene folder or zip (transforms.json, LLFF or COLMAP); 'example': the built-in one",
     )
     resolution: int = integer(
-        256,
+        512,
         32,
         1024,
-        "longer side of the views the field is fitted at; the latent is 1/8 of it "
-        "(ED-NeRF: 512, a 64x64 latent)",
+        "longer side of the views the field is fitted at; the latent is 1/8 of it. 512 (a "
+        "64x64 latent) is what SD 1.5's UNet was trained on and ED-NeRF edits at; smaller "
+        "latents are off the UNet's training distribution (256 is the CPU-sized value)",
         unit="px",
         step=8,
     )
