@@ -1,6 +1,7 @@
 """The NeRF editing protocol (docs/nerf.md, Evaluation): our set of (scene, source prompt,
 target prompt) edits (`nerf_edits.json`); each scene fitted once, then edited with Delta
-Denoising Score (ours, ED-NeRF's) and with SDS (its baseline) on the same seeds; measured by the
+Denoising Score (ours, ED-NeRF's) and with SDS (its baseline) at the DDS notebook's and at
+DreamFusion's settings, on the same seeds; measured by the
 engine on the same orbit views of the unedited and the edited scene: CLIP direction similarity,
 direction consistency between neighbouring views, CLIP score to the target text; time and peak
 memory; the loss curve of every edit."""
@@ -22,8 +23,22 @@ from .store import ItemStore, item_key
 
 EDIT_SET = Path(__file__).with_name("nerf_edits.json")
 EXAMPLE = "example"
-MODES = ("dds", "sds")
-METHODS = {"dds": "ours, DDS (ED-NeRF)", "sds": "SDS (same field and UNet)"}
+MODES = ("dds", "sds", "sds-dreamfusion")
+METHODS = {
+    "dds": "ours, DDS (ED-NeRF; CFG 7.5, w(t) = 1)",
+    "sds": "SDS at the DDS notebook's settings (CFG 7.5, w(t) = 1)",
+    "sds-dreamfusion": "SDS at DreamFusion / threestudio settings (CFG 100, w(t) = 1 - alpha_bar_t)",
+}
+METHOD_SETTINGS = {
+    "dds": {"mode": "dds", "guidance_scale": 7.5, "weighting": "1"},
+    "sds": {"mode": "sds", "guidance_scale": 7.5, "weighting": "1"},
+    # DreamFusion and threestudio draw t from [0.02, 0.98] of the schedule
+    "sds-dreamfusion": {
+        "mode": "sds", "guidance_scale": 100.0, "weighting": "1 - alpha_bar",
+        "t_min": 20, "t_max": 980,
+    },
+}  # fmt: skip
+"""Each compared method as EditRequest settings; the rest are the engine's defaults."""
 FIT_SEED = 0
 """Each scene is fitted once, with this seed; the edits' seeds vary."""
 FIT_FIGURES = (
@@ -32,7 +47,7 @@ FIT_FIGURES = (
 )  # fmt: skip
 EDIT_FIGURES = (
     "clip_direction_similarity", "clip_direction_consistency", "clip_target_score_original",
-    "clip_target_score_edited", "clip_views", "steps_done", "run_seconds",
+    "clip_target_score_edited", "clip_views", "clip_model", "steps_done", "run_seconds",
     "median_step_seconds", "peak_gpu_memory_mb", "process_peak_rss_mb",
 )  # fmt: skip
 
@@ -62,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--nerf-edit-steps", type=int, default=300, help="edit iterations")
     group.add_argument(
         "--nerf-frames", type=int, default=24, help="orbit views the edit is measured on"
+    )
+    group.add_argument(
+        "--nerf-clip",
+        default="clip",
+        choices=("clip", "clip_l14"),
+        help="the metrics' CLIP: ViT-B/32 (clip) or ViT-L/14 (clip_l14, as peers report)",
     )
 
 
@@ -140,6 +161,7 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "seed": seed,
                     "steps": args.nerf_edit_steps,
                     "frames": args.nerf_frames,
+                    "metric_clip": getattr(args, "nerf_clip", "clip"),
                 }
                 _edit_request(item, "scene.nerf", EditRequest).validate()
                 items.append(item)
@@ -160,7 +182,8 @@ def _edit_request(item: dict[str, Any], scene_file: str, request_type):
         scene=scene_file,
         source=item["source"],
         target=item["target"],
-        mode=item["mode"],
+        **METHOD_SETTINGS[item["mode"]],
+        metric_clip=item.get("metric_clip", "clip"),
         steps=item["steps"],
         frames=item["frames"],
         seed=item["seed"],
@@ -229,6 +252,8 @@ COLUMNS = [
 
 
 def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report:
+    from ..nerf.engine import CLIP_MODELS
+
     metrics = [r["metrics"] for r in records]
     rows = []
     if records:
@@ -278,14 +303,17 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report
         title="NeRF editing: DDS (ED-NeRF) against SDS on the same scenes and seeds",
         protocol=(
             "Each scene of the set fitted once (latent NeRF, seed 0); each (source, target) "
-            "edit run with Delta Denoising Score (ours, as ED-NeRF) and with SDS on the same "
+            "edit run with Delta Denoising Score (ours, as ED-NeRF) and with SDS at two "
+            "settings, the DDS notebook's (CFG 7.5, w(t) = 1) and DreamFusion's / "
+            "threestudio's (CFG 100, w(t) = 1 - alpha_bar_t, t in [20, 980)), on the same "
             "seeds and steps. Measured by the engine on the same orbit views of the unedited "
             "and the edited scene (the training cameras' radius and mean elevation, VAE-decoded) "
-            "with CLIP ViT-B/32: direction similarity cos(E_I(edited) - E_I(original), "
-            "E_T(target) - E_T(source)) and direction consistency between neighbouring views "
-            "(InstructPix2Pix / Instruct-NeRF2NeRF), and the CLIP score (mean cosine) of the "
-            "views to the target text, unedited against edited. Time and peak memory of each "
-            "edit."
+            f"with {CLIP_MODELS[getattr(args, 'nerf_clip', 'clip')]}: direction similarity "
+            "cos(E_I(edited) - E_I(original), E_T(target) - E_T(source)) and direction "
+            "consistency between neighbouring views of the closed orbit, the last and the "
+            "first included (InstructPix2Pix / Instruct-NeRF2NeRF), and the CLIP score (mean "
+            "cosine) of the views to the target text, unedited against edited. Time and peak "
+            "memory of each edit."
         ),
         columns=COLUMNS,
         rows=rows,
@@ -301,6 +329,7 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report
             "batch_rays": args.nerf_batch_rays,
             "edit_steps": args.nerf_edit_steps,
             "frames": args.nerf_frames,
+            "clip": getattr(args, "nerf_clip", "clip"),
         },
         plots=figures,
         notes=[

@@ -24,7 +24,15 @@ import torch
 
 from ..long_runs import RunUpdate
 from .fit import OCCUPANCY_EVERY, FitReport
-from .guidance import DDS, DiffusionGuide, Prompts, dds_gradient, guidance_loss, sds_gradient
+from .guidance import (
+    CONSTANT,
+    DDS,
+    DiffusionGuide,
+    Prompts,
+    dds_gradient,
+    guidance_loss,
+    sds_gradient,
+)
 from .model import LatentNerf
 
 
@@ -33,6 +41,7 @@ class EditSettings:
     mode: str = DDS
     steps: int = 300
     guidance_scale: float = 7.5
+    weighting: str = CONSTANT  # w(t): 1, or 1 - alpha_bar_t (DreamFusion's SDS)
     lr_grid: float = 5e-3
     lr_network: float = 5e-4
     t_min: int = 50

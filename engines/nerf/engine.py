@@ -24,15 +24,22 @@ EDIT_METRICS = (
 )
 
 
+CLIP_MODELS = {"clip": "OpenAI CLIP ViT-B/32", "clip_l14": "OpenAI CLIP ViT-L/14"}
+"""The edit metrics' CLIP, by part (EditRequest.metric_clip); peers report ViT-L/14."""
+
+
 def metric_views(frames: list) -> list:
-    """The orbit frames the edit metrics look at: at most METRIC_VIEWS, evenly spaced."""
-    return frames[:: max(1, len(frames) // METRIC_VIEWS)]
+    """The orbit frames the edit metrics look at: all of them up to METRIC_VIEWS, else
+    METRIC_VIEWS evenly spaced round the orbit (frame k * n / METRIC_VIEWS, rounded down)."""
+    count = min(len(frames), METRIC_VIEWS)
+    return [frames[k * len(frames) // count] for k in range(count)] if frames else []
 
 
 def edit_metrics(clip, before: list, after: list, request: EditRequest) -> dict[str, Any]:
-    """CLIP ViT-B/32 on the same views of the original and the edited scene: direction
-    similarity and consistency (InstructPix2Pix / Instruct-NeRF2NeRF), and the mean cosine of
-    each view to the target prompt, before and after."""
+    """CLIP on the same views of the original and the edited scene: direction similarity and
+    consistency (InstructPix2Pix / Instruct-NeRF2NeRF; the views are a closed orbit, so the
+    last and the first are neighbours too), and the mean cosine of each view to the target
+    prompt, before and after."""
     import torch
 
     from .metrics import direction_consistency, direction_similarity, image_batch
@@ -43,7 +50,7 @@ def edit_metrics(clip, before: list, after: list, request: EditRequest) -> dict[
         texts = clip.encode_prompts([request.source, request.target])
     return {
         "clip_direction_similarity": direction_similarity(original, edited, texts[1] - texts[0]),
-        "clip_direction_consistency": direction_consistency(original, edited),
+        "clip_direction_consistency": direction_consistency(original, edited, closed=True),
         "clip_target_score_original": float((original @ texts[1]).mean()),
         "clip_target_score_edited": float((edited @ texts[1]).mean()),
         "clip_views": int(original.shape[0]),
@@ -212,6 +219,7 @@ class NerfEditEngine(LongRunEngine):
             mode=request.mode,
             steps=request.steps,
             guidance_scale=request.guidance_scale,
+            weighting=request.weighting,
             lr_grid=request.lr,
             lr_network=request.lr / 10,
             t_min=request.t_min,
@@ -238,11 +246,13 @@ class NerfEditEngine(LongRunEngine):
         metrics = self._edit_metrics(parts, frames_before, frames_after, request)
         metrics.update(_run_figures(report, device))
         metrics["mode"] = request.mode
+        metrics["guidance_scale"] = request.guidance_scale
+        metrics["weighting"] = f"w(t) = {request.weighting}"
         header.edits.append(
             {"source": request.source, "target": request.target, "mode": request.mode}
         )
         header.models.update(parts.sources("vae", "diffusion"))
-        sources = parts.sources("vae", "diffusion", "clip")
+        sources = parts.sources("vae", "diffusion", request.metric_clip)
         return NerfResult(
             recipe=self.recipe(request, sources, request.seed),
             metrics=metrics,
@@ -259,13 +269,14 @@ class NerfEditEngine(LongRunEngine):
         )
 
     def _edit_metrics(self, parts, before: list, after: list, request: EditRequest) -> dict:
-        """CLIP's figures on the orbit views (`metric_views`) before and after the edit; CLIP
-        is only needed for them, so without it the edit is made and each says which model it
-        lacks."""
-        clip, missing = parts.optional("clip")
+        """CLIP's figures (the request's `metric_clip`) on the orbit views (`metric_views`)
+        before and after the edit; CLIP is only needed for them, so without it the edit is made
+        and each says which model it lacks."""
+        clip, missing = parts.optional(request.metric_clip)
+        named = {"clip_model": CLIP_MODELS[request.metric_clip]}
         if clip is None:
-            return {name: missing for name in EDIT_METRICS}
-        return edit_metrics(clip, metric_views(before), metric_views(after), request)
+            return {**named, **{name: missing for name in EDIT_METRICS}}
+        return {**named, **edit_metrics(clip, metric_views(before), metric_views(after), request)}
 
     # -- render ----------------------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ from ..fields import choice, integer, number, seed, text, value
 
 EXAMPLE = "example"  # the built-in example scene (also engines.nerf.example.EXAMPLE)
 MODES = ("dds", "sds")
+WEIGHTINGS = ("1", "1 - alpha_bar")  # engines.nerf.guidance.WEIGHTINGS (no torch import here)
+METRIC_CLIPS = ("clip", "clip_l14")
 
 
 def _path(value: Any, what: str) -> str:
@@ -87,12 +89,31 @@ class EditRequest(Request):
         labels=("Delta Denoising Score", "Score Distillation Sampling"),
     )
     steps: int = integer(300, 1, 5000, "edit iterations (one training view each)")
-    guidance_scale: float = number(7.5, 1.0, 30.0, "classifier-free guidance", step=0.5)
+    guidance_scale: float = number(
+        7.5,
+        1.0,
+        100.0,
+        "classifier-free guidance (DDS and the DDS notebook's SDS: 7.5; DreamFusion's and "
+        "threestudio's SDS: 100)",
+        step=0.5,
+    )
+    weighting: str = choice(
+        "1",
+        WEIGHTINGS,
+        "w(t), the weight of the guidance gradient at timestep t",
+        labels=("w(t) = 1 (DDS notebook)", "w(t) = 1 - alpha_bar_t (DreamFusion SDS)"),
+    )
     lr: float = number(5e-3, 1e-5, 0.1, "learning rate of the field's grids", widget="number")
     t_min: int = integer(50, 1, 998, "smallest timestep drawn")
     t_max: int = integer(950, 2, 999, "timesteps are drawn from [t_min, t_max)")
     switch_every: int = integer(1, 1, 100, "steps on one view before the next")
     frames: int = integer(24, 4, 240, "orbit video frames (original and edited side by side)")
+    metric_clip: str = choice(
+        "clip",
+        METRIC_CLIPS,
+        "the CLIP model the edit metrics use",
+        labels=("CLIP ViT-B/32", "CLIP ViT-L/14 (as InstructPix2Pix and its peers report)"),
+    )
     preview_every: int = integer(50, 1, 5000, "a preview render every N steps")
     seed: int = seed()
 
