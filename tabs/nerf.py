@@ -129,11 +129,13 @@ def build_edit(studio: Studio, run_id: gr.State):
             with gr.Accordion("Settings", open=False):
                 for name in (
                     "guidance_scale",
+                    "weighting",
                     "lr",
                     "t_min",
                     "t_max",
                     "switch_every",
                     "frames",
+                    "metric_clip",
                     "preview_every",
                     "seed",
                 ):

@@ -164,3 +164,43 @@ def test_jittered_training_samples_lose_no_heldout_psnr(tiny_sd15_dir, scene):
         fitter.run()
         scores[jitter], _ = fitter.heldout()
     assert scores[True] >= scores[False] - 0.25, scores  # measured: 17.86 vs 17.89 dB
+
+
+# -- baselines and metrics ----------------------------------------------------------------------
+
+
+def test_dreamfusion_sds_weights_the_gradient_by_one_minus_alpha_bar(guide, scene):
+    from engines.nerf import EditRequest
+    from engines.nerf.guidance import ONE_MINUS_ALPHA_BAR, SDS
+
+    EditRequest(scene="x.nerf", source="a", target="b", guidance_scale=100.0).validate()
+    model = tiny_model(scene)
+    prompts = guide.prompts("a toy scene", "a golden toy scene")
+    latent, noise, t = torch.randn(1, 4, 4, 4), torch.randn(1, 4, 4, 4), 700
+    grads = {}
+    for weighting in ("1", ONE_MINUS_ALPHA_BAR):
+        settings = EditSettings(mode=SDS, guidance_scale=100.0, weighting=weighting)
+        grads[weighting] = Editor(model, guide, prompts, settings).gradient(latent, None, t, noise)
+    weight = 1 - float(guide.alphas_cumprod[t])
+    assert 0 < weight < 1
+    torch.testing.assert_close(grads[ONE_MINUS_ALPHA_BAR], grads["1"] * weight)
+
+
+def test_direction_consistency_counts_the_wrap_around_pair_of_a_closed_orbit():
+    from engines.nerf.metrics import direction_consistency
+
+    original = torch.zeros(4, 3)
+    edited = torch.tensor([[1.0, 0, 0], [1, 0, 0], [1, 0, 0], [-1, 0, 0]])
+    # neighbours (0,1), (1,2), (2,3): 1, 1, -1; closed adds (3,0): -1
+    assert direction_consistency(original, edited) == pytest.approx(1 / 3)
+    assert direction_consistency(original, edited, closed=True) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    ("frames", "expected"),
+    [(10, list(range(10))), (48, list(range(0, 48, 3))), (24, [k * 3 // 2 for k in range(16)])],
+)
+def test_metric_views_are_at_most_16_evenly_spaced_round_the_orbit(frames, expected):
+    from engines.nerf.engine import metric_views
+
+    assert metric_views(list(range(frames))) == expected

@@ -102,12 +102,15 @@ class Editor:
     def gradient(
         self, latent: torch.Tensor, source: torch.Tensor, t: int, noise: torch.Tensor
     ) -> torch.Tensor:
+        """The guidance gradient on `latent`, times w(t)."""
         s = self.settings
         if s.mode == DDS:
-            return dds_gradient(
+            grad = dds_gradient(
                 self.guide, latent, source, self.prompts, t, noise, s.guidance_scale
             )
-        return sds_gradient(self.guide, latent, self.prompts, t, noise, s.guidance_scale)
+        else:
+            grad = sds_gradient(self.guide, latent, self.prompts, t, noise, s.guidance_scale)
+        return grad if s.weighting == CONSTANT else grad * self.guide.weight(t, s.weighting)
 
     def view(self) -> int:
         position = (self.step_index // self.settings.switch_every) % len(self.order)
