@@ -112,7 +112,7 @@ class NerfEditEngine(LongRunEngine):
 
         from .cameras import Cameras
         from .field import FieldConfig
-        from .fit import FitSettings, Fitter
+        from .fit import FORWARD_FACING_TV, FitSettings, Fitter
         from .model import LatentNerf, NerfConfig
         from .scene_file import SceneHeader, scene_bytes
 
@@ -134,6 +134,7 @@ class NerfEditEngine(LongRunEngine):
         cameras = Cameras.from_arrays(scene.c2w, scene.intrinsics, scene.width, scene.height)
         model = LatentNerf(config, cameras, scene.train, scene.test).to(device)
         settings = FitSettings(
+            tv_weight=FORWARD_FACING_TV if scene.convention == "llff" else 0.0,
             steps=request.steps,
             batch_rays=request.batch_rays,
             preview_every=request.preview_every,

@@ -16,6 +16,7 @@ from .field import grid_schedule
 from .model import RGB, LatentNerf
 
 LR_DECAY = 0.1  # learning rates fall to this fraction by the end (TensoRF's)
+FORWARD_FACING_TV = 0.1  # ours: TV on forward-facing (LLFF) scenes, as TensoRF uses TV there
 OCCUPANCY_EVERY = 200
 
 
@@ -28,8 +29,10 @@ class FitSettings:
     rgb_weight: float = 1.0
     latent_weight: float = 1.0
     raw_latent_weight: float = 0.5  # the field's own render toward the VAE latent too
-    tv_weight: float = 0.1
-    l1_weight: float = 1e-4
+    tv_weight: float = 0.0  # TensoRF's on object-centric scenes; FORWARD_FACING_TV on LLFF
+    l1_weight: float = 8e-5  # TensoRF's, until the first occupancy update
+    l1_weight_rest: float = 4e-5  # TensoRF's, after it
+    lr_upsample_reset: bool = True  # TensoRF's: learning rates start over after an upsample
     jitter: bool = True  # training samples at a random place in each interval (TensoRF's)
     preview_every: int = 200
     seed: int = 0
@@ -105,7 +108,8 @@ class Fitter:
         self.step_index += 1
         if self.step_index in self.schedule:
             model.field.upsample(self.schedule[self.step_index])
-            self.optimizer = make_optimizer(model, settings, self._decay())
+            scale = 1.0 if settings.lr_upsample_reset else self._decay()
+            self.optimizer = make_optimizer(model, settings, scale)
         losses: dict[str, float] = {}
         total = torch.zeros((), device=model.device)
         if settings.rgb_weight > 0:
@@ -127,8 +131,10 @@ class Fitter:
             )
             losses["latent"] = latent_loss.item()
             losses["latent_raw"] = raw_loss.item()
-        regulariser = settings.tv_weight * model.field.total_variation()
-        regulariser = regulariser + settings.l1_weight * model.field.density_l1()
+        l1_weight = settings.l1_weight_rest if model.occupancy.warmed else settings.l1_weight
+        regulariser = l1_weight * model.field.density_l1()
+        if settings.tv_weight > 0:
+            regulariser = regulariser + settings.tv_weight * model.field.total_variation()
         total = total + regulariser
         losses["regulariser"] = regulariser.item()
         self.optimizer.zero_grad(set_to_none=True)
