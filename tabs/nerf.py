@@ -135,7 +135,6 @@ def build_edit(studio: Studio, run_id: gr.State):
                     "t_max",
                     "switch_every",
                     "frames",
-                    "metric_clip",
                     "preview_every",
                     "seed",
                 ):

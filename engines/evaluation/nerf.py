@@ -78,12 +78,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--nerf-frames", type=int, default=24, help="orbit views the edit is measured on"
     )
-    group.add_argument(
-        "--nerf-clip",
-        default="clip",
-        choices=("clip", "clip_l14"),
-        help="the metrics' CLIP: ViT-B/32 (clip) or ViT-L/14 (clip_l14, as peers report)",
-    )
 
 
 def load_edits(path: Path) -> list[dict[str, Any]]:
@@ -161,7 +155,6 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "seed": seed,
                     "steps": args.nerf_edit_steps,
                     "frames": args.nerf_frames,
-                    "metric_clip": getattr(args, "nerf_clip", "clip"),
                 }
                 _edit_request(item, "scene.nerf", EditRequest).validate()
                 items.append(item)
@@ -183,7 +176,6 @@ def _edit_request(item: dict[str, Any], scene_file: str, request_type):
         source=item["source"],
         target=item["target"],
         **METHOD_SETTINGS[item["mode"]],
-        metric_clip=item.get("metric_clip", "clip"),
         steps=item["steps"],
         frames=item["frames"],
         seed=item["seed"],
@@ -252,7 +244,7 @@ COLUMNS = [
 
 
 def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report:
-    from ..nerf.engine import CLIP_MODELS
+    from ..nerf.engine import CLIP_MODEL
 
     metrics = [r["metrics"] for r in records]
     rows = []
@@ -308,7 +300,7 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report
             "threestudio's (CFG 100, w(t) = 1 - alpha_bar_t, t in [20, 980)), on the same "
             "seeds and steps. Measured by the engine on the same orbit views of the unedited "
             "and the edited scene (the training cameras' radius and mean elevation, VAE-decoded) "
-            f"with {CLIP_MODELS[getattr(args, 'nerf_clip', 'clip')]}: direction similarity "
+            f"with {CLIP_MODEL}: direction similarity "
             "cos(E_I(edited) - E_I(original), E_T(target) - E_T(source)) and direction "
             "consistency between neighbouring views of the closed orbit, the last and the "
             "first included (InstructPix2Pix / Instruct-NeRF2NeRF), and the CLIP score (mean "
@@ -329,7 +321,6 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report
             "batch_rays": args.nerf_batch_rays,
             "edit_steps": args.nerf_edit_steps,
             "frames": args.nerf_frames,
-            "clip": getattr(args, "nerf_clip", "clip"),
         },
         plots=figures,
         notes=[

@@ -24,8 +24,8 @@ EDIT_METRICS = (
 )
 
 
-CLIP_MODELS = {"clip": "OpenAI CLIP ViT-B/32", "clip_l14": "OpenAI CLIP ViT-L/14"}
-"""The edit metrics' CLIP, by part (EditRequest.metric_clip); peers report ViT-L/14."""
+CLIP_MODEL = "OpenAI CLIP ViT-B/32 (nerf.clip)"
+"""The edit metrics' CLIP (peers report ViT-L/14: docs/nerf.md says why it is not offered)."""
 
 
 def metric_views(frames: list) -> list:
@@ -253,7 +253,7 @@ class NerfEditEngine(LongRunEngine):
             {"source": request.source, "target": request.target, "mode": request.mode}
         )
         header.models.update(parts.sources("vae", "diffusion"))
-        sources = parts.sources("vae", "diffusion", request.metric_clip)
+        sources = parts.sources("vae", "diffusion", "clip")
         return NerfResult(
             recipe=self.recipe(request, sources, request.seed),
             metrics=metrics,
@@ -270,11 +270,11 @@ class NerfEditEngine(LongRunEngine):
         )
 
     def _edit_metrics(self, parts, before: list, after: list, request: EditRequest) -> dict:
-        """CLIP's figures (the request's `metric_clip`) on the orbit views (`metric_views`)
-        before and after the edit; CLIP is only needed for them, so without it the edit is made
+        """CLIP's figures (`CLIP_MODEL`) on the orbit views (`metric_views`) before and after
+        the edit; CLIP is only needed for them, so without it the edit is made
         and each says which model it lacks."""
-        clip, missing = parts.optional(request.metric_clip)
-        named = {"clip_model": CLIP_MODELS[request.metric_clip]}
+        clip, missing = parts.optional("clip")
+        named = {"clip_model": CLIP_MODEL}
         if clip is None:
             return {**named, **{name: missing for name in EDIT_METRICS}}
         return {**named, **edit_metrics(clip, metric_views(before), metric_views(after), request)}

@@ -1,6 +1,6 @@
 """Loading the NeRF engine's parts, each when a request first needs it: the SD 1.5 VAE
 (latents and decoding), the UNet with its text encoder and noise schedule (editing), and CLIP
-ViT-B/32 or, when asked, ViT-L/14 (edit metrics)."""
+ViT-B/32 (edit metrics)."""
 
 from __future__ import annotations
 
@@ -34,14 +34,10 @@ def load_diffusion(context: LoadContext):
     return DiffusionGuide(unet.to(device), scheduler, text_encoder.to(device), tokenizer)
 
 
-def load_clip(context: LoadContext, name: str = "clip"):
+def load_clip(context: LoadContext):
     from ..gan.clip_guide import ClipGuide
 
-    return ClipGuide.load(context.resolve(name).folder, context.device.torch_device, name)
+    return ClipGuide.load(context.resolve("clip").folder, context.device.torch_device, "clip")
 
 
-def load_clip_l14(context: LoadContext):
-    return load_clip(context, "clip_l14")
-
-
-PARTS = {"vae": load_vae, "diffusion": load_diffusion, "clip": load_clip, "clip_l14": load_clip_l14}
+PARTS = {"vae": load_vae, "diffusion": load_diffusion, "clip": load_clip}

@@ -14,7 +14,6 @@ from ..fields import choice, integer, number, seed, text, value
 EXAMPLE = "example"  # the built-in example scene (also engines.nerf.example.EXAMPLE)
 MODES = ("dds", "sds")
 WEIGHTINGS = ("1", "1 - alpha_bar")  # engines.nerf.guidance.WEIGHTINGS (no torch import here)
-METRIC_CLIPS = ("clip", "clip_l14")
 
 
 def _path(value: Any, what: str) -> str:
@@ -108,12 +107,6 @@ class EditRequest(Request):
     t_max: int = integer(950, 2, 999, "timesteps are drawn from [t_min, t_max)")
     switch_every: int = integer(1, 1, 100, "steps on one view before the next")
     frames: int = integer(24, 4, 240, "orbit video frames (original and edited side by side)")
-    metric_clip: str = choice(
-        "clip",
-        METRIC_CLIPS,
-        "the CLIP model the edit metrics use",
-        labels=("CLIP ViT-B/32", "CLIP ViT-L/14 (as InstructPix2Pix and its peers report)"),
-    )
     preview_every: int = integer(50, 1, 5000, "a preview render every N steps")
     seed: int = seed()
 
