@@ -271,8 +271,8 @@ class NerfEditEngine(LongRunEngine):
 
     def _edit_metrics(self, parts, before: list, after: list, request: EditRequest) -> dict:
         """CLIP's figures (`CLIP_MODEL`) on the orbit views (`metric_views`) before and after
-        the edit; CLIP is only needed for them, so without it the edit is made
-        and each says which model it lacks."""
+        the edit; CLIP is only needed for them, so without it the edit is made and each says
+        which model it lacks."""
         clip, missing = parts.optional("clip")
         named = {"clip_model": CLIP_MODEL}
         if clip is None:
