@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_gan import one_thread  # noqa: F401
 
 from engines.nerf.cameras import Cameras
 from engines.nerf.edit import Editor, EditSettings
@@ -19,6 +18,7 @@ from engines.nerf.scene_file import SceneHeader, load_scene_bytes, scene_bytes
 from engines.nerf.scenes import load_scene
 
 SIZE = 32
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
