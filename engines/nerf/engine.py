@@ -134,7 +134,7 @@ class NerfEditEngine(LongRunEngine):
         cameras = Cameras.from_arrays(scene.c2w, scene.intrinsics, scene.width, scene.height)
         model = LatentNerf(config, cameras, scene.train, scene.test).to(device)
         settings = FitSettings(
-            tv_weight=FORWARD_FACING_TV if scene.convention == "llff" else 0.0,
+            tv_weight=FORWARD_FACING_TV if scene.space.kind == "ndc" else 0.0,
             steps=request.steps,
             batch_rays=request.batch_rays,
             preview_every=request.preview_every,

@@ -16,7 +16,7 @@ from .field import grid_schedule
 from .model import RGB, LatentNerf
 
 LR_DECAY = 0.1  # learning rates fall to this fraction by the end (TensoRF's)
-FORWARD_FACING_TV = 0.1  # ours: TV on forward-facing (LLFF) scenes, as TensoRF uses TV there
+FORWARD_FACING_TV = 0.1  # ours: TV on forward-facing (NDC) scenes, as TensoRF uses TV on LLFF
 OCCUPANCY_EVERY = 200
 
 
