@@ -126,10 +126,13 @@ CAPABILITIES: tuple[Capability, ...] = (
         "applied).",
         ours="The paper released no code: our own pure-PyTorch TensoRF (vector-matrix) field with "
         "a latent head and an RGB head trained jointly, coarse-to-fine grid schedule, "
-        "total-variation and L1 regularisers, occupancy-grid sampling, scene normalisation, "
-        "learning rates and step counts; the procedural example scene; held-out PSNR/SSIM and "
-        "CLIP direction similarity and consistency as metrics. Backbones: the Stable Diffusion "
-        "1.5 VAE, UNet and text encoder; CLIP ViT-B/32 (open_clip) for the metrics.",
+        "TensoRF's regularisers for fitting and none for editing (so what the guidance leaves "
+        "alone stays), occupancy-grid sampling, scene normalisation, learning rates and step "
+        "counts; the procedural example scene; held-out PSNR/SSIM and CLIP direction "
+        "similarity and consistency as metrics. Views are fitted at 512 px by default (64x64 "
+        "latents, the resolution SD 1.5's UNet was trained on), 256 px on a CPU. Backbones: "
+        "the Stable Diffusion 1.5 VAE, UNet and text encoder; CLIP ViT-B/32 (open_clip) for the "
+        "metrics.",
     ),
     Capability(
         key="compression",

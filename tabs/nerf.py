@@ -29,8 +29,10 @@ scene as a zip (nerfstudio / instant-ngp / Blender `transforms.json` with its im
 Diffusion 1.5 latents, then describe the scene and what it should become and press **Edit**.
 **ED-NeRF's:** the NeRF in SD's latent space, the refinement layer, editing with Delta Denoising
 Score. **Ours:** the TensoRF field, the schedules and regularisers, the example scene and the
-metrics (the paper released no code). On a CPU, fitting takes minutes and editing with the
-real UNet is very slow; a GPU is the intended place.
+metrics (the paper released no code). Scenes are fitted at 512 px by default (64x64 latents,
+the resolution SD 1.5's UNet was trained on and ED-NeRF edits at); on a CPU the form starts at
+256 px (32x32 latents, off the UNet's training resolution: expect weaker edits). On a CPU,
+fitting takes minutes and editing with the real UNet is very slow; a GPU is the intended place.
 """
 CPU_SLOW = "fitting takes minutes, and editing with the real UNet is very slow."
 LONG_GPU_SECONDS = 600
@@ -112,7 +114,7 @@ def build_reconstruct(studio: Studio, run_id: gr.State):
         api_name="nerf_reconstruct",
         gpu_duration=LONG_GPU_SECONDS,
     )
-    return outputs, stop
+    return form, outputs, stop
 
 
 def build_edit(studio: Studio, run_id: gr.State):
@@ -127,6 +129,7 @@ def build_edit(studio: Studio, run_id: gr.State):
             with gr.Accordion("Settings", open=False):
                 for name in (
                     "guidance_scale",
+                    "weighting",
                     "lr",
                     "t_min",
                     "t_max",
@@ -215,10 +218,10 @@ def build_render(studio: Studio) -> dict[str, Any]:
 def build(studio: Studio) -> None:
     intro(INTRO)
     notice = gr.Markdown(visible=False)
-    cpu_notice(studio, notice, None, CPU_SLOW, "nerf")
     run_id = gr.State("")
     with gr.Tab("1. Reconstruct"):
-        fitted, stop_fit = build_reconstruct(studio, run_id)
+        fit_form, fitted, stop_fit = build_reconstruct(studio, run_id)
+    cpu_notice(studio, notice, fit_form, CPU_SLOW, "nerf")  # fits at 256 px on a CPU
     with gr.Tab("2. Edit"):
         edit, edited, stop_edit = build_edit(studio, run_id)
     with gr.Tab("3. Render"):

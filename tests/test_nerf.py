@@ -177,16 +177,18 @@ def test_one_guidance_step_changes_the_field_and_lowers_its_objective(guide, sce
     prompts = guide.prompts("a toy scene", "a golden toy scene")
     editor = Editor(model, guide, prompts, EditSettings(mode=mode, steps=1, lr_grid=1e-3))
     view = editor.view()
-    latent = model.latent(model.cameras, view)
+    samples = editor.samples.get_state()  # the same jittered samples before and after
+    latent, source = editor.render(view)
     t, noise = editor.draw(latent)
-    gradient = editor.gradient(view, latent, t, noise)
+    gradient = editor.gradient(latent, source, t, noise)
     before_params = model.field.appearance_planes.detach().clone()
     loss = guidance_loss(latent, gradient)
     editor.optimizer.zero_grad()
     loss.backward()
     editor.optimizer.step()
     with torch.no_grad():
-        after = guidance_loss(model.latent(model.cameras, view), gradient)
+        editor.samples.set_state(samples)
+        after = guidance_loss(model.latent(model.cameras, view, editor.samples), gradient)
     assert not torch.equal(model.field.appearance_planes, before_params)
     assert after.item() < loss.item()
 

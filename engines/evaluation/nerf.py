@@ -1,6 +1,7 @@
 """The NeRF editing protocol (docs/nerf.md, Evaluation): our set of (scene, source prompt,
 target prompt) edits (`nerf_edits.json`); each scene fitted once, then edited with Delta
-Denoising Score (ours, ED-NeRF's) and with SDS (its baseline) on the same seeds; measured by the
+Denoising Score (ours, ED-NeRF's) and with SDS (its baseline) at the DDS notebook's and at
+DreamFusion's settings, on the same seeds; measured by the
 engine on the same orbit views of the unedited and the edited scene: CLIP direction similarity,
 direction consistency between neighbouring views, CLIP score to the target text; time and peak
 memory; the loss curve of every edit."""
@@ -22,8 +23,22 @@ from .store import ItemStore, item_key
 
 EDIT_SET = Path(__file__).with_name("nerf_edits.json")
 EXAMPLE = "example"
-MODES = ("dds", "sds")
-METHODS = {"dds": "ours, DDS (ED-NeRF)", "sds": "SDS (same field and UNet)"}
+MODES = ("dds", "sds", "sds-dreamfusion")
+METHODS = {
+    "dds": "ours, DDS (ED-NeRF; CFG 7.5, w(t) = 1)",
+    "sds": "SDS at the DDS notebook's settings (CFG 7.5, w(t) = 1)",
+    "sds-dreamfusion": "SDS at DreamFusion / threestudio settings (CFG 100, w(t) = 1 - alpha_bar_t)",
+}
+METHOD_SETTINGS = {
+    "dds": {"mode": "dds", "guidance_scale": 7.5, "weighting": "1"},
+    "sds": {"mode": "sds", "guidance_scale": 7.5, "weighting": "1"},
+    # DreamFusion and threestudio draw t from [0.02, 0.98] of the schedule
+    "sds-dreamfusion": {
+        "mode": "sds", "guidance_scale": 100.0, "weighting": "1 - alpha_bar",
+        "t_min": 20, "t_max": 980,
+    },
+}  # fmt: skip
+"""Each compared method as EditRequest settings; the rest are the engine's defaults."""
 FIT_SEED = 0
 """Each scene is fitted once, with this seed; the edits' seeds vary."""
 FIT_FIGURES = (
@@ -32,7 +47,7 @@ FIT_FIGURES = (
 )  # fmt: skip
 EDIT_FIGURES = (
     "clip_direction_similarity", "clip_direction_consistency", "clip_target_score_original",
-    "clip_target_score_edited", "clip_views", "steps_done", "run_seconds",
+    "clip_target_score_edited", "clip_views", "clip_model", "steps_done", "run_seconds",
     "median_step_seconds", "peak_gpu_memory_mb", "process_peak_rss_mb",
 )  # fmt: skip
 
@@ -44,7 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=",".join(MODES),
         help="editing losses compared, comma separated (default %(default)s)",
     )
-    group.add_argument("--nerf-resolution", type=int, default=256, help="fitting resolution, px")
+    group.add_argument(
+        "--nerf-resolution",
+        type=int,
+        default=None,
+        help="fitting resolution, px (default: 512, SD 1.5's training resolution, on a GPU; "
+        "256 on a CPU)",
+    )
     group.add_argument("--nerf-fit-steps", type=int, default=3000, help="fitting iterations")
     group.add_argument("--nerf-grid", type=int, default=None, help="grid (default: the engine's)")
     group.add_argument(
@@ -88,9 +109,23 @@ def _modes(args: argparse.Namespace) -> list[str]:
     return modes
 
 
+def working_resolution(args: argparse.Namespace) -> int:
+    """--nerf-resolution, else the request's default (512) on an accelerator and its CPU-sized
+    value (256) on a CPU."""
+    from ..device import choose_device
+    from ..nerf import ReconstructRequest
+
+    if args.nerf_resolution is not None:
+        return args.nerf_resolution
+    if choose_device(getattr(args, "device", "auto")).is_accelerator:
+        return ReconstructRequest().resolution
+    return ReconstructRequest.cpu_defaults["resolution"]
+
+
 def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
     from ..nerf import EditRequest, ReconstructRequest
 
+    args.nerf_resolution = working_resolution(args)
     items = []
     for entry in load_edits(Path(args.data) if args.data else EDIT_SET):
         scene = entry["scene"]
@@ -140,7 +175,7 @@ def _edit_request(item: dict[str, Any], scene_file: str, request_type):
         scene=scene_file,
         source=item["source"],
         target=item["target"],
-        mode=item["mode"],
+        **METHOD_SETTINGS[item["mode"]],
         steps=item["steps"],
         frames=item["frames"],
         seed=item["seed"],
@@ -209,6 +244,8 @@ COLUMNS = [
 
 
 def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report:
+    from ..nerf.engine import CLIP_MODEL
+
     metrics = [r["metrics"] for r in records]
     rows = []
     if records:
@@ -258,14 +295,17 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report
         title="NeRF editing: DDS (ED-NeRF) against SDS on the same scenes and seeds",
         protocol=(
             "Each scene of the set fitted once (latent NeRF, seed 0); each (source, target) "
-            "edit run with Delta Denoising Score (ours, as ED-NeRF) and with SDS on the same "
+            "edit run with Delta Denoising Score (ours, as ED-NeRF) and with SDS at two "
+            "settings, the DDS notebook's (CFG 7.5, w(t) = 1) and DreamFusion's / "
+            "threestudio's (CFG 100, w(t) = 1 - alpha_bar_t, t in [20, 980)), on the same "
             "seeds and steps. Measured by the engine on the same orbit views of the unedited "
             "and the edited scene (the training cameras' radius and mean elevation, VAE-decoded) "
-            "with CLIP ViT-B/32: direction similarity cos(E_I(edited) - E_I(original), "
-            "E_T(target) - E_T(source)) and direction consistency between neighbouring views "
-            "(InstructPix2Pix / Instruct-NeRF2NeRF), and the CLIP score (mean cosine) of the "
-            "views to the target text, unedited against edited. Time and peak memory of each "
-            "edit."
+            f"with {CLIP_MODEL}: direction similarity "
+            "cos(E_I(edited) - E_I(original), E_T(target) - E_T(source)) and direction "
+            "consistency between neighbouring views of the closed orbit, the last and the "
+            "first included (InstructPix2Pix / Instruct-NeRF2NeRF), and the CLIP score (mean "
+            "cosine) of the views to the target text, unedited against edited. Time and peak "
+            "memory of each edit."
         ),
         columns=COLUMNS,
         rows=rows,

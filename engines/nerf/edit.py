@@ -1,13 +1,20 @@
 """Editing a fitted latent NeRF with Delta Denoising Score (or SDS, for comparison).
 
-Each step renders one training view's refined latent, takes the guidance gradient against the
-cached source latent of that view (the fitted field's own render, computed once), and back-
-propagates (z * grad).sum() through the refinement network into the field. Training views are
-cycled in a shuffled order, `switch_every` steps each. The RGB head and the refinement network
-stay as fitted."""
+Each step renders one training view's refined latent with jittered samples along the rays,
+takes the guidance gradient against the source latent of that view (the scene as it was when
+the edit started, rendered with the same samples), and backpropagates (z * grad).sum() through
+the refinement network into the field. Training views are cycled in a shuffled order,
+`switch_every` steps each. The refinement network stays as fitted; the RGB head renders a frozen
+copy of the fitted field (`LatentNerf.keep_original`).
+
+Nothing but the guidance moves the field: no smoothness term is added (DDS and ED-NeRF have
+none, and under Adam a regulariser moves every cell the guidance leaves alone at full speed), so
+an edit whose guidance gradient is zero changes nothing. The occupancy grid is rebuilt on the
+fitter's schedule, so geometry can grow where the edit adds density."""
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable
@@ -16,8 +23,16 @@ from dataclasses import dataclass
 import torch
 
 from ..long_runs import RunUpdate
-from .fit import FitReport
-from .guidance import DDS, DiffusionGuide, Prompts, dds_gradient, guidance_loss, sds_gradient
+from .fit import OCCUPANCY_EVERY, FitReport
+from .guidance import (
+    CONSTANT,
+    DDS,
+    DiffusionGuide,
+    Prompts,
+    dds_gradient,
+    guidance_loss,
+    sds_gradient,
+)
 from .model import LatentNerf
 
 
@@ -26,12 +41,13 @@ class EditSettings:
     mode: str = DDS
     steps: int = 300
     guidance_scale: float = 7.5
+    weighting: str = CONSTANT  # w(t): 1, or 1 - alpha_bar_t (DreamFusion's SDS)
     lr_grid: float = 5e-3
     lr_network: float = 5e-4
     t_min: int = 50
     t_max: int = 950  # t ~ U[t_min, t_max)
     switch_every: int = 1
-    tv_weight: float = 0.1
+    occupancy_every: int = OCCUPANCY_EVERY  # rebuild the occupancy grid every N steps
     preview_every: int = 50
     seed: int = 0
 
@@ -46,6 +62,7 @@ class Editor:
         self.settings = settings
         self.generator = torch.Generator(device="cpu").manual_seed(settings.seed)
         model.refiner.requires_grad_(False)
+        model.keep_original()
         field = model.field
         self.optimizer = torch.optim.Adam(
             [
@@ -57,8 +74,9 @@ class Editor:
             ],
             betas=(0.9, 0.99),
         )
-        with torch.no_grad():  # the source latents: the fitted field's renders, once per view
-            self.sources = {v: model.latent(model.cameras, v) for v in model.train_views}
+        # the source: the scene as this edit found it, rendered with the edit's samples
+        self.source = copy.deepcopy(model).requires_grad_(False)
+        self.samples = torch.Generator(device=model.device).manual_seed(settings.seed)
         order = torch.randperm(len(model.train_views), generator=self.generator)
         self.order = [model.train_views[i] for i in order]
         self.step_index = 0
@@ -71,13 +89,28 @@ class Editor:
         noise = torch.randn(latent.shape, generator=self.generator).to(latent.device)
         return t, noise
 
-    def gradient(self, view: int, latent: torch.Tensor, t: int, noise: torch.Tensor):
+    def render(self, view: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The edited latent of `view` (with gradients) and the source's, on the same jittered
+        samples: with equal prompts DDS's gradient is then exactly zero."""
+        state = self.samples.get_state()
+        latent = self.model.latent(self.model.cameras, view, self.samples)
+        self.samples.set_state(state)
+        with torch.no_grad():
+            source = self.source.latent(self.source.cameras, view, self.samples)
+        return latent, source
+
+    def gradient(
+        self, latent: torch.Tensor, source: torch.Tensor, t: int, noise: torch.Tensor
+    ) -> torch.Tensor:
+        """The guidance gradient on `latent`, times w(t)."""
         s = self.settings
         if s.mode == DDS:
-            return dds_gradient(
-                self.guide, latent, self.sources[view], self.prompts, t, noise, s.guidance_scale
+            grad = dds_gradient(
+                self.guide, latent, source, self.prompts, t, noise, s.guidance_scale
             )
-        return sds_gradient(self.guide, latent, self.prompts, t, noise, s.guidance_scale)
+        else:
+            grad = sds_gradient(self.guide, latent, self.prompts, t, noise, s.guidance_scale)
+        return grad if s.weighting == CONSTANT else grad * self.guide.weight(t, s.weighting)
 
     def view(self) -> int:
         position = (self.step_index // self.settings.switch_every) % len(self.order)
@@ -87,15 +120,19 @@ class Editor:
         model = self.model
         view = self.view()
         self.step_index += 1
-        latent = model.latent(model.cameras, view)
+        latent, source = self.render(view)
         t, noise = self.draw(latent)
-        gradient = self.gradient(view, latent, t, noise)
+        gradient = self.gradient(latent, source, t, noise)
         loss = guidance_loss(latent, gradient)
-        total = loss + self.settings.tv_weight * model.field.total_variation()
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        loss.backward()
         self.optimizer.step()
+        losses = {}
+        if self.step_index % self.settings.occupancy_every == 0:
+            with torch.no_grad():
+                losses["occupied"] = model.update_occupancy()
         return {
+            **losses,
             "guidance": loss.item(),
             "gradient_norm": float(gradient.float().norm()),
             "t": float(t),

@@ -14,7 +14,7 @@ from .loading import PARTS
 from .requests import EXAMPLE, EditRequest, ReconstructRequest, RenderRequest
 from .results import NerfResult
 
-EXAMPLE_SIZE = 256
+EXAMPLE_SIZES = (256, 512)  # the built-in scene is rendered at the smallest at least asked
 METRIC_VIEWS = 16  # orbit frames CLIP looks at
 EDIT_METRICS = (
     "clip_direction_similarity",
@@ -24,15 +24,22 @@ EDIT_METRICS = (
 )
 
 
+CLIP_MODEL = "OpenAI CLIP ViT-B/32 (nerf.clip)"
+"""The edit metrics' CLIP (peers report ViT-L/14: docs/nerf.md says why it is not offered)."""
+
+
 def metric_views(frames: list) -> list:
-    """The orbit frames the edit metrics look at: at most METRIC_VIEWS, evenly spaced."""
-    return frames[:: max(1, len(frames) // METRIC_VIEWS)]
+    """The orbit frames the edit metrics look at: all of them up to METRIC_VIEWS, else
+    METRIC_VIEWS evenly spaced round the orbit (frame k * n / METRIC_VIEWS, rounded down)."""
+    count = min(len(frames), METRIC_VIEWS)
+    return [frames[k * len(frames) // count] for k in range(count)] if frames else []
 
 
 def edit_metrics(clip, before: list, after: list, request: EditRequest) -> dict[str, Any]:
-    """CLIP ViT-B/32 on the same views of the original and the edited scene: direction
-    similarity and consistency (InstructPix2Pix / Instruct-NeRF2NeRF), and the mean cosine of
-    each view to the target prompt, before and after."""
+    """CLIP on the same views of the original and the edited scene: direction similarity and
+    consistency (InstructPix2Pix / Instruct-NeRF2NeRF; the views are a closed orbit, so the
+    last and the first are neighbours too), and the mean cosine of each view to the target
+    prompt, before and after."""
     import torch
 
     from .metrics import direction_consistency, direction_similarity, image_batch
@@ -43,7 +50,7 @@ def edit_metrics(clip, before: list, after: list, request: EditRequest) -> dict[
         texts = clip.encode_prompts([request.source, request.target])
     return {
         "clip_direction_similarity": direction_similarity(original, edited, texts[1] - texts[0]),
-        "clip_direction_consistency": direction_consistency(original, edited),
+        "clip_direction_consistency": direction_consistency(original, edited, closed=True),
         "clip_target_score_original": float((original @ texts[1]).mean()),
         "clip_target_score_edited": float((edited @ texts[1]).mean()),
         "clip_views": int(original.shape[0]),
@@ -89,7 +96,13 @@ class NerfEditEngine(LongRunEngine):
         from .example import example_folder
         from .scenes import load_scene
 
-        path = example_folder(EXAMPLE_SIZE) if request.scene == EXAMPLE else request.scene
+        if request.scene == EXAMPLE:
+            size = min(
+                (s for s in EXAMPLE_SIZES if s >= request.resolution), default=EXAMPLE_SIZES[-1]
+            )
+            path = example_folder(size)
+        else:
+            path = request.scene
         return load_scene(path, request.resolution, request.background, request.space)
 
     def _reconstruct(
@@ -99,7 +112,7 @@ class NerfEditEngine(LongRunEngine):
 
         from .cameras import Cameras
         from .field import FieldConfig
-        from .fit import FitSettings, Fitter
+        from .fit import FORWARD_FACING_TV, FitSettings, Fitter
         from .model import LatentNerf, NerfConfig
         from .scene_file import SceneHeader, scene_bytes
 
@@ -121,6 +134,7 @@ class NerfEditEngine(LongRunEngine):
         cameras = Cameras.from_arrays(scene.c2w, scene.intrinsics, scene.width, scene.height)
         model = LatentNerf(config, cameras, scene.train, scene.test).to(device)
         settings = FitSettings(
+            tv_weight=FORWARD_FACING_TV if scene.space.kind == "ndc" else 0.0,
             steps=request.steps,
             batch_rays=request.batch_rays,
             preview_every=request.preview_every,
@@ -206,6 +220,7 @@ class NerfEditEngine(LongRunEngine):
             mode=request.mode,
             steps=request.steps,
             guidance_scale=request.guidance_scale,
+            weighting=request.weighting,
             lr_grid=request.lr,
             lr_network=request.lr / 10,
             t_min=request.t_min,
@@ -232,6 +247,8 @@ class NerfEditEngine(LongRunEngine):
         metrics = self._edit_metrics(parts, frames_before, frames_after, request)
         metrics.update(_run_figures(report, device))
         metrics["mode"] = request.mode
+        metrics["guidance_scale"] = request.guidance_scale
+        metrics["weighting"] = f"w(t) = {request.weighting}"
         header.edits.append(
             {"source": request.source, "target": request.target, "mode": request.mode}
         )
@@ -253,13 +270,14 @@ class NerfEditEngine(LongRunEngine):
         )
 
     def _edit_metrics(self, parts, before: list, after: list, request: EditRequest) -> dict:
-        """CLIP's figures on the orbit views (`metric_views`) before and after the edit; CLIP
-        is only needed for them, so without it the edit is made and each says which model it
-        lacks."""
+        """CLIP's figures (`CLIP_MODEL`) on the orbit views (`metric_views`) before and after
+        the edit; CLIP is only needed for them, so without it the edit is made and each says
+        which model it lacks."""
         clip, missing = parts.optional("clip")
+        named = {"clip_model": CLIP_MODEL}
         if clip is None:
-            return {name: missing for name in EDIT_METRICS}
-        return edit_metrics(clip, metric_views(before), metric_views(after), request)
+            return {**named, **{name: missing for name in EDIT_METRICS}}
+        return {**named, **edit_metrics(clip, metric_views(before), metric_views(after), request)}
 
     # -- render ----------------------------------------------------------------------------------
 
@@ -312,7 +330,7 @@ class NerfEditEngine(LongRunEngine):
         still = stills[0] if len(stills) == 1 else side_by_side(*stills)
         notes = []
         if request.decode == "rgb" and any(header.edits for _, header in scenes):
-            notes.append("The RGB head is not edited: decode the latent to see the edit.")
+            notes.append("The RGB head shows the fitted scene: decode the latent to see the edit.")
         progress(1.0, "Done")
         return NerfResult(
             recipe=self.recipe(request, sources, None),

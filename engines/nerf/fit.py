@@ -16,6 +16,7 @@ from .field import grid_schedule
 from .model import RGB, LatentNerf
 
 LR_DECAY = 0.1  # learning rates fall to this fraction by the end (TensoRF's)
+FORWARD_FACING_TV = 0.1  # ours: TV on forward-facing (NDC) scenes, as TensoRF uses TV on LLFF
 OCCUPANCY_EVERY = 200
 
 
@@ -28,8 +29,11 @@ class FitSettings:
     rgb_weight: float = 1.0
     latent_weight: float = 1.0
     raw_latent_weight: float = 0.5  # the field's own render toward the VAE latent too
-    tv_weight: float = 0.1
-    l1_weight: float = 1e-4
+    tv_weight: float = 0.0  # TensoRF's on object-centric scenes; FORWARD_FACING_TV on LLFF
+    l1_weight: float = 8e-5  # TensoRF's, until the first occupancy update
+    l1_weight_rest: float = 4e-5  # TensoRF's, after it
+    lr_upsample_reset: bool = True  # TensoRF's: learning rates start over after an upsample
+    jitter: bool = True  # training samples at a random place in each interval (TensoRF's)
     preview_every: int = 200
     seed: int = 0
 
@@ -77,6 +81,7 @@ class Fitter:
         self.latents = latents.to(model.device) if latents is not None else None
         self.settings = settings
         self.generator = torch.Generator(device="cpu").manual_seed(settings.seed)
+        self.samples = torch.Generator(device=model.device).manual_seed(settings.seed)
         self.schedule = grid_schedule(model.config.field, settings.steps)
         self.optimizer = make_optimizer(model, settings)
         self.train = torch.tensor(model.train_views)
@@ -103,18 +108,20 @@ class Fitter:
         self.step_index += 1
         if self.step_index in self.schedule:
             model.field.upsample(self.schedule[self.step_index])
-            self.optimizer = make_optimizer(model, settings, self._decay())
+            scale = 1.0 if settings.lr_upsample_reset else self._decay()
+            self.optimizer = make_optimizer(model, settings, scale)
         losses: dict[str, float] = {}
         total = torch.zeros((), device=model.device)
         if settings.rgb_weight > 0:
             origins, directions, target = self._rgb_batch()
-            rendered = model.render_rays(origins, directions, (RGB,), jitter=True)[RGB]
+            jitter = settings.jitter
+            rendered = model.render_rays(origins, directions, (RGB,), jitter, self.samples)[RGB]
             rgb_loss = F.mse_loss(rendered, target)
             total = total + settings.rgb_weight * rgb_loss
             losses["rgb"] = rgb_loss.item()
         if self.latents is not None and settings.latent_weight > 0:
             view = int(self.train[self.step_index % len(self.train)])
-            raw = model.raw_latent(model.cameras, view)
+            raw = model.raw_latent(model.cameras, view, self.samples if settings.jitter else None)
             refined = model.refiner(raw)
             target = self.latents[view : view + 1]
             latent_loss = F.mse_loss(refined, target)
@@ -124,8 +131,10 @@ class Fitter:
             )
             losses["latent"] = latent_loss.item()
             losses["latent_raw"] = raw_loss.item()
-        regulariser = settings.tv_weight * model.field.total_variation()
-        regulariser = regulariser + settings.l1_weight * model.field.density_l1()
+        l1_weight = settings.l1_weight_rest if model.occupancy.warmed else settings.l1_weight
+        regulariser = l1_weight * model.field.density_l1()
+        if settings.tv_weight > 0:
+            regulariser = regulariser + settings.tv_weight * model.field.total_variation()
         total = total + regulariser
         losses["regulariser"] = regulariser.item()
         self.optimizer.zero_grad(set_to_none=True)
@@ -134,11 +143,14 @@ class Fitter:
         decay = LR_DECAY ** (1 / max(settings.steps, 1))
         for group in self.optimizer.param_groups:
             group["lr"] *= decay
-        if self.step_index % OCCUPANCY_EVERY == 0 and self.step_index >= 2 * OCCUPANCY_EVERY:
+        if self.step_index % OCCUPANCY_EVERY == 0 and self._warm():
             with torch.no_grad():
                 losses["occupied"] = model.update_occupancy()
         losses["total"] = total.item()
         return losses
+
+    def _warm(self) -> bool:
+        return self.step_index >= 2 * OCCUPANCY_EVERY
 
     @torch.no_grad()
     def heldout(self, views: list[int] | None = None) -> tuple[float, torch.Tensor | None]:
@@ -184,6 +196,9 @@ class Fitter:
             elif self.step_index % 10 == 0:
                 message = f"Step {self.step_index}/{settings.steps}"
                 emit(RunUpdate("fit", self.step_index, settings.steps, message, losses))
+        if self._warm() and self.step_index % OCCUPANCY_EVERY:
+            with torch.no_grad():  # the saved grid is the final field's: edits start from it
+                self.model.update_occupancy()
         self.report.steps_done = self.step_index
         self.report.seconds = time.perf_counter() - started
         return self.report

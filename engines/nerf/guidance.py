@@ -13,6 +13,10 @@ from dataclasses import dataclass
 import torch
 
 DDS, SDS = "dds", "sds"
+CONSTANT, ONE_MINUS_ALPHA_BAR = "1", "1 - alpha_bar"
+WEIGHTINGS = (CONSTANT, ONE_MINUS_ALPHA_BAR)
+"""w(t): 1 (the DDS notebook, its SDS baseline too) or 1 - alpha_bar_t (DreamFusion,
+threestudio)."""
 
 
 @dataclass
@@ -55,6 +59,12 @@ class DiffusionGuide:
 
     def prompts(self, source: str, target: str) -> Prompts:
         return Prompts(self.embed(""), self.embed(source), self.embed(target))
+
+    def weight(self, t: int, weighting: str) -> float:
+        """w(t) of the guidance gradient."""
+        if weighting == ONE_MINUS_ALPHA_BAR:
+            return float(1 - self.alphas_cumprod[t])
+        return 1.0
 
     def noised(self, latent: torch.Tensor, noise: torch.Tensor, t: int) -> torch.Tensor:
         ab = self.alphas_cumprod[t].to(latent.device)
@@ -103,7 +113,8 @@ def sds_gradient(
     noise: torch.Tensor,
     scale: float = 7.5,
 ) -> torch.Tensor:
-    """eps_hat(z_t(edited), target) - eps: Score Distillation Sampling's gradient (w(t) = 1)."""
+    """eps_hat(z_t(edited), target) - eps: Score Distillation Sampling's gradient (w(t) = 1;
+    the caller scales it for other weightings)."""
     noisy = guide.noised(edited.detach(), noise, t)
     eps = guide.guided_noise(noisy, t, [prompts.target], prompts.empty, scale)
     return (eps - noise).to(edited.dtype)

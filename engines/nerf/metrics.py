@@ -38,11 +38,18 @@ def direction_similarity(
     return float((image_directions @ F.normalize(text_direction, dim=-1)).mean())
 
 
-def direction_consistency(original: torch.Tensor, edited: torch.Tensor) -> float:
+def direction_consistency(
+    original: torch.Tensor, edited: torch.Tensor, closed: bool = False
+) -> float:
     """Mean over neighbouring views i, i+1 of cos(E_I(edit_i) - E_I(orig_i),
-    E_I(edit_i+1) - E_I(orig_i+1)): an edit that changes every view the same way scores 1."""
+    E_I(edit_i+1) - E_I(orig_i+1)): an edit that changes every view the same way scores 1.
+    On a `closed` orbit the last view and the first are neighbours too."""
     directions = F.normalize(edited - original, dim=-1)
-    return float((directions[:-1] * directions[1:]).sum(-1).mean())
+    if closed and len(directions) > 2:
+        pairs, following = directions, torch.roll(directions, -1, dims=0)
+    else:
+        pairs, following = directions[:-1], directions[1:]
+    return float((pairs * following).sum(-1).mean())
 
 
 def image_batch(frames: list[np.ndarray]) -> torch.Tensor:

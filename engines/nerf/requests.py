@@ -13,6 +13,7 @@ from ..fields import choice, integer, number, seed, text, value
 
 EXAMPLE = "example"  # the built-in example scene (also engines.nerf.example.EXAMPLE)
 MODES = ("dds", "sds")
+WEIGHTINGS = ("1", "1 - alpha_bar")  # engines.nerf.guidance.WEIGHTINGS (no torch import here)
 
 
 def _path(value: Any, what: str) -> str:
@@ -28,17 +29,19 @@ class ReconstructRequest(Request):
     """Fit a latent NeRF to a scene folder or zip (or the built-in example)."""
 
     task: ClassVar[str] = "reconstruct"
+    cpu_defaults: ClassVar[dict[str, Any]] = {"resolution": 256}
 
     scene: str | None = value(
         EXAMPLE,
         "a scene folder or zip (transforms.json, LLFF or COLMAP); 'example': the built-in one",
     )
     resolution: int = integer(
-        256,
+        512,
         32,
         1024,
-        "longer side of the views the field is fitted at; the latent is 1/8 of it "
-        "(ED-NeRF: 512, a 64x64 latent)",
+        "longer side of the views the field is fitted at; the latent is 1/8 of it. 512 (a "
+        "64x64 latent) is what SD 1.5's UNet was trained on and ED-NeRF edits at; smaller "
+        "latents are off the UNet's training distribution (256 is the CPU-sized value)",
         unit="px",
         step=8,
     )
@@ -85,7 +88,20 @@ class EditRequest(Request):
         labels=("Delta Denoising Score", "Score Distillation Sampling"),
     )
     steps: int = integer(300, 1, 5000, "edit iterations (one training view each)")
-    guidance_scale: float = number(7.5, 1.0, 30.0, "classifier-free guidance", step=0.5)
+    guidance_scale: float = number(
+        7.5,
+        1.0,
+        100.0,
+        "classifier-free guidance (DDS and the DDS notebook's SDS: 7.5; DreamFusion's and "
+        "threestudio's SDS: 100)",
+        step=0.5,
+    )
+    weighting: str = choice(
+        "1",
+        WEIGHTINGS,
+        "w(t), the weight of the guidance gradient at timestep t",
+        labels=("w(t) = 1 (DDS notebook)", "w(t) = 1 - alpha_bar_t (DreamFusion SDS)"),
+    )
     lr: float = number(5e-3, 1e-5, 0.1, "learning rate of the field's grids", widget="number")
     t_min: int = integer(50, 1, 998, "smallest timestep drawn")
     t_max: int = integer(950, 2, 999, "timesteps are drawn from [t_min, t_max)")
@@ -119,7 +135,7 @@ class RenderRequest(Request):
         "latent",
         ("latent", "rgb"),
         "what is shown",
-        labels=("VAE-decoded latent (shows edits)", "RGB head (no model needed; not edited)"),
+        labels=("VAE-decoded latent (shows edits)", "RGB head: the fitted scene (no model)"),
     )
     frames: int = integer(48, 4, 360, "orbit video frames")
     fps: int = integer(24, 1, 60, "video frame rate")

@@ -2,6 +2,10 @@
 safetensors metadata: format and version, grid sizes and box, camera convention, working
 resolution, the models it was fitted against, and (after an edit) the edit's prompts.
 
+After an edit it also holds the frozen fitted field and occupancy grid the RGB head renders
+(`original_field.*`, `original_occupancy.cells`), but only when they differ from the live ones:
+an edit that changed nothing saves the same bytes as the file it started from.
+
 Edit and Render load it without refitting. A foreign, truncated or newer-version file is
 refused with one line saying which."""
 
@@ -26,6 +30,7 @@ FORMAT = "zsstudio-nerf"
 VERSION = 1
 METADATA_KEY = "zsstudio_nerf"
 SUFFIX = ".nerf"
+ORIGINAL = "original_field."
 
 
 @dataclass
@@ -41,6 +46,7 @@ def scene_bytes(model: LatentNerf, header: SceneHeader) -> bytes:
     from safetensors.torch import save
 
     config = model.config
+    keep_original = model.original_differs()
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -63,7 +69,17 @@ def scene_bytes(model: LatentNerf, header: SceneHeader) -> bytes:
         "source": header.source,
         "edits": header.edits,
     }
-    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    if keep_original:
+        meta["original_grid"] = model.original_field.size
+        meta["original_occupancy_warmed"] = model.original_occupancy.warmed
+    tensors = {
+        name: t.detach().cpu().contiguous()
+        for name, t in model.state_dict().items()
+        if keep_original or not name.startswith(ORIGINAL)
+    }
+    if keep_original:
+        cells = model.original_occupancy.cells.to(torch.uint8).cpu().contiguous()
+        tensors["original_occupancy.cells"] = cells
     c2w, intrinsics = model.camera_arrays()
     tensors["cameras.c2w"] = torch.from_numpy(c2w).contiguous()
     tensors["cameras.intrinsics"] = torch.from_numpy(intrinsics).contiguous()
@@ -124,9 +140,17 @@ def load_scene_bytes(data: bytes, name: str = "the scene file") -> tuple[LatentN
             config.height,
         )
         cells = tensors.pop("occupancy.cells").bool()
+        original_cells = tensors.pop("original_occupancy.cells", None)
         model = LatentNerf(config, cameras, meta["train"], meta["test"])
         if model.field.size != int(meta["grid"]):
             model.field.upsample(int(meta["grid"]))
+        if original_cells is not None:
+            model.keep_original()
+            if model.original_field.size != int(meta["original_grid"]):
+                model.original_field.upsample(int(meta["original_grid"]))
+            model.original_field.requires_grad_(False)
+            model.original_occupancy.cells = original_cells.bool()
+            model.original_occupancy.warmed = bool(meta["original_occupancy_warmed"])
         model.load_state_dict(tensors, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise InputError(f"{name} is damaged: {str(err).splitlines()[0]}.") from err
