@@ -105,12 +105,11 @@ class Engine(ABC):
     """An engine: `load()` builds its components; `run(request, progress)` returns a Result.
 
     `tasks` maps each request type to the name of the method that runs it, taking (request,
-    progress); `run` dispatches on the request's type (and runs it once more when an
-    out-of-memory error released other engines to make room). With several tasks, recipes
+    progress); `run` validates the request, dispatches on its type (and runs it once more when
+    an out-of-memory error released other engines to make room). With several tasks, recipes
     carry the task's name."""
 
     name: ClassVar[str]
-    request_type: ClassVar[type[Request]] = Request
     tasks: ClassVar[dict[type[Request], str]] = {}
 
     def __init__(self, manager: ModelManager):
@@ -122,21 +121,27 @@ class Engine(ABC):
         """Resolve and load this engine's components onto `context.device`."""
 
     def run(self, request: Request, progress: Progress | None = None) -> Result:
-        """Validate the request, run it on the loaded models, and measure the outputs."""
+        """Validate the request (bad input is refused before any model loads), run it on the
+        loaded models, and measure the outputs."""
+        task = getattr(self, self._task_method(request))
+        request.validate()
+        progress = progress or no_progress
+        try:
+            return task(request, progress)
+        except OutOfMemory as err:
+            if not err.retry:  # room was made by releasing other engines: once more
+                raise
+            return task(request, progress)
+
+    def _task_method(self, request: Request) -> str:
         for request_type, method in self.tasks.items():
             if isinstance(request, request_type):
-                task = getattr(self, method)
-                try:
-                    return task(request, progress or no_progress)
-                except OutOfMemory as err:
-                    if not err.retry:  # room was made by releasing other engines: once more
-                        raise
-                    return task(request, progress or no_progress)
-        takes = ", ".join(t.__name__ for t in self.tasks) or self.request_type.__name__
+                return method
+        takes = ", ".join(t.__name__ for t in self.tasks)
         raise InputError(f"The {self.name} engine takes {takes}, not {type(request).__name__}.")
 
     def request_types(self) -> list[type[Request]]:
-        return list(self.tasks) or [self.request_type]
+        return list(self.tasks)
 
     def request_from_recipe(self, recipe: Recipe) -> Request:
         if recipe.engine != self.name:
@@ -145,7 +150,7 @@ class Engine(ABC):
         if not isinstance(params, dict):
             raise InputError(f"A recipe's params must be a JSON object, got {params!r}.")
         if len(self.tasks) <= 1:
-            return (next(iter(self.tasks), None) or self.request_type).from_params(params)
+            return next(iter(self.tasks)).from_params(params)
         params = dict(params)
         by_task = {t.task: t for t in self.tasks}
         task = params.pop("task", None)

@@ -19,7 +19,7 @@ def request_types():
     types = []
     for capability in available():
         engine_class = capability.load_engine_class()
-        types += list(engine_class.tasks) or [engine_class.request_type]
+        types += list(engine_class.tasks)
     return types
 
 

@@ -136,7 +136,7 @@ def test_closing_the_update_stream_cancels(engine):
 def test_sample_more_from_an_adapted_file(engine, tmp_path):
     result = engine.run(AdaptRequest(**FAST))
     path = result.save_generator(tmp_path / "adapted.pt")
-    samples = engine.sample(SampleRequest(checkpoint=str(path), count=5, target="pencil sketch"))
+    samples = engine.run(SampleRequest(checkpoint=str(path), count=5, target="pencil sketch"))
     assert len(samples.images) == 5 and samples.images[0].size == (32, 32)
     assert samples.metrics["samples"] == 5 and samples.metrics["resolution"] == 32
     assert isinstance(samples.metrics["clip_target_score"], float)
@@ -195,7 +195,7 @@ def test_bad_adapt_requests_are_input_errors(engine, change, message):
 )
 def test_bad_sample_requests_are_refused_before_reading_the_file(engine, change, message):
     with pytest.raises(InputError, match=message):
-        engine.sample(SampleRequest(**{"checkpoint": "no-such.pt", **change}))
+        engine.run(SampleRequest(**{"checkpoint": "no-such.pt", **change}))
 
 
 def test_requests_check_their_declared_fields():
@@ -231,15 +231,15 @@ def test_bad_uploads_are_refused(engine, tmp_path):
     text = tmp_path / "notes.pt"
     text.write_text("not weights")
     with pytest.raises(InputError, match="not a readable PyTorch checkpoint"):
-        engine.sample(SampleRequest(checkpoint=str(text)))
+        engine.run(SampleRequest(checkpoint=str(text)))
     state_only = tmp_path / "state.pt"
     torch.save({"state_dict": {"w": torch.zeros(1)}}, state_only)
     with pytest.raises(InputError, match="g_ema"):
-        engine.sample(SampleRequest(checkpoint=str(state_only)))
+        engine.run(SampleRequest(checkpoint=str(state_only)))
     with pytest.raises(InputError, match="Choose an adapted generator"):
-        engine.sample(SampleRequest(checkpoint=""))
+        engine.run(SampleRequest(checkpoint=""))
     with pytest.raises(InputError, match="samples is 0; it must be 1 to 64"):
-        engine.sample(SampleRequest(checkpoint=str(text), count=0))
+        engine.run(SampleRequest(checkpoint=str(text), count=0))
 
 
 def test_missing_weights_name_the_fix(tiny_files, local_model, tmp_path):

@@ -14,7 +14,9 @@ from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
 from PIL import Image, ImageDraw
 
 from engines import cli
+from engines.device import DeviceSpec
 from engines.errors import InputError, ModelUnavailable
+from engines.manager import ModelManager
 from engines.mp4 import read_mp4
 from engines.registry import override_variable
 from engines.studio import Studio
@@ -501,6 +503,33 @@ def test_without_clip_every_metric_whose_model_is_here_is_still_measured(
         assert "video.clip" in metrics[name]
     assert -1 <= metrics["dino_i"] <= 1
     assert 0 <= metrics["box_mIoU"] <= 1 and 0 <= metrics["box_detected_frames"] <= 1
+
+
+def test_out_of_memory_releases_the_other_engines_and_the_video_is_made_on_the_second_try(
+    studio, monkeypatch
+):
+    """Engine.run's retry reaches the video engine: out of memory while another engine is
+    resident, that one is released and the run goes once more."""
+    import engines.video.engine as video_engine
+
+    manager = ModelManager(studio.registry, DeviceSpec("cpu", "float32"), budget_bytes=2**40)
+    manager.register("other", lambda context: {"net": torch.nn.Linear(10, 1)})
+    engine = video_engine.SubjectVideoEngine(manager)
+    manager.load("other")
+    real_sample, calls = video_engine.sample, []
+
+    def out_of_memory_once(**kwargs):
+        calls.append(manager.is_loaded("other"))
+        if len(calls) == 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_sample(**kwargs)
+
+    monkeypatch.setattr(video_engine, "sample", out_of_memory_once)
+    result = engine.run(
+        SubjectVideoRequest(prompt=PROMPT, frames=8, width=256, height=256, steps=1)
+    )
+    assert calls == [True, False]  # the second try ran with the other engine released
+    assert result.frames.shape == (8, 256, 256, 3) and manager.is_loaded("video")
 
 
 # --- bad input -----------------------------------------------------------------------------

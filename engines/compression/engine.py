@@ -101,7 +101,6 @@ class CompressionEngine(Engine):
         return self.run(RestoreRequest(file, lost_fraction, seed, steps, original), progress)
 
     def _compress(self, request: CompressRequest, progress: Progress) -> CompressResult:
-        request.validate()
         image = load_rgb(request.image)
         height, width = image.shape[:2]
         k = request.codebook_size
@@ -169,7 +168,6 @@ class CompressionEngine(Engine):
         )
 
     def _decompress(self, request: DecompressRequest, progress: Progress) -> DecompressResult:
-        request.validate()
         data = _read_file(request.file)
         with self.manager.use(self.name) as models:
             codec: TokenCodec = models["codec"]
@@ -199,7 +197,6 @@ class CompressionEngine(Engine):
         )
 
     def _restore(self, request: RestoreRequest, progress: Progress) -> RestoreResult:
-        request.validate()
         data = _read_file(request.file)
         original = None if request.original is None else load_rgb(request.original)
         with self.manager.use(self.name) as models:

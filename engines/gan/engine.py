@@ -188,7 +188,6 @@ class GanAdaptEngine(LongRunEngine):
 
     def sample(self, request: SampleRequest, progress: Progress = no_progress) -> GanSampleResult:
         """Images from an adapted generator file, with their CLIP diversity (and target score)."""
-        request.validate()
         data = read_checkpoint(request.checkpoint)
         generator = build_generator(generator_state(data, "The uploaded file"), "The uploaded file")
         latent_avg = data.get("latent_avg")

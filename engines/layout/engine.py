@@ -49,7 +49,6 @@ class LayoutEngine(Engine):
         from .sampler import sample
 
         progress = progress or no_progress
-        request.validate()
         boxes = request.pixel_boxes()
         scoring = request.score and bool(boxes)
         with self.manager.use(self.name) as models:

@@ -305,7 +305,6 @@ class NerfEditEngine(LongRunEngine):
         from .scene_file import load_scene_file
         from .views import orbit_cameras, render_picture, side_by_side
 
-        request.validate()
         scenes = [load_scene_file(request.scene)]
         if request.compare is not None:
             scenes.append(load_scene_file(request.compare))

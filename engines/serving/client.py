@@ -212,7 +212,6 @@ class RemoteEngine:
         self.key = key
         self.name = engine_class.name
         self.tasks = engine_class.tasks
-        self.request_type = engine_class.request_type
         self.studio = studio
         self.handle = serve.get_deployment_handle(DEPLOYMENT, app_name=key)
         self._runs = LongRuns()
@@ -273,13 +272,13 @@ class RemoteEngine:
         return self._runs.running()
 
     def request_from_recipe(self, recipe: Recipe) -> Request:
-        return Engine.request_from_recipe(self, recipe)  # reads only name, tasks, request_type
+        return Engine.request_from_recipe(self, recipe)  # reads only name and tasks
 
     def run_recipe(self, recipe: Recipe, progress: Progress | None = None) -> Result:
         return self.run(self.request_from_recipe(recipe), progress)
 
     def request_types(self) -> list[type[Request]]:
-        return list(self.tasks) or [self.request_type]
+        return list(self.tasks)
 
     def _follow(
         self, stream: Iterable[dict], kind: str, on_event: Callable[[dict], None], token=None

@@ -60,7 +60,6 @@ class SpeechEngine(Engine):
     # -- text to speech -------------------------------------------------------------------
 
     def synthesise(self, request: TTSRequest, progress: Progress = no_progress) -> SpeechResult:
-        request.validate()
         sentences = split_sentences(request.text)
         prompt_role = "style" if request.style is not None else "voice"
         prompt = load_clip(
@@ -134,7 +133,6 @@ class SpeechEngine(Engine):
         from .style import measure, transfer
         from .vc import Timings
 
-        request.validate()
         source = load_clip(request.source, "source", WAVLM_RATE, SOURCE_MAX_SECONDS)
         voice = load_clip(request.voice, "voice", WAVLM_RATE, MATCHING_MAX_SECONDS)
         style = (

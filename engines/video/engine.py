@@ -7,12 +7,15 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
+from PIL import Image
 
 from ..base import Engine, Progress, no_progress
 from ..errors import InputError
 from ..layout.detector import load_detector
 from ..layout.tokens import box_token_indices
 from ..manager import LazyComponents, LoadContext
+from .control import CONTROLS, VideoControl, controlled_attention
 from .loading import (
     load_clip,
     load_dino,
@@ -22,11 +25,14 @@ from .loading import (
     use_ip_adapter,
 )
 from .media import to_uint8
+from .metrics import detect_subject, video_metrics
+from .presets import preset_settings, trailing_tokens
 from .requests import SubjectVideoRequest
 from .results import SubjectVideoResult
+from .sampler import encode_reference, sample
 from .segment import cut_out, load_segmenter
 from .subject import Subject, load_subject
-from .trajectory import frame_boxes
+from .trajectory import BoxMasks, frame_boxes, unet_grids
 
 PARTS = {
     "pipeline": load_pipeline,
@@ -43,23 +49,16 @@ class SubjectVideoEngine(Engine):
     features and attention are steered into the box of each frame by attention control."""
 
     name = "video"
-    request_type = SubjectVideoRequest
+    tasks = {SubjectVideoRequest: "generate"}
 
     def load(self, context: LoadContext) -> dict[str, Any]:
         parts = context.lazy(PARTS)
         parts.get("pipeline")
         return {"parts": parts}
 
-    def run(
-        self, request: SubjectVideoRequest, progress: Progress | None = None
+    def generate(
+        self, request: SubjectVideoRequest, progress: Progress = no_progress
     ) -> SubjectVideoResult:
-        import torch
-
-        from .control import controlled_attention
-        from .sampler import sample
-
-        progress = progress or no_progress
-        request.validate()
         subject = None
         if request.subject is not None:
             subject = load_subject(request.subject, request.subject_mask)
@@ -149,13 +148,6 @@ class SubjectVideoEngine(Engine):
     @staticmethod
     def _control(pipe, request, subject: Subject | None, boxes, tokens):
         """The per-call control data, or (None, None) when no control acts (the stock loop)."""
-        import torch
-
-        from .control import CONTROLS, VideoControl
-        from .presets import preset_settings, trailing_tokens
-        from .sampler import encode_reference
-        from .trajectory import BoxMasks, unet_grids
-
         has_boxes = boxes is not None
         preset = preset_settings(request, subject is not None, has_boxes)
         settings = preset.settings
@@ -185,10 +177,6 @@ class SubjectVideoEngine(Engine):
         """The metrics whose models are on this machine, and the per-frame detections the box
         scores came from (None without them); each metric without its model says which model
         it lacks ("not available (model video.dino missing)"): the video is made regardless."""
-        from PIL import Image
-
-        from .metrics import detect_subject, video_metrics
-
         clip, clip_note = parts.optional("clip")
         dino, dino_note = parts.optional("dino") if subject is not None else (None, "")
         detector, box_note = parts.optional("detector") if boxes is not None else (None, "")
@@ -243,10 +231,8 @@ def check_prompt_length(tokenizer, prompt: str) -> None:
 
 
 def _memory(device) -> dict[str, float]:
-    import torch
-
     if device.device.startswith("cuda"):
         return {"peak_gpu_gb": torch.cuda.max_memory_allocated(device.torch_device) / 2**30}
-    import resource
+    import resource  # POSIX only: imported where a CPU run measures itself
 
     return {"peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
