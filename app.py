@@ -23,6 +23,7 @@ from engines.capabilities import select
 from engines.commands import add_studio_options, studio_from_args
 from engines.errors import InputError
 from engines.files import describe_os_error
+from engines.interface import StudioInterface
 from engines.studio import Studio, on_zero_gpu
 from tabs import about, system
 from tabs.common import model_runs
@@ -51,7 +52,7 @@ def build_demo(
     tabs: Sequence[str] | None = None,
     device: str | None = None,
     models: str | None = None,
-    studio: Studio | None = None,
+    studio: StudioInterface | None = None,
 ) -> gr.Blocks:
     """The app: a header, one tab per built capability, About, and the System panel. `studio`
     may be a RayStudio (`--backend ray`): the tabs then run the engines on Ray Serve."""

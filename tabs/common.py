@@ -18,7 +18,8 @@ from gradio.context import Context
 from engines.base import Progress, Request, Result
 from engines.errors import StudioError
 from engines.fields import declaration
-from engines.studio import Studio, on_zero_gpu
+from engines.interface import StudioInterface
+from engines.studio import on_zero_gpu
 
 log = logging.getLogger("zsstudio")
 
@@ -153,7 +154,7 @@ class FormFields(Protocol):
 
 
 def cpu_notice(
-    studio: Studio,
+    studio: StudioInterface,
     notice: gr.Markdown,
     form: FormFields | None,
     slow: str,

@@ -16,8 +16,8 @@ from engines.compression import (
 )
 from engines.evaluation.compression import image_curve
 from engines.fields import declaration
+from engines.interface import StudioInterface
 from engines.outputs import png_bytes, write_bytes
-from engines.studio import Studio
 
 from .common import (
     RECIPE_LABEL,
@@ -109,7 +109,7 @@ def _compress_outputs() -> dict[str, Any]:
     return {"decoded": decoded, "zsc_file": zsc_file}
 
 
-def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
+def build_compress(studio: StudioInterface) -> tuple[gr.File, gr.Image]:
     """The Compress tab; returns its .zsc file and photo, which the restore section uses."""
     form = Form(CompressRequest)
     with gr.Row():
@@ -174,7 +174,7 @@ def build_compress(studio: Studio) -> tuple[gr.File, gr.Image]:
     return outputs["zsc_file"], image
 
 
-def build_restore(studio: Studio, zsc_file: gr.File, image: gr.Image) -> None:
+def build_restore(studio: StudioInterface, zsc_file: gr.File, image: gr.Image) -> None:
     """Lose some of the compressed file's tokens and restore them, measured against the photo."""
     form = Form(RestoreRequest)
     form.add("file", zsc_file)
@@ -216,7 +216,7 @@ def build_restore(studio: Studio, zsc_file: gr.File, image: gr.Image) -> None:
     )
 
 
-def build_decompress(studio: Studio) -> None:
+def build_decompress(studio: StudioInterface) -> None:
     form = Form(DecompressRequest)
     with gr.Row():
         with gr.Column():
@@ -248,7 +248,7 @@ def build_decompress(studio: Studio) -> None:
     )
 
 
-def build(studio: Studio) -> None:
+def build(studio: StudioInterface) -> None:
     intro(INTRO)
     notice = gr.Markdown(visible=False)
     cpu_notice(studio, notice, None, CPU_SLOW, "compression")

@@ -11,7 +11,7 @@ from engines.fields import declaration
 from engines.gan.catalog import generator_choices
 from engines.gan.history import LOSS_LABELS
 from engines.gan.requests import AdaptRequest, SampleRequest
-from engines.studio import Studio
+from engines.interface import StudioInterface
 
 from .common import (
     RECIPE_LABEL,
@@ -69,7 +69,7 @@ SVL_FIELDS = (
 # -- layout -----------------------------------------------------------------------------------
 
 
-def _model_dropdown(studio: Studio) -> gr.Dropdown:
+def _model_dropdown(studio: StudioInterface) -> gr.Dropdown:
     """The registry's generators (not a declared range: the registry lists them)."""
     choices = generator_choices(studio.registry)  # the engine (and torch) load on first use
     spec, default = declaration(AdaptRequest, "model")
@@ -82,7 +82,7 @@ def _model_dropdown(studio: Studio) -> gr.Dropdown:
     )
 
 
-def _adapt_form(studio: Studio) -> Form:
+def _adapt_form(studio: StudioInterface) -> Form:
     """The adaptation's inputs, in the order of the adapt_gan API's parameters."""
     form = Form(AdaptRequest)
     form.add("model", _model_dropdown(studio))
@@ -170,7 +170,7 @@ def _finished(result, request: AdaptRequest, call: Call) -> dict[str, Any]:
     }
 
 
-def handlers(studio: Studio):
+def handlers(studio: StudioInterface):
     """adapt_gan (streams updates) and sample_gan, on the studio's GAN engine."""
 
     def adapt_gan(values: dict[str, Any], call: Call) -> Iterator[dict[str, Any]]:
@@ -191,7 +191,7 @@ def handlers(studio: Studio):
     return adapt_gan, sample_gan
 
 
-def build(studio: Studio) -> None:
+def build(studio: StudioInterface) -> None:
     intro(INTRO)
     notice = gr.Markdown(visible=False)
     run_id = gr.State("")

@@ -9,8 +9,8 @@ import gradio as gr
 from gradio_image_annotation import image_annotator
 
 from engines.errors import InputError
+from engines.interface import StudioInterface
 from engines.layout.requests import MAX_BOXES, LayoutRequest, suggested_labels
-from engines.studio import Studio
 
 from .canvas import (
     boxes_in_example_thumbnails,
@@ -247,7 +247,7 @@ def plain_api(form: Form) -> tuple[gr.Button, dict[str, Any]]:
     return gr.Button(visible=False), {"prompt": form.inputs["prompt"], "boxes": boxes, **settings}
 
 
-def build(studio: Studio) -> None:
+def build(studio: StudioInterface) -> None:
     intro(INTRO)
     notice = gr.Markdown(visible=False)
     with gr.Row():

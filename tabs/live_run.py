@@ -13,7 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from engines.base import Request, Result
-from engines.studio import Studio
+from engines.interface import StudioInterface
 
 from .forms import Call, connect
 
@@ -40,7 +40,7 @@ class LossPlot:
 
 
 def stream(
-    studio: Studio,
+    studio: StudioInterface,
     engine: str,
     request: Request,
     call: Call,
@@ -68,7 +68,7 @@ def stream(
 
 
 def wire_stop(
-    studio: Studio,
+    studio: StudioInterface,
     engine: str,
     buttons: list[gr.Button],
     run_id: gr.State,

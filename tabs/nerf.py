@@ -7,9 +7,9 @@ from typing import Any
 
 import gradio as gr
 
+from engines.interface import StudioInterface
 from engines.nerf.requests import EXAMPLE, EditRequest, ReconstructRequest, RenderRequest
 from engines.outputs import write_bytes
-from engines.studio import Studio
 
 from .common import (
     RECIPE_LABEL,
@@ -48,7 +48,7 @@ def status_line(result, total: int) -> str:
     return f"**{state}: {result.steps_done}/{total} steps.**"
 
 
-def build_reconstruct(studio: Studio, run_id: gr.State):
+def build_reconstruct(studio: StudioInterface, run_id: gr.State):
     form = Form(ReconstructRequest)
     with gr.Row():
         with gr.Column(scale=1):
@@ -117,7 +117,7 @@ def build_reconstruct(studio: Studio, run_id: gr.State):
     return form, outputs, stop
 
 
-def build_edit(studio: Studio, run_id: gr.State):
+def build_edit(studio: StudioInterface, run_id: gr.State):
     form = Form(EditRequest)
     with gr.Row():
         with gr.Column(scale=1):
@@ -182,7 +182,7 @@ def build_edit(studio: Studio, run_id: gr.State):
     return form.inputs, outputs, stop
 
 
-def build_render(studio: Studio) -> dict[str, Any]:
+def build_render(studio: StudioInterface) -> dict[str, Any]:
     form = Form(RenderRequest)
     with gr.Row():
         with gr.Column(scale=1):
@@ -215,7 +215,7 @@ def build_render(studio: Studio) -> dict[str, Any]:
     return form.inputs
 
 
-def build(studio: Studio) -> None:
+def build(studio: StudioInterface) -> None:
     intro(INTRO)
     notice = gr.Markdown(visible=False)
     run_id = gr.State("")

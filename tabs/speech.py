@@ -7,8 +7,8 @@ from typing import Any
 
 import gradio as gr
 
+from engines.interface import StudioInterface
 from engines.speech import OUTPUT_RATE, SpeechResult, TTSRequest, VCRequest
-from engines.studio import Studio
 
 from .common import (
     RECIPE_LABEL,
@@ -64,7 +64,7 @@ def _shown(result: SpeechResult, call: Call) -> dict[str, Any]:
     }
 
 
-def build_tts(studio: Studio) -> None:
+def build_tts(studio: StudioInterface) -> None:
     form = Form(TTSRequest)
     with gr.Row():
         with gr.Column():
@@ -108,7 +108,7 @@ def build_tts(studio: Studio) -> None:
     connect(button.click, tts, form.inputs, outputs, api_name="tts", cancel=cancel, gpu_duration=60)
 
 
-def build_vc(studio: Studio) -> None:
+def build_vc(studio: StudioInterface) -> None:
     form = Form(VCRequest)
     with gr.Row():
         with gr.Column():
@@ -148,7 +148,7 @@ def build_vc(studio: Studio) -> None:
     )
 
 
-def build(studio: Studio) -> None:
+def build(studio: StudioInterface) -> None:
     intro(INTRO, CONSENT)
     notice = gr.Markdown(visible=False)
     with gr.Tabs():

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from engines.capabilities import available
-from engines.studio import Studio
+from engines.interface import StudioInterface
 
 from .common import api_only, engine_handler
 
@@ -55,7 +55,7 @@ def status_rows(status: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def build(studio: Studio, demo: gr.Blocks) -> None:
+def build(studio: StudioInterface, demo: gr.Blocks) -> None:
     engines = ["all"] + [cap.key for cap in available()]
     with gr.Accordion("System", open=False):
         table = gr.Dataframe(

@@ -10,7 +10,7 @@ import gradio as gr
 from gradio_image_annotation import image_annotator
 
 from engines.errors import InputError
-from engines.studio import Studio
+from engines.interface import StudioInterface
 from engines.video import Keyframe, SubjectVideoRequest
 
 from .canvas import blank_canvas, boxes_in_example_thumbnails, canvas_boxes, canvas_value
@@ -162,7 +162,7 @@ def build_outputs() -> dict[str, Any]:
     }
 
 
-def build(studio: Studio) -> None:
+def build(studio: StudioInterface) -> None:
     intro(INTRO)
     with gr.Row():
         with gr.Column(scale=1):

@@ -67,3 +67,24 @@ def test_a_request_of_another_engine_is_refused_by_name():
     layout_request = next(t for key, t in TASKS if key == "layout")
     with pytest.raises(InputError, match=f"takes .* not {layout_request.__name__}"):
         engines["speech"].run(invalid_request(layout_request))
+
+
+def test_the_studios_and_their_engines_share_one_interface(monkeypatch):
+    from ray import serve
+
+    from engines.gan import GanAdaptEngine
+    from engines.interface import EngineInterface, LongRunInterface, StudioInterface
+    from engines.layout import LayoutEngine
+    from engines.serving.client import RayStudio, RemoteEngine
+    from engines.studio import Studio
+
+    studio, ray_studio = Studio(device="cpu"), RayStudio()
+    assert isinstance(studio, StudioInterface) and isinstance(ray_studio, StudioInterface)
+    for cap in available():
+        assert isinstance(studio.engine(cap.key), EngineInterface)
+    assert isinstance(GanAdaptEngine(studio.manager), LongRunInterface)
+    assert not isinstance(LayoutEngine(studio.manager), LongRunInterface)
+    monkeypatch.setattr(serve, "get_deployment_handle", lambda *args, **kwargs: object())
+    remote = RemoteEngine("gan", GanAdaptEngine, ray_studio)
+    assert isinstance(remote, LongRunInterface)
+    assert remote.tasks == GanAdaptEngine.tasks and remote.request_types() == list(remote.tasks)
