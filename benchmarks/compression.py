@@ -114,7 +114,7 @@ def main(argv=None) -> int:
             "runs": runs,
         }
         if not args.no_kmeans:
-            codec = engine.manager.load("compression")["codec"]
+            codec = engine.manager.load("compression").get("codec")
             report["kmeans"] = compare_kmeans(codec, images, codebooks)
     print(json.dumps(report, indent=2, default=str))
     return 0

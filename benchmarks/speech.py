@@ -111,8 +111,8 @@ def bench_tts_parts(engine, repeats: int) -> dict:
     from engines.speech.audio import load_clip
     from engines.speech.text import split_sentences
 
-    with engine.manager.use(engine.name) as models:
-        cloner = engine.part(models, "tts")
+    with engine.manager.use(engine.name) as parts:
+        cloner = parts.get("tts")
         prompt = load_clip(str(ASSETS / "voice_low.wav"), "voice", cloner.sample_rate, 15, True)
         sentences = split_sentences(TEXT)
         encode, speak, audio_seconds = [], [], []

@@ -12,8 +12,9 @@ from typing import Any, ClassVar
 
 from .errors import InputError, OutOfMemory
 from .fields import declared_fields
-from .manager import LoadContext, ModelManager
+from .manager import ModelManager
 from .outputs import write_bytes
+from .parts import LoadContext, Parts
 from .recipes import Recipe, record_inputs
 
 Progress = Callable[[float, str], None]
@@ -117,8 +118,9 @@ class Engine(ABC):
         manager.register(self.name, self.load)
 
     @abstractmethod
-    def load(self, context: LoadContext) -> dict[str, Any]:
-        """Resolve and load this engine's components onto `context.device`."""
+    def load(self, context: LoadContext) -> Parts:
+        """This engine's parts (`context.lazy(loaders)`), those every run needs loaded onto
+        `context.device` now; `self.manager.use(self.name)` hands them to each run."""
 
     def run(self, request: Request, progress: Progress | None = None) -> Result:
         """Validate the request (bad input is refused before any model loads), run it on the

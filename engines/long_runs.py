@@ -161,8 +161,8 @@ class LongRunEngine(Engine):
         job = self.prepare(request)
 
         def work(emit: Emit, stop: threading.Event) -> Result:
-            with self.manager.use(self.name) as models:
-                return job(models["parts"], emit, stop)
+            with self.manager.use(self.name) as parts:
+                return job(parts, emit, stop)
 
         return self._runs.start(work)
 

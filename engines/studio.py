@@ -12,6 +12,7 @@ from .capabilities import available, offered
 from .errors import InputError, StudioError
 from .manager import ModelManager
 from .registry import Registry
+from .residency import UNLIMITED
 
 log = logging.getLogger("zsstudio")
 
@@ -49,11 +50,11 @@ class Studio:
             raise InputError(
                 f"The GPU budget must be a positive number of GB, not {gpu_budget_gb!r}."
             )
+        budget = None if gpu_budget_gb is None else int(gpu_budget_gb * 2**30)
+        if budget is None and zero_gpu:  # each call gets a whole GPU: keep every engine
+            budget = UNLIMITED
         self.manager = ModelManager(
-            self.registry,
-            device or ("cuda" if zero_gpu else "auto"),
-            max_resident=None if zero_gpu else 1,
-            budget_bytes=None if gpu_budget_gb is None else int(gpu_budget_gb * 2**30),
+            self.registry, device or ("cuda" if zero_gpu else "auto"), budget_bytes=budget
         )
         self._engines: dict[str, Engine] = {}
         self._lock = threading.Lock()

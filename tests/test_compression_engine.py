@@ -54,7 +54,7 @@ def test_exact_round_trip_and_bpp_from_file_bytes(engine, photo, coder, k):
 
 
 def test_model_coder_payload_is_close_to_its_ideal_length(engine):
-    codec = engine.manager.load("compression")["codec"]
+    codec = engine.manager.load("compression").get("codec")
     encoded = codec.compress(tiny_photo(112, 80, seed=3), 16, "model")  # 7x5 tokens
     book, tokens = codec.codebook(16), encoded.tokens
     # the ideal length, recomputed from the model's own probabilities, pass by pass
@@ -77,7 +77,7 @@ def test_restoration_fills_every_lost_token(engine, photo):
     restored = engine.restore_tokens(result.zsc, lost_fraction=0.4, seed=1, steps=3, original=photo)
     lost = restored.lost
     assert lost.sum() == round(0.4 * 20) == restored.metrics["lost_tokens"]
-    codec = engine.manager.load("compression")["codec"]
+    codec = engine.manager.load("compression").get("codec")
     book = codec.codebook(16)
     tokens = codec.vq.encode(photo, book)
     filled = maskgit_restore(codec.model, tokens, lost, book, steps=3)

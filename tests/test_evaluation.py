@@ -268,8 +268,8 @@ def test_speech_eval_on_real_speech_matches_a_recomputation(speech_models, tmp_p
     from engines.studio import Studio
 
     engine = Studio(device="cpu").engine("speech")
-    with engine.manager.use("speech") as models:
-        speaker = engine.part(models, "speaker")
+    with engine.manager.use("speech") as parts:
+        speaker = parts.get("speaker")
 
         def embed(path):
             clip = load_clip(str(path), "clip", 16000, 60.0)
@@ -515,7 +515,7 @@ def test_video_eval_with_and_without_box_control_matches_a_recomputation(
         "reference",
     ]
 
-    parts = Studio(device="cpu").engine("video").manager.load("video")["parts"]
+    parts = Studio(device="cpu").engine("video").manager.load("video")
     clip = parts.get("clip")
     for record in report["items"]:
         item, m = record["item"], record["metrics"]

@@ -47,7 +47,7 @@ def engine(studio):
 
 @pytest.fixture(scope="module")
 def pipe(engine):
-    return engine.manager.load("layout")["parts"].get("sd15")
+    return engine.manager.load("layout").get("sd15")
 
 
 def guidance_for(pipe, size: int, settings: GuidanceSettings | None = None) -> LayoutGuidance:
@@ -214,7 +214,7 @@ def test_score_off_never_loads_the_detector(engine, monkeypatch):
     )
     result = engine.run(request)
     assert result.scores == [] and result.metrics["layout_score"] == "off"
-    assert not engine.manager.load("layout")["parts"].is_loaded("detector")
+    assert not engine.manager.load("layout").is_loaded("detector")
     # the detector is for the metric only: without it the image is made all the same
     scored = engine.run(LayoutRequest(**{**request.to_params(), "score": True}))
     assert scored.image.size == (64, 64) and scored.scores == []
@@ -231,7 +231,7 @@ def test_token_level_problems_stop_the_run_before_generating(engine):
 
 
 def test_detector_finds_boxes_inside_the_image(engine):
-    detector = engine.manager.load("layout")["parts"].get("detector")
+    detector = engine.manager.load("layout").get("detector")
     from PIL import Image
 
     image = Image.new("RGB", (96, 64), (200, 40, 40))

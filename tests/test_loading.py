@@ -11,7 +11,7 @@ from tiny_models import tiny_clip_text_model, tiny_sd_vae
 from engines.device import choose_device
 from engines.errors import ModelUnavailable
 from engines.loading import pretrained, pretrained_files
-from engines.manager import LoadContext
+from engines.parts import LoadContext
 from engines.registry import Registry
 
 

@@ -13,6 +13,7 @@ from engines.errors import InputError, OutOfMemory
 from engines.hashing import tree_sha256
 from engines.manager import ModelManager
 from engines.registry import Registry
+from engines.residency import ONE_ENGINE, UNLIMITED
 
 CPU = DeviceSpec("cpu", "float32")
 
@@ -56,7 +57,7 @@ def test_one_engine_resident_at_a_time():
 
 
 def test_no_limit_keeps_all_engines():
-    manager, _ = make_manager(max_resident=None)
+    manager, _ = make_manager(budget_bytes=UNLIMITED)
     manager.load("a")
     manager.load("b")
     assert manager.is_loaded("a") and manager.is_loaded("b")
@@ -114,13 +115,14 @@ def test_loader_receives_device_and_records_sources(tmp_path, local_model):
 
     def load(context):
         seen["device"] = context.device
-        context.resolve("sd15")
-        return {}
+        parts = context.lazy({"backbone": lambda context: context.resolve("sd15")})
+        parts.get("backbone")
+        return parts
 
     manager.register("layout", load)
-    models = manager.load("layout")
+    parts = manager.load("layout")
     assert seen["device"] == CPU
-    assert models.sources == {
+    assert parts.sources("backbone") == {
         "sd15": {"source": "local", "revision": "local:sha256:" + tree_sha256(tmp_path)}
     }
 
@@ -260,6 +262,29 @@ def test_the_gpu_budget_flag(monkeypatch):
     from engines.studio import Studio
 
     assert Studio(device="cpu", gpu_budget_gb=2).manager.budget_bytes == 2 * 2**30
-    assert Studio(device="cpu").manager.budget_bytes is None  # CPU: one engine at a time
+    assert Studio(device="cpu").manager.budget_bytes == ONE_ENGINE
     with pytest.raises(InputError, match="positive number of GB"):
         Studio(device="cpu", gpu_budget_gb=0)
+
+
+def test_a_cpu_budget_is_one_engine_even_of_engines_holding_no_weights():
+    manager = ModelManager(Registry.load(), CPU)
+    for name in ("a", "b"):
+        manager.register(name, lambda context: {})
+    manager.load("a")
+    manager.load("b")
+    assert not manager.is_loaded("a") and manager.is_loaded("b")
+    assert manager.status()["residency"] == "one engine at a time"
+
+
+def test_parts_loaded_during_a_run_count_toward_the_budget():
+    manager, _ = budget_manager(LINEAR_BYTES[1000] + LINEAR_BYTES[2000])
+    manager.register(
+        "lazy", lambda context: context.lazy({"net": lambda c: torch.nn.Linear(2000, 1)})
+    )
+    manager.load("a")
+    with manager.use("lazy") as parts:  # loaded holding nothing; its part loads in the run
+        parts.get("net")
+    assert resident(manager) == ["a"] and manager.is_loaded("lazy")
+    manager.load("c")  # a + lazy's part + c do not fit: a, the least recently used, goes
+    assert resident(manager) == ["c"] and manager.is_loaded("lazy")

@@ -13,7 +13,8 @@ import torch
 
 from engines.device import DeviceSpec
 from engines.errors import InputError
-from engines.manager import LoadedModels, ModelManager
+from engines.manager import ModelManager
+from engines.memory import weight_bytes
 from engines.registry import Registry
 
 CPU = DeviceSpec("cpu", "float32")
@@ -174,18 +175,18 @@ class Converter:  # like speech's KnnVC: modules as attributes, and a `component
 
 def test_weights_inside_dataclasses_and_objects_are_counted_once():
     parts = Parts(vqvae=torch.nn.Linear(1000, 100), transformer=torch.nn.Linear(1000, 100))
-    models = LoadedModels({"codec": Codec(parts), "knn_vc": Converter(), "label": "x"})
-    assert models.parameter_bytes() == 4 * LINEAR_BYTES
+    held = {"codec": Codec(parts), "knn_vc": Converter(), "label": "x"}
+    assert weight_bytes(held) == 4 * LINEAR_BYTES
 
 
 def test_a_cycle_of_objects_ends_and_deep_modules_are_not_sought_forever():
     a, b = Holder(None), Holder(None)
     a.module, b.module = b, a  # a cycle
-    assert LoadedModels({"a": a}).parameter_bytes() == 0
+    assert weight_bytes({"a": a}) == 0
     deep: Any = torch.nn.Linear(1000, 100)
     for _ in range(10):
         deep = Holder(deep)
-    assert LoadedModels({"deep": deep}).parameter_bytes() == 0  # beyond the depth bound
+    assert weight_bytes({"deep": deep}) == 0  # beyond the depth bound
 
 
 def test_status_counts_weights_held_inside_an_engine_object(manager):
@@ -210,9 +211,9 @@ def test_the_compression_engine_reports_its_weights(tmp_path_factory):
     studio, undo = compression_studio(tiny_amused_in(base), base / "zss-cache")
     try:
         studio.engine("compression")
-        models = studio.manager.load("compression")
-        parts = models["codec"].parts
-        assert models.parameter_bytes() == tensor_bytes(parts.vqvae, parts.transformer)
+        parts = studio.manager.load("compression")
+        codec = parts.get("codec")
+        assert weight_bytes(parts) == tensor_bytes(codec.parts.vqvae, codec.parts.transformer)
         assert studio.status()["loaded"]["compression"]["weights_mb"] > 0
     finally:
         undo()
@@ -227,9 +228,9 @@ def test_the_speech_engine_reports_knn_vc_weights(local_model):
     for component, path in tiny_speech_models().items():
         local_model("speech", component, path)
     engine = SpeechEngine(ModelManager(Registry.load(), CPU))
-    with engine.manager.use("speech") as models:
-        knn_vc = engine.part(models, "knn_vc")
-        speaker = engine.part(models, "speaker")["model"]
+    with engine.manager.use("speech") as parts:
+        knn_vc = parts.get("knn_vc")
+        speaker = parts.get("speaker")["model"]
     expected = tensor_bytes(knn_vc.wavlm, knn_vc.vocoder, speaker)
-    assert models.parameter_bytes() == expected
+    assert weight_bytes(parts) == expected
     assert tensor_bytes(knn_vc.wavlm, knn_vc.vocoder) > 0

@@ -12,7 +12,7 @@ import pytest
 
 from engines.device import DeviceSpec
 from engines.errors import InputError, ModelUnavailable
-from engines.manager import LoadContext
+from engines.parts import LoadContext
 from engines.pins import pin_recorded
 from engines.registry import Registry, local_revision
 

@@ -64,7 +64,7 @@ def engine(studio):
 
 @pytest.fixture(scope="module")
 def parts(engine):
-    return engine.manager.load("video")["parts"]
+    return engine.manager.load("video")
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +202,7 @@ def test_an_ip_adapter_override_may_point_at_the_repos_models_folder(pipe, tiny_
 def test_a_missing_or_incomplete_checkpoint_is_model_unavailable(tmp_path, tiny_video_dirs):
     from safetensors.torch import load_file, save_file
 
-    from engines.manager import LoadContext
+    from engines.parts import LoadContext
     from engines.registry import Registry
     from engines.video.loading import load_ip_encoder, load_pipeline
 
@@ -671,7 +671,7 @@ def test_background_removal_cuts_the_subject_out_with_clipseg(engine, parts, tmp
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 56, 3), np.uint8)).save(photo)
     subject = load_subject(photo)
     assert subject.alpha is None
-    segmenter = engine.manager.load("video")["parts"].get("segmenter")
+    segmenter = engine.manager.load("video").get("segmenter")
     cut = cut_out(segmenter, subject, "toy robot")
     model, processor = segmenter["model"], segmenter["processor"]
     inputs = processor(

@@ -1,7 +1,9 @@
 """Extreme image compression with VQGAN tokens: aMUSEd's VQGAN, K-means-reduced codebooks,
-range coding under its masked transformer, and masked-token restoration."""
+range coding under its masked transformer, and masked-token restoration.
 
-from .engine import CompressionEngine
+The engine module (and torch with it) is imported on first use, so the app starts light.
+"""
+
 from .requests import CompressRequest, DecompressRequest, RestoreRequest
 from .results import CompressResult, DecompressResult, RestoreResult
 
@@ -14,3 +16,11 @@ __all__ = [
     "RestoreRequest",
     "RestoreResult",
 ]
+
+
+def __getattr__(name: str):
+    if name == "CompressionEngine":
+        from . import engine
+
+        return engine.CompressionEngine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

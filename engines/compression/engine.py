@@ -12,7 +12,7 @@ import numpy as np
 from ..base import Engine, Progress
 from ..errors import InputError
 from ..hashing import array_sha256
-from ..manager import LoadContext
+from ..parts import LoadContext, Parts
 from . import baselines as classical
 from .bitstream import MAX_SIDE_IN_FILE, max_payload_bytes, read_zsc
 from .codec import TokenCodec
@@ -58,6 +58,10 @@ def _read_file(source: Any) -> bytes:
 MAX_FILE_BYTES = max_payload_bytes(MAX_SIDE_IN_FILE, MAX_SIDE_IN_FILE) + 1024
 
 
+def load_codec(context: LoadContext) -> TokenCodec:
+    return TokenCodec(load_amused(context.resolve("amused"), context.device))
+
+
 class CompressionEngine(Engine):
     """Extreme image compression with VQGAN tokens (aMUSEd), K-means codebooks, range coding
     under the masked transformer, and masked-token restoration."""
@@ -69,9 +73,10 @@ class CompressionEngine(Engine):
         RestoreRequest: "_restore",
     }
 
-    def load(self, context: LoadContext) -> dict[str, Any]:
-        parts = load_amused(context.resolve("amused"), context.device)
-        return {"codec": TokenCodec(parts)}
+    def load(self, context: LoadContext) -> Parts:
+        parts = context.lazy({"codec": load_codec})
+        parts.get("codec")  # every task needs it
+        return parts
 
     # the public API, one method per task
     def compress(
@@ -104,8 +109,8 @@ class CompressionEngine(Engine):
         image = load_rgb(request.image)
         height, width = image.shape[:2]
         k = request.codebook_size
-        with self.manager.use(self.name) as models:
-            codec: TokenCodec = models["codec"]
+        with self.manager.use(self.name) as parts:
+            codec: TokenCodec = parts.get("codec")
             progress(0.02, f"K-means codebook K={k}")
             codec.codebook(k, request.kmeans)
             start = time.perf_counter()
@@ -124,7 +129,7 @@ class CompressionEngine(Engine):
             )
             decoded = codec.render(decoded_tokens.tokens, decoded_tokens.codebook, (height, width))
             decode_s = time.perf_counter() - start
-            sources = models.sources
+            sources = parts.sources("codec")
         pixels = height * width
         tokens = encoded.tokens
         metrics: dict[str, Any] = {
@@ -169,14 +174,14 @@ class CompressionEngine(Engine):
 
     def _decompress(self, request: DecompressRequest, progress: Progress) -> DecompressResult:
         data = _read_file(request.file)
-        with self.manager.use(self.name) as models:
-            codec: TokenCodec = models["codec"]
+        with self.manager.use(self.name) as parts:
+            codec: TokenCodec = parts.get("codec")
             start = time.perf_counter()
             decoded = codec.decode_tokens(data, lambda f: progress(0.9 * f, "Decoding tokens"))
             header = decoded.header
             image = codec.render(decoded.tokens, decoded.codebook, (header.height, header.width))
             decode_s = time.perf_counter() - start
-            sources = models.sources
+            sources = parts.sources("codec")
         metrics = {
             "width": header.width,
             "height": header.height,
@@ -199,8 +204,8 @@ class CompressionEngine(Engine):
     def _restore(self, request: RestoreRequest, progress: Progress) -> RestoreResult:
         data = _read_file(request.file)
         original = None if request.original is None else load_rgb(request.original)
-        with self.manager.use(self.name) as models:
-            codec: TokenCodec = models["codec"]
+        with self.manager.use(self.name) as parts:
+            codec: TokenCodec = parts.get("codec")
             decoded = codec.decode_tokens(data, lambda f: progress(0.3 * f, "Decoding tokens"))
             header, tokens, book = decoded.header, decoded.tokens, decoded.codebook
             size = (header.height, header.width)
@@ -218,7 +223,7 @@ class CompressionEngine(Engine):
             intact, naive, restored = (
                 codec.render(grid, book, size) for grid in (tokens, naive_tokens, restored_tokens)
             )
-            sources = models.sources
+            sources = parts.sources("codec")
         if original is not None and original.shape != intact.shape:
             raise InputError(
                 f"The original image is {original.shape[1]}x{original.shape[0]} but the file "

@@ -141,8 +141,8 @@ def evaluator(studio, args: argparse.Namespace):
     def evaluate(item: dict[str, Any], store: ItemStore) -> dict[str, Any]:
         result = engine.run(_request(item, LayoutRequest))
         phrases = [box.phrase for box in result.boxes]
-        with engine.manager.use(engine.name) as models:
-            detector = models["parts"].get("detector")
+        with engine.manager.use(engine.name) as parts:
+            detector = parts.get("detector")
             detections = {
                 phrase: [
                     [*d.box, d.score] for d in detector.detect(result.image, phrase, AP_THRESHOLD)

@@ -146,8 +146,8 @@ def evaluator(studio, args: argparse.Namespace):
     def similarity(audio, clip_path: str) -> float:
         """Cosine of x-vectors: the output against a real recording."""
         clip = load_clip(clip_path, "reference", SPEAKER_RATE, 60.0)
-        with engine.manager.use(engine.name) as models:
-            speaker = engine.part(models, "speaker")
+        with engine.manager.use(engine.name) as parts:
+            speaker = parts.get("speaker")
             output = speaker_embedding(
                 speaker["model"], speaker["processor"], resample(audio, OUTPUT_RATE, SPEAKER_RATE)
             )

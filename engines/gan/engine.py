@@ -12,7 +12,7 @@ import torch
 from ..base import Progress, no_progress
 from ..errors import InputError
 from ..long_runs import Emit, Job, LongRunEngine
-from ..manager import LazyComponents, LoadContext
+from ..parts import LoadContext, Parts
 from . import metrics as gan_metrics
 from .adapt import Adaptation
 from .catalog import generator_choices
@@ -34,10 +34,10 @@ class GanAdaptEngine(LongRunEngine):
 
     # -- models ------------------------------------------------------------------------------
 
-    def load(self, context: LoadContext) -> dict[str, Any]:
+    def load(self, context: LoadContext) -> Parts:
         loaded = context.lazy(parts(context.registry, context.engine))
         loaded.get("clip")  # every request needs it; generators load when first chosen
-        return {"parts": loaded}
+        return loaded
 
     def generator_choices(self) -> dict[str, str]:
         """Registry generators: component name -> description."""
@@ -59,11 +59,11 @@ class GanAdaptEngine(LongRunEngine):
         return lambda parts, emit, stop: self._adapt(parts, request, emit, stop)
 
     def _adapt(
-        self, models: LazyComponents, request: AdaptRequest, emit: Emit, stop: threading.Event
+        self, parts: Parts, request: AdaptRequest, emit: Emit, stop: threading.Event
     ) -> GanAdaptResult:
-        chosen: LoadedGenerator = models.get(request.model)
+        chosen: LoadedGenerator = parts.get(request.model)
         source, mean_w = chosen.generator, chosen.mean_w
-        clips = [models.get("clip")] + ([models.get("clip_b16")] if request.second_clip else [])
+        clips = [parts.get("clip")] + ([parts.get("clip_b16")] if request.second_clip else [])
         if request.method == "nada" and request.layer_k > source.selectable_latents:
             raise InputError(
                 f"layer k is {request.layer_k} but this generator has only "
@@ -87,7 +87,7 @@ class GanAdaptEngine(LongRunEngine):
             after = to_pil(adapted(grid_w, grid_noise), TILE)
         measured = self._evaluate(source, adapted, mean_w, clips[0], request)
         measured.update(self._run_figures(adaptation))
-        sources = models.sources(request.model, *(c.name for c in clips))
+        sources = parts.sources(request.model, *(c.name for c in clips))
         return GanAdaptResult(
             recipe=self.recipe(request, sources, request.seed),
             metrics=measured,
@@ -191,9 +191,8 @@ class GanAdaptEngine(LongRunEngine):
         data = read_checkpoint(request.checkpoint)
         generator = build_generator(generator_state(data, "The uploaded file"), "The uploaded file")
         latent_avg = data.get("latent_avg")
-        with self.manager.use(self.name) as loaded:
-            models: LazyComponents = loaded["parts"]
-            device = models.context.device.torch_device
+        with self.manager.use(self.name) as parts:
+            device = parts.context.device.torch_device
             progress(0.1, "Sampling")
             generator = generator.to(device)
             if (
@@ -203,7 +202,7 @@ class GanAdaptEngine(LongRunEngine):
                 mean_w = latent_avg.reshape(-1).float().to(device)
             else:
                 mean_w = generator.mean_latent()
-            clip = models.get("clip")
+            clip = parts.get("clip")
             started = time.perf_counter()
             w, noise = fixed_latents(
                 generator, mean_w, request.count, request.seed, request.truncation
@@ -225,7 +224,7 @@ class GanAdaptEngine(LongRunEngine):
             if request.target:
                 target = clip.text_feature(request.target)
                 measured["clip_target_score"] = gan_metrics.text_score(features, target)
-            sources = models.sources("clip")
+            sources = parts.sources("clip")
         tiles = [image.resize((TILE, TILE)) if image.width > TILE else image for image in images]
         rows = [tiles[i : i + 8] for i in range(0, len(tiles), 8)]
         progress(1.0, "Done")

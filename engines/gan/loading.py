@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 
 from ..loading import unavailable
-from ..manager import LoadContext, PartLoader
+from ..parts import LoadContext, PartLoader
 from ..registry import Registry
 from .catalog import CLIP_COMPONENTS, ENGINE, generator_choices
 from .checkpoint import load_generator

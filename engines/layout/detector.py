@@ -9,7 +9,7 @@ import torch
 
 from ..device import DeviceSpec
 from ..loading import pretrained, pretrained_files
-from ..manager import LoadContext
+from ..parts import LoadContext
 from ..registry import ResolvedModel
 from .scoring import Detection
 

@@ -6,15 +6,19 @@ import contextlib
 import time
 from typing import Any
 
+import torch
+
 from ..base import Engine, Progress, no_progress
-from ..manager import LazyComponents, LoadContext
+from ..parts import LoadContext, Parts
 from .attention import LAYER_MAPS, recording_attention
 from .detector import load_detector
+from .guidance import GuidanceSettings, LayoutGuidance
 from .loading import backbone_loader
 from .losses import LossWeights
 from .render import draw_boxes, heatmap, to_pil
 from .requests import BACKBONES, LayoutRequest
 from .results import LayoutResult
+from .sampler import sample
 from .scoring import BoxScore, match_boxes, summarize
 from .tokens import box_token_indices
 
@@ -28,14 +32,14 @@ class LayoutEngine(Engine):
     name = "layout"
     tasks = {LayoutRequest: "generate"}
 
-    def load(self, context: LoadContext) -> dict[str, Any]:
+    def load(self, context: LoadContext) -> Parts:
         loaders = {name: backbone_loader(name) for name in BACKBONES}
         parts = context.lazy({**loaders, "detector": load_detector})
         parts.get(DEFAULT_BACKBONE)  # the default loads now; another one on request
-        return {"parts": parts}
+        return parts
 
     @staticmethod
-    def backbone(parts: LazyComponents, name: str):
+    def backbone(parts: Parts, name: str):
         """The pipeline `name`, releasing any other backbone first: one is resident."""
         for other in BACKBONES:
             if other != name and parts.is_loaded(other):
@@ -43,16 +47,10 @@ class LayoutEngine(Engine):
         return parts.get(name)
 
     def generate(self, request: LayoutRequest, progress: Progress | None = None) -> LayoutResult:
-        import torch
-
-        from .guidance import GuidanceSettings, LayoutGuidance
-        from .sampler import sample
-
         progress = progress or no_progress
         boxes = request.pixel_boxes()
         scoring = request.score and bool(boxes)
-        with self.manager.use(self.name) as models:
-            parts: LazyComponents = models["parts"]
+        with self.manager.use(self.name) as parts:
             detector, score_note = parts.optional("detector") if scoring else (None, "")
             progress(0.0, f"loading {request.backbone}")
             pipe = self.backbone(parts, request.backbone)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..device import DeviceSpec
 from ..loading import pretrained, unavailable
-from ..manager import LoadContext
+from ..parts import LoadContext
 from ..registry import ResolvedModel
 
 
@@ -48,7 +48,7 @@ def load_sd_pipeline(resolved: ResolvedModel, device: DeviceSpec):
 
 
 def backbone_loader(name: str):
-    """A LazyComponents loader for the Stable Diffusion backbone registered as `name`."""
+    """A Parts loader for the Stable Diffusion backbone registered as `name`."""
 
     def load(context: LoadContext):
         return load_sd_pipeline(context.resolve(name), context.device)

@@ -1,7 +1,9 @@
 """NeRF editing, ED-NeRF-style: a TensoRF field fitted in Stable Diffusion's latent space, with
-a refinement network, edited with Delta Denoising Score."""
+a refinement network, edited with Delta Denoising Score.
 
-from .engine import NerfEditEngine
+The engine module (and torch with it) is imported on first use, so the app starts light.
+"""
+
 from .requests import EXAMPLE, EditRequest, ReconstructRequest, RenderRequest
 from .results import NerfResult
 
@@ -13,3 +15,11 @@ __all__ = [
     "ReconstructRequest",
     "RenderRequest",
 ]
+
+
+def __getattr__(name: str):
+    if name == "NerfEditEngine":
+        from . import engine
+
+        return engine.NerfEditEngine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,12 +7,26 @@ import copy
 import time
 from typing import Any
 
+import numpy as np
+import torch
+
 from ..base import Progress, no_progress
 from ..long_runs import Job, LongRunEngine, RunUpdate
-from ..manager import LazyComponents, LoadContext
+from ..mp4 import mp4_bytes
+from ..parts import LoadContext, Parts
+from .cameras import Cameras
+from .edit import Editor, EditSettings
+from .example import example_folder
+from .field import FieldConfig
+from .fit import FORWARD_FACING_TV, FitSettings, Fitter
 from .loading import PARTS
+from .metrics import direction_consistency, direction_similarity, image_batch, psnr, ssim
+from .model import RGB, LatentNerf, NerfConfig
 from .requests import EXAMPLE, EditRequest, ReconstructRequest, RenderRequest
 from .results import NerfResult
+from .scene_file import SceneHeader, load_scene_file, scene_bytes
+from .scenes import load_scene
+from .views import orbit_cameras, render_picture, side_by_side, to_uint8
 
 EXAMPLE_SIZES = (256, 512)  # the built-in scene is rendered at the smallest at least asked
 METRIC_VIEWS = 16  # orbit frames CLIP looks at
@@ -40,10 +54,6 @@ def edit_metrics(clip, before: list, after: list, request: EditRequest) -> dict[
     consistency (InstructPix2Pix / Instruct-NeRF2NeRF; the views are a closed orbit, so the
     last and the first are neighbours too), and the mean cosine of each view to the target
     prompt, before and after."""
-    import torch
-
-    from .metrics import direction_consistency, direction_similarity, image_batch
-
     with torch.no_grad():
         original = clip.image_features(image_batch(before).to(clip.device))
         edited = clip.image_features(image_batch(after).to(clip.device))
@@ -67,9 +77,9 @@ class NerfEditEngine(LongRunEngine):
         RenderRequest: "render",
     }
 
-    def load(self, context: LoadContext) -> dict[str, Any]:
+    def load(self, context: LoadContext) -> Parts:
         # nothing is loaded up front: rendering the RGB head needs no model at all
-        return {"parts": context.lazy(PARTS)}
+        return context.lazy(PARTS)
 
     # -- long runs ---------------------------------------------------------------------------
 
@@ -84,8 +94,6 @@ class NerfEditEngine(LongRunEngine):
         if isinstance(request, ReconstructRequest):
             scene = self._read_scene(request)
             return lambda parts, emit, stop: self._reconstruct(parts, request, scene, emit, stop)
-        from .scene_file import load_scene_file
-
         loaded = load_scene_file(request.scene)
         return lambda parts, emit, stop: self._edit(parts, request, loaded, emit, stop)
 
@@ -93,9 +101,6 @@ class NerfEditEngine(LongRunEngine):
 
     @staticmethod
     def _read_scene(request: ReconstructRequest):
-        from .example import example_folder
-        from .scenes import load_scene
-
         if request.scene == EXAMPLE:
             size = min(
                 (s for s in EXAMPLE_SIZES if s >= request.resolution), default=EXAMPLE_SIZES[-1]
@@ -106,16 +111,8 @@ class NerfEditEngine(LongRunEngine):
         return load_scene(path, request.resolution, request.background, request.space)
 
     def _reconstruct(
-        self, parts: LazyComponents, request: ReconstructRequest, scene, emit, stop
+        self, parts: Parts, request: ReconstructRequest, scene, emit, stop
     ) -> NerfResult:
-        import torch
-
-        from .cameras import Cameras
-        from .field import FieldConfig
-        from .fit import FORWARD_FACING_TV, FitSettings, Fitter
-        from .model import LatentNerf, NerfConfig
-        from .scene_file import SceneHeader, scene_bytes
-
         device = self.manager.device.torch_device
         _reset_peak(device)
         emit(RunUpdate("latents", 0, request.steps, "Encoding the views with the VAE"))
@@ -141,7 +138,6 @@ class NerfEditEngine(LongRunEngine):
             seed=request.seed,
         )
         fitter = Fitter(model, images, latents, settings)
-        from .views import to_uint8
 
         def preview(image):
             return to_uint8(image.permute(2, 0, 1))
@@ -178,13 +174,6 @@ class NerfEditEngine(LongRunEngine):
     def _heldout_metrics(model, decoder, images, latents) -> tuple[dict[str, Any], Any]:
         """PSNR/SSIM of the RGB head and of the VAE-decoded latent render on held-out views,
         and the VAE's own round trip on them (the ceiling the latent path can reach)."""
-        import numpy as np
-        import torch
-
-        from .metrics import psnr, ssim
-        from .model import RGB
-        from .views import to_uint8
-
         scores: dict[str, list[float]] = {}
         shown = None
         with torch.no_grad():
@@ -201,13 +190,7 @@ class NerfEditEngine(LongRunEngine):
 
     # -- edit ------------------------------------------------------------------------------------
 
-    def _edit(self, parts: LazyComponents, request: EditRequest, loaded, emit, stop) -> NerfResult:
-        import torch
-
-        from .edit import Editor, EditSettings
-        from .scene_file import scene_bytes
-        from .views import render_picture, side_by_side
-
+    def _edit(self, parts: Parts, request: EditRequest, loaded, emit, stop) -> NerfResult:
         model, header = loaded
         device = self.manager.device.torch_device
         _reset_peak(device)
@@ -283,11 +266,6 @@ class NerfEditEngine(LongRunEngine):
 
     def _orbit(self, models: list, decoder, frames: int, fps: int):
         """An mp4 of the models side by side on one orbit, and each one's frames."""
-        import torch
-
-        from ..mp4 import mp4_bytes
-        from .views import orbit_cameras, render_picture, side_by_side
-
         azimuths = [360.0 * k / frames for k in range(frames)]
         per_model = []
         with torch.no_grad():
@@ -300,16 +278,10 @@ class NerfEditEngine(LongRunEngine):
         return mp4_bytes(joined, fps), per_model[0], per_model[-1]
 
     def render(self, request: RenderRequest, progress: Progress = no_progress) -> NerfResult:
-        import torch
-
-        from .scene_file import load_scene_file
-        from .views import orbit_cameras, render_picture, side_by_side
-
         scenes = [load_scene_file(request.scene)]
         if request.compare is not None:
             scenes.append(load_scene_file(request.compare))
-        with self.manager.use(self.name) as loaded:
-            parts: LazyComponents = loaded["parts"]
+        with self.manager.use(self.name) as parts:
             device = self.manager.device.torch_device
             decoder = parts.get("vae") if request.decode == "latent" else None
             models = [model.to(device) for model, _ in scenes]
@@ -347,15 +319,11 @@ class NerfEditEngine(LongRunEngine):
 
 
 def _reset_peak(device) -> None:
-    import torch
-
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
 
 def _run_figures(report, device) -> dict[str, Any]:
-    import torch
-
     steps = sorted(report.step_seconds)
     figures: dict[str, Any] = {
         "steps_done": report.steps_done,

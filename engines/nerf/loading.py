@@ -5,7 +5,7 @@ ViT-B/32 (edit metrics)."""
 from __future__ import annotations
 
 from ..loading import pretrained, pretrained_files
-from ..manager import LoadContext
+from ..parts import LoadContext
 
 
 def load_vae(context: LoadContext):

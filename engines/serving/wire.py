@@ -12,10 +12,9 @@ a front end without a GPU can read them. Errors we raise for users keep their ki
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from .. import errors
 from ..base import Request, Result
 from ..errors import InputError, StudioError
 from ..fields import VALUE, declared_fields
+from ..walk import map_leaves
 
 STARTED, PROGRESS, UPDATE, RESULT, ERROR = "started", "progress", "update", "result", "error"
 
@@ -90,11 +90,11 @@ def restore_paths(result: Result, paths: dict[str, str]) -> Result:
 
 
 def on_host(value: Any) -> Any:
-    """`value` with the torch tensors it holds moved to the CPU (see `_each_leaf`)."""
+    """`value` with the torch tensors it holds moved to the CPU (see `engines.walk.map_leaves`)."""
     torch = sys.modules.get("torch")
     if torch is None:
         return value
-    return _each_leaf(value, lambda x: x.detach().cpu() if isinstance(x, torch.Tensor) else x)
+    return map_leaves(value, lambda x: x.detach().cpu() if isinstance(x, torch.Tensor) else x)
 
 
 def writable(value: Any) -> Any:
@@ -105,35 +105,7 @@ def writable(value: Any) -> Any:
     def copied(x: Any) -> Any:
         return x.copy() if isinstance(x, np.ndarray) and not x.flags.writeable else x
 
-    return _each_leaf(value, copied)
-
-
-def _each_leaf(value: Any, change: Callable[[Any], Any], depth: int = 3) -> Any:
-    """`change` applied to what `value` holds in dataclass fields, dicts, lists and tuples, up
-    to `depth` levels down. What is left unchanged is returned as it is; a dataclass holding
-    something changed is changed in place (frozen ones too)."""
-    if depth < 0:
-        return value
-    if isinstance(value, dict):
-        moved = {key: _each_leaf(item, change, depth - 1) for key, item in value.items()}
-        return value if _same(moved.values(), value.values()) else moved
-    if isinstance(value, (list, tuple)):
-        items = [_each_leaf(item, change, depth - 1) for item in value]
-        if _same(items, value):
-            return value
-        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for field in dataclasses.fields(value):
-            old = getattr(value, field.name)
-            new = _each_leaf(old, change, depth - 1)
-            if new is not old:
-                object.__setattr__(value, field.name, new)
-        return value
-    return change(value)
-
-
-def _same(new: Iterable, old: Iterable) -> bool:
-    return all(a is b for a, b in zip(new, old, strict=True))
+    return map_leaves(value, copied)
 
 
 def event(kind: str, **fields: Any) -> dict[str, Any]:

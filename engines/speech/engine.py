@@ -7,10 +7,11 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..base import Engine, Progress, no_progress
 from ..errors import InputError
-from ..manager import LazyComponents, LoadContext, LoadedModels
+from ..parts import LoadContext, Parts
 from .audio import Clip, at_rate, join_with_pauses, load_clip, normalise_loudness, resample
 from .features import WAVLM_RATE
 from .knn import DEFAULT_K
@@ -35,7 +36,9 @@ from .requests import (
     VCRequest,
 )
 from .results import SpeechResult
+from .style import measure, transfer
 from .text import split_sentences
+from .vc import Timings
 
 
 class SpeechEngine(Engine):
@@ -48,14 +51,9 @@ class SpeechEngine(Engine):
     name = "speech"
     tasks = {TTSRequest: "synthesise", VCRequest: "convert"}
 
-    def load(self, context: LoadContext) -> dict[str, Any]:
-        return {"parts": context.lazy(PARTS)}
-
-    def part(self, models: LoadedModels, part: str) -> Any:
-        """A component group ("tts", "knn_vc", "asr", "speaker") of the loaded `models`, loading
-        it on first use; call inside `manager.use(engine.name)`."""
-        parts: LazyComponents = models["parts"]
-        return parts.get(part)
+    def load(self, context: LoadContext) -> Parts:
+        # component groups ("tts", "knn_vc", "asr", "speaker"), each loaded on first use
+        return context.lazy(PARTS)
 
     # -- text to speech -------------------------------------------------------------------
 
@@ -70,12 +68,12 @@ class SpeechEngine(Engine):
             pick_best=True,
         )
         voice = load_clip(request.voice, "voice", WAVLM_RATE, MATCHING_MAX_SECONDS)
-        with self.manager.use(self.name) as models:
+        with self.manager.use(self.name) as parts:
             progress(0.0, "Loading the TTS model")
-            cloner = self.part(models, "tts")
+            cloner = parts.get("tts")
             if prompt.sample_rate != cloner.sample_rate:
                 prompt = at_rate(prompt, cloner.sample_rate)
-            knn_vc = self.part(models, "knn_vc") if request.style is not None else None
+            knn_vc = parts.get("knn_vc") if request.style is not None else None
             used = ["speaker", "tts"] + (["knn_vc"] if knn_vc else [])
 
             started = time.perf_counter()
@@ -107,11 +105,11 @@ class SpeechEngine(Engine):
                 "voice_prompt_s": prompt.duration,
             }
             contrast = {"style": at_rate(prompt, WAVLM_RATE)} if knn_vc else {}
-            metrics.update(self._similarities(models, audio, voice, contrast))
+            metrics.update(self._similarities(parts, audio, voice, contrast))
             if request.wer:
                 used.append("asr")
-                metrics.update(self._wer_against_text(models, audio, request.text))
-            sources = models["parts"].sources(*used)
+                metrics.update(self._wer_against_text(parts, audio, request.text))
+            sources = parts.sources(*used)
         notes = []
         if prompt.duration < PROMPT_SECONDS[0]:
             notes.append(
@@ -130,9 +128,6 @@ class SpeechEngine(Engine):
     # -- voice conversion -----------------------------------------------------------------
 
     def convert(self, request: VCRequest, progress: Progress = no_progress) -> SpeechResult:
-        from .style import measure, transfer
-        from .vc import Timings
-
         source = load_clip(request.source, "source", WAVLM_RATE, SOURCE_MAX_SECONDS)
         voice = load_clip(request.voice, "voice", WAVLM_RATE, MATCHING_MAX_SECONDS)
         style = (
@@ -144,9 +139,9 @@ class SpeechEngine(Engine):
             raise InputError(
                 f"k={request.k} is more than the voice clip's {_frames(voice)} frames."
             )
-        with self.manager.use(self.name) as models:
+        with self.manager.use(self.name) as parts:
             progress(0.0, "Loading WavLM and the vocoder")
-            knn_vc = self.part(models, "knn_vc")
+            knn_vc = parts.get("knn_vc")
             used = ["speaker", "knn_vc"]
 
             timings = Timings()
@@ -178,13 +173,13 @@ class SpeechEngine(Engine):
                 "k": int(request.k),
             }
             contrast = {"source": source} | ({"style": style} if style is not None else {})
-            metrics.update(self._similarities(models, audio, voice, contrast))
+            metrics.update(self._similarities(parts, audio, voice, contrast))
             if move is not None:
                 metrics.update(_style_metrics(target, move, converted))
             if request.wer:
                 used.append("asr")
-                metrics.update(self._wer_against_source(models, audio, source))
-            sources = models["parts"].sources(*used)
+                metrics.update(self._wer_against_source(parts, audio, source))
+            sources = parts.sources(*used)
         notes = []
         if voice.duration < MATCHING_GOOD_SECONDS:
             notes.append(
@@ -204,11 +199,11 @@ class SpeechEngine(Engine):
     # -- measurements ---------------------------------------------------------------------
 
     def _similarities(
-        self, models: LoadedModels, audio: np.ndarray, voice: Clip, contrast: dict[str, Clip]
+        self, parts: Parts, audio: np.ndarray, voice: Clip, contrast: dict[str, Clip]
     ) -> dict[str, Any]:
         """Cosine of x-vectors: output vs. the voice clip, and each contrast clip vs. the voice
         ("not available" without the speaker model: the speech is made all the same)."""
-        speaker, note = models["parts"].optional("speaker")
+        speaker, note = parts.optional("speaker")
         if speaker is None:
             return {"similarity_output_vs_voice": note}
 
@@ -231,8 +226,8 @@ class SpeechEngine(Engine):
 
         return run, normalise
 
-    def _wer_against_text(self, models: LoadedModels, audio: np.ndarray, text: str) -> dict:
-        asr, note = models["parts"].optional("asr")
+    def _wer_against_text(self, parts: Parts, audio: np.ndarray, text: str) -> dict:
+        asr, note = parts.optional("asr")
         if asr is None:  # Whisper is only for the metric: the speech is made all the same
             return {"wer": note}
         run, normalise = self._transcriber(asr)
@@ -242,8 +237,8 @@ class SpeechEngine(Engine):
             "transcript": heard,
         }
 
-    def _wer_against_source(self, models: LoadedModels, audio: np.ndarray, source: Clip) -> dict:
-        asr, note = models["parts"].optional("asr")
+    def _wer_against_source(self, parts: Parts, audio: np.ndarray, source: Clip) -> dict:
+        asr, note = parts.optional("asr")
         if asr is None:
             return {"wer_vs_source_transcript": note}
         run, _ = self._transcriber(asr)
@@ -258,8 +253,6 @@ class SpeechEngine(Engine):
 
 def _style_metrics(target, move, converted: np.ndarray) -> dict[str, Any]:
     """Where the style clip is, what was moved, and where the output landed."""
-    from .style import measure
-
     landed = measure(converted, WAVLM_RATE)
     out: dict[str, Any] = {
         "style_f0_median_hz": target.f0_median_hz,
@@ -279,6 +272,4 @@ def _frames(clip: Clip) -> int:
 
 
 def _seed(seed: int) -> None:
-    import torch
-
     torch.manual_seed(int(seed))

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..hashing import file_sha256
 from ..loading import pretrained, pretrained_files
-from ..manager import LoadContext
+from ..parts import LoadContext
 from ..registry import ResolvedModel
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from ..base import Engine, Progress, no_progress
 from ..errors import InputError
 from ..layout.detector import load_detector
 from ..layout.tokens import box_token_indices
-from ..manager import LazyComponents, LoadContext
+from ..parts import LoadContext, Parts
 from .control import CONTROLS, VideoControl, controlled_attention
 from .loading import (
     load_clip,
@@ -51,10 +51,10 @@ class SubjectVideoEngine(Engine):
     name = "video"
     tasks = {SubjectVideoRequest: "generate"}
 
-    def load(self, context: LoadContext) -> dict[str, Any]:
+    def load(self, context: LoadContext) -> Parts:
         parts = context.lazy(PARTS)
         parts.get("pipeline")
-        return {"parts": parts}
+        return parts
 
     def generate(
         self, request: SubjectVideoRequest, progress: Progress = no_progress
@@ -64,8 +64,7 @@ class SubjectVideoEngine(Engine):
             subject = load_subject(request.subject, request.subject_mask)
         keyframes, notes = request.clipped_keyframes()
         boxes = frame_boxes(keyframes, request.frames) if keyframes else None
-        with self.manager.use(self.name) as models:
-            parts: LazyComponents = models["parts"]
+        with self.manager.use(self.name) as parts:
             needed = self._parts_needed(request, subject, boxes)
             for name in needed:  # a missing model is reported before anything is generated
                 progress(0.0, f"loading {name}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..loading import pretrained, pretrained_files, unavailable
-from ..manager import LoadContext
+from ..parts import LoadContext
 from ..registry import ResolvedModel
 from .requests import IP_ADAPTER_FILES
 

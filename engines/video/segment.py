@@ -11,7 +11,7 @@ from PIL import Image
 
 from ..errors import InputError
 from ..loading import pretrained, pretrained_files
-from ..manager import LoadContext
+from ..parts import LoadContext
 from .subject import Subject
 
 LOW, HIGH = 0.3, 0.6  # probability ramp: below LOW background, above HIGH subject
