@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from engines.device import DeviceSpec
-from engines.manager import LoadContext
+from engines.parts import LoadContext
 from engines.registry import Registry
 
 FP16 = DeviceSpec("cpu", "float16")

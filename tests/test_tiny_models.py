@@ -59,7 +59,7 @@ def test_the_ip_adapter_keeps_vit_h_shape_relations(tiny_video_dirs, local_model
     from tiny_video import CROSS_DIM, IP_PLAIN_TOKENS, IP_PLUS_TOKENS
 
     from engines.device import choose_device
-    from engines.manager import LoadContext
+    from engines.parts import LoadContext
     from engines.registry import Registry
     from engines.video.loading import load_ip_encoder, load_pipeline, use_ip_adapter
 

@@ -183,7 +183,7 @@ def test_both_ip_adapters_load_through_load_ip_adapter_on_spatial_layers_only(pi
 def test_an_ip_adapter_override_may_point_at_the_repos_models_folder(pipe, tiny_video_dirs):
     """ZSS_MODEL_VIDEO_IP_ADAPTER=/path/IP-Adapter/models (the folder holding the SD-1.5 files)
     works as the repo folder does."""
-    from engines.manager import LoadContext
+    from engines.parts import LoadContext
     from engines.registry import Registry
     from engines.video.loading import load_ip_encoder
 
