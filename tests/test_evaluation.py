@@ -20,7 +20,7 @@ from tiny_gan import save_tiny_generator, save_tiny_open_clip
 
 from engines.cli import main
 from engines.evaluation import layout as layout_protocol
-from engines.evaluation.cli import PROTOCOLS
+from engines.evaluation.cli import protocols
 from engines.evaluation.papers import FIGURES, MISSING
 from engines.evaluation.report import mean
 from engines.layout.scoring import iou
@@ -66,7 +66,7 @@ def test_every_typed_in_paper_figure_carries_a_source_and_is_finite():
         assert ("Table" in figure.source and "p." in figure.source) or (
             "@" in figure.source and len(figure.source.split("@")[1].split(",")[0]) == 40
         ), figure
-    assert set(MISSING) <= set(PROTOCOLS)
+    assert set(MISSING) <= set(protocols())
 
 
 def test_average_precision_on_a_worked_example():
