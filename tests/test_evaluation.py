@@ -19,11 +19,11 @@ from tiny_compression import compression_studio, tiny_amused_in, tiny_photo
 from tiny_gan import save_tiny_generator, save_tiny_open_clip
 
 from engines.cli import main
+from engines.detection import iou
 from engines.evaluation import layout as layout_protocol
 from engines.evaluation.cli import protocols
 from engines.evaluation.papers import FIGURES, MISSING
 from engines.evaluation.report import mean
-from engines.layout.scoring import iou
 from engines.registry import override_variable
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -201,8 +201,8 @@ def test_layout_eval_compares_guided_and_unguided_and_matches_a_recomputation(
     assert {r["item"]["mode"] for r in report["items"]} == {"guided", "unguided"}
     assert {r["item"]["seed"] for r in report["items"]} == {0}
 
+    from engines.detection import iou
     from engines.evaluation.layout import ClipScorer, ap50
-    from engines.layout.scoring import iou
     from engines.studio import Studio
 
     scorer = ClipScorer(Studio(device="cpu"))
@@ -375,7 +375,7 @@ def test_nerf_eval_edits_one_fit_with_dds_and_sds_and_matches_a_recomputation(
     nerf_clip, nerf_edit_set, tmp_path
 ):
     from engines.evaluation import nerf as nerf_protocol
-    from engines.gan.clip_guide import ClipGuide
+    from engines.clip_guide import ClipGuide
     from engines.nerf import EditRequest
     from engines.nerf.engine import edit_metrics
 

@@ -147,7 +147,7 @@ def _request(item: dict[str, Any], request_type):
 
 def frame_ious(detections: list | None, boxes) -> list[float] | None:
     """Per frame, IoU of the detected box with the input box (a miss counts 0, as box_mIoU)."""
-    from ..layout.scoring import iou
+    from ..detection import iou
 
     if detections is None or boxes is None:
         return None

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ..base import Progress, no_progress
+from ..clip_guide import ClipGuide
 from ..errors import InputError
 from ..long_runs import Emit, Job, LongRunEngine
 from ..manager import LazyComponents, LoadContext
@@ -17,7 +18,6 @@ from . import metrics as gan_metrics
 from .adapt import Adaptation
 from .catalog import generator_choices
 from .checkpoint import build_generator, generator_state, read_checkpoint
-from .clip_guide import ClipGuide
 from .images import grid, to_pil
 from .loading import LoadedGenerator, parts
 from .nada import text_direction

@@ -7,16 +7,16 @@ import time
 from typing import Any
 
 from ..base import Engine, Progress, no_progress
+from ..detection import load_detector
 from ..manager import LazyComponents, LoadContext
+from ..phrases import box_token_indices
 from .attention import LAYER_MAPS, recording_attention
-from .detector import load_detector
 from .loading import backbone_loader
 from .losses import LossWeights
 from .render import draw_boxes, heatmap, to_pil
 from .requests import BACKBONES, LayoutRequest
 from .results import LayoutResult
 from .scoring import BoxScore, match_boxes, summarize
-from .tokens import box_token_indices
 
 DEFAULT_BACKBONE = "sd15"
 

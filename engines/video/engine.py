@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from ..base import Engine, Progress, no_progress
+from ..detection import load_detector
 from ..errors import InputError
-from ..layout.detector import load_detector
-from ..layout.tokens import box_token_indices
 from ..manager import LazyComponents, LoadContext
+from ..phrases import box_token_indices
 from .loading import (
     load_clip,
     load_dino,
