@@ -374,8 +374,8 @@ def nerf_clip(tiny_sd15_dir, tmp_path_factory):
 def test_nerf_eval_edits_one_fit_with_dds_and_sds_and_matches_a_recomputation(
     nerf_clip, nerf_edit_set, tmp_path
 ):
-    from engines.evaluation import nerf as nerf_protocol
     from engines.clip_guide import ClipGuide
+    from engines.evaluation import nerf as nerf_protocol
     from engines.nerf import EditRequest
     from engines.nerf.engine import edit_metrics
 

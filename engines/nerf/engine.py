@@ -10,6 +10,7 @@ from typing import Any
 from ..base import Progress, no_progress
 from ..long_runs import Job, LongRunEngine, RunUpdate
 from ..manager import LazyComponents, LoadContext
+from ..memory import peak_memory, reset_peak
 from .loading import PARTS
 from .requests import EXAMPLE, EditRequest, ReconstructRequest, RenderRequest
 from .results import NerfResult
@@ -117,7 +118,7 @@ class NerfEditEngine(LongRunEngine):
         from .scene_file import SceneHeader, scene_bytes
 
         device = self.manager.device.torch_device
-        _reset_peak(device)
+        reset_peak(device)
         emit(RunUpdate("latents", 0, request.steps, "Encoding the views with the VAE"))
         decoder = parts.get("vae")
         images = torch.from_numpy(scene.images)
@@ -210,7 +211,7 @@ class NerfEditEngine(LongRunEngine):
 
         model, header = loaded
         device = self.manager.device.torch_device
-        _reset_peak(device)
+        reset_peak(device)
         emit(RunUpdate("latents", 0, request.steps, "Loading the VAE and the UNet"))
         decoder = parts.get("vae")
         guide = parts.get("diffusion")
@@ -347,28 +348,11 @@ class NerfEditEngine(LongRunEngine):
         )
 
 
-def _reset_peak(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-
-
 def _run_figures(report, device) -> dict[str, Any]:
-    import torch
-
     steps = sorted(report.step_seconds)
     figures: dict[str, Any] = {
         "steps_done": report.steps_done,
         "run_seconds": round(report.seconds, 3),
         "median_step_seconds": steps[len(steps) // 2] if steps else None,
     }
-    if device.type == "cuda":
-        figures["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    else:
-        import resource
-
-        figures["process_peak_rss_mb"] = round(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-        )
-    return figures
+    return {**figures, **peak_memory(device)}
