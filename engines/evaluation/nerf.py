@@ -9,12 +9,12 @@ memory; the loss curve of every edit."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..hashing import file_sha256
 from ..outputs import png_bytes, write_bytes
 from . import plots
 from .layout import seeds
@@ -167,7 +167,7 @@ def _given(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _digest(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 def _edit_request(item: dict[str, Any], scene_file: str, request_type):

@@ -7,12 +7,12 @@ frame against the input box (mIoU, centroid distance); time and peak memory."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..hashing import file_sha256
 from ..outputs import png_bytes, write_bytes
 from . import plots
 from .layout import seeds
@@ -107,7 +107,7 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     items = []
     for entry in load_items(Path(args.data) if args.data else ITEM_SET):
-        digest = hashlib.sha256(Path(entry["subject"]).read_bytes()).hexdigest()[:16]
+        digest = file_sha256(entry["subject"])[:16]
         for seed in seeds(args):
             for mode in _modes(args):
                 item = {
