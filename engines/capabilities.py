@@ -30,6 +30,10 @@ class Capability:
     papers_part: str
     ours: str
 
+    @property
+    def engine_module(self) -> str:
+        return self.engine_class.split(":", 1)[0]
+
     def load_engine_class(self) -> type:
         module_name, class_name = self.engine_class.split(":", 1)
         return getattr(importlib.import_module(module_name), class_name)
