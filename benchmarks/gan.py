@@ -102,11 +102,10 @@ def save_random_clip(folder: Path) -> Path:
 
 def run_child(args) -> dict:
     """One method in this process: load, adapt, report the engine's own measurements."""
-    import resource
-
     import torch
 
     from engines.gan import AdaptRequest
+    from engines.peak_memory import process_peak_rss_mb
     from engines.studio import Studio
 
     studio = Studio(device=args.device)
@@ -131,15 +130,13 @@ def run_child(args) -> dict:
             "median_step_seconds",
             "adapt_seconds",
             "setup_seconds",
-            "peak_gpu_memory_mb",
+            "peak_memory_mb",
         )
     }
     if figures["median_step_seconds"]:
         figures["steady_iterations_per_second"] = 1 / figures["median_step_seconds"]
     figures.update(loss_terms(result))
-    figures["peak_process_rss_mb"] = round(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-    )
+    figures["peak_process_rss_mb"] = process_peak_rss_mb()
     figures["device"] = studio.manager.device.describe()
     figures["torch_threads"] = torch.get_num_threads()
     return figures
@@ -201,7 +198,7 @@ def child_flags(args) -> list[str]:
 def ratios(methods: dict) -> dict:
     svl, nada = methods.get("svl", {}), methods.get("nada", {})
     out = {}
-    for key in ("steady_iterations_per_second", "peak_gpu_memory_mb", "peak_process_rss_mb"):
+    for key in ("steady_iterations_per_second", "peak_memory_mb", "peak_process_rss_mb"):
         if svl.get(key) and nada.get(key):
             out[key] = round(svl[key] / nada[key], 3)
     return out

@@ -320,9 +320,9 @@ def zero_gradient_edit(args, device, steps: int = 50) -> dict:
 
 
 def main(argv=None) -> int:
-    import resource
-
     import torch
+
+    from engines.peak_memory import process_peak_rss_mb
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -347,7 +347,7 @@ def main(argv=None) -> int:
         report["schedule"] = schedule(args, device)
     if "zero_gradient_edit" in parts:
         report["zero_gradient_edit"] = zero_gradient_edit(args, device)
-    report["process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    report["process_peak_rss_mb"] = process_peak_rss_mb()
     print(json.dumps(report, indent=2))
     return 0
 

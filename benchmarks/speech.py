@@ -20,7 +20,6 @@ import atexit
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import sys
@@ -88,9 +87,9 @@ def point_registry(args: argparse.Namespace) -> str:
 
 
 def peak_memory_mb(device: str) -> dict:
-    out = {
-        "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    }
+    from engines.peak_memory import process_peak_rss_mb
+
+    out = {"process_peak_rss_mb": process_peak_rss_mb()}
     if device.startswith("cuda"):
         import torch
 

@@ -1,19 +1,30 @@
-"""The capabilities the studio offers, what each owes its paper, and which exist yet."""
+"""The capabilities the studio offers: where each one's parts are, and what it owes its paper."""
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
 class Capability:
+    """Everything the studio knows of one capability: its engine, tab, command-line module,
+    evaluation protocol, ZeroGPU time and what it owes its paper. This tuple is the one place a
+    capability is registered; `key` is also its engine's `name`, its table in models.toml and
+    its application in serve.yaml (tests/test_capabilities.py checks all four agree)."""
+
     key: str
     title: str
     engine_class: str  # "module:Class"
     tab_module: str
+    cli_module: str
+    """A module with `add_commands(subparsers, make_studio)`: the engine's `zsstudio` commands."""
+    eval_protocol: str | None
+    """The module `zsstudio eval <key>` runs (plan, evaluator, summarise), if it has one."""
+    gpu_seconds: int
+    """What a ZeroGPU Space grants one model call of the tab."""
+    long_run_gpu_seconds: int | None
+    """The same for a long, streamed run (a GAN adaptation, a NeRF fit), if it has one."""
     paper: str
     paper_url: str
     papers_part: str
@@ -23,30 +34,9 @@ class Capability:
     def engine_module(self) -> str:
         return self.engine_class.split(":", 1)[0]
 
-    def exists(self) -> bool:
-        """A capability is offered once both its engine and its tab are in the tree."""
-        return _module_exists(self.engine_module) and _module_exists(self.tab_module)
-
-    def load_engine_class(self):
+    def load_engine_class(self) -> type:
         module_name, class_name = self.engine_class.split(":", 1)
         return getattr(importlib.import_module(module_name), class_name)
-
-
-def _module_exists(name: str) -> bool:
-    """Whether module `name` is in this tree: found, and (a submodule) inside its package's
-    folder. An editable install of another checkout can otherwise hand out its own copy of a
-    submodule this checkout does not have."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except ModuleNotFoundError:
-        return False
-    if spec is None:
-        return False
-    parent, _, _ = name.rpartition(".")
-    if not parent or spec.origin is None:
-        return True
-    folders = [Path(f).resolve() for f in importlib.import_module(parent).__path__]
-    return any(folder in Path(spec.origin).resolve().parents for folder in folders)
 
 
 CAPABILITIES: tuple[Capability, ...] = (
@@ -55,6 +45,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         title="Layout to image",
         engine_class="engines.layout:LayoutEngine",
         tab_module="tabs.layout",
+        cli_module="engines.layout.cli",
+        eval_protocol="engines.evaluation.layout",
+        gpu_seconds=120,
+        long_run_gpu_seconds=None,
         paper="Boundary Attention Constrained Zero-Shot Layout-To-Image Generation (BACON)",
         paper_url="https://arxiv.org/abs/2411.10495",
         papers_part="Guiding Stable Diffusion's cross-attention, aggregated through "
@@ -68,6 +62,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         title="Subject video",
         engine_class="engines.video:SubjectVideoEngine",
         tab_module="tabs.video",
+        cli_module="engines.video.cli",
+        eval_protocol="engines.evaluation.video",
+        gpu_seconds=300,
+        long_run_gpu_seconds=None,
         paper="DreamVideo-2: Zero-Shot Subject-Driven Video Customization with Precise Motion",
         paper_url="https://arxiv.org/abs/2410.13830",
         papers_part="A subject from one image moved along a box trajectory without tuning: "
@@ -86,6 +84,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         title="Speech",
         engine_class="engines.speech:SpeechEngine",
         tab_module="tabs.speech",
+        cli_module="engines.speech.cli",
+        eval_protocol="engines.evaluation.speech",
+        gpu_seconds=60,
+        long_run_gpu_seconds=None,
         paper="StyleTTS-ZS and StableVC (timbre and style from different speakers)",
         paper_url="https://arxiv.org/abs/2409.10058",
         papers_part="Zero-shot TTS from a short reference (StyleTTS-ZS); voice conversion that "
@@ -102,6 +104,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         title="GAN adaptation",
         engine_class="engines.gan:GanAdaptEngine",
         tab_module="tabs.gan",
+        cli_module="engines.gan.cli",
+        eval_protocol="engines.evaluation.gan",
+        gpu_seconds=60,
+        long_run_gpu_seconds=600,
         paper="Improving Diversity in Zero-Shot GAN Adaptation with Semantic Variations (ICCV 2023)",
         paper_url="https://arxiv.org/abs/2308.10554",
         papers_part="Semantic variations of the target text and a directional moment loss, "
@@ -117,6 +123,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         title="NeRF editing",
         engine_class="engines.nerf:NerfEditEngine",
         tab_module="tabs.nerf",
+        cli_module="engines.nerf.cli",
+        eval_protocol="engines.evaluation.nerf",
+        gpu_seconds=120,
+        long_run_gpu_seconds=600,
         paper="ED-NeRF: Efficient Text-Guided Editing of 3D Scene using Latent Space NeRF",
         paper_url="https://arxiv.org/abs/2310.02712",
         papers_part="A NeRF that renders Stable Diffusion's 4-channel VAE latents (64x64 for a "
@@ -139,6 +149,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         title="Image compression",
         engine_class="engines.compression:CompressionEngine",
         tab_module="tabs.compression",
+        cli_module="engines.compression.cli",
+        eval_protocol="engines.evaluation.compression",
+        gpu_seconds=60,
+        long_run_gpu_seconds=None,
         paper="Extreme Image Compression using Fine-tuned VQGANs (DCC 2024)",
         paper_url="https://arxiv.org/abs/2307.08265",
         papers_part="VQGAN tokens at under 0.05 bpp, variable rate by K-means-reduced "
@@ -148,38 +162,30 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
 )
 
-BY_KEY = {cap.key: cap for cap in CAPABILITIES}
-
-
-def available() -> list[Capability]:
-    return [cap for cap in CAPABILITIES if cap.exists()]
-
 
 def offered(key: str) -> Capability:
-    """The capability `key`, if this checkout offers it; InputError naming those it does."""
+    """The capability `key`; InputError naming those there are."""
     from .errors import InputError
 
-    capability = BY_KEY.get(key)
-    if capability is None or not capability.exists():
-        have = ", ".join(c.key for c in available()) or "none"
-        raise InputError(f"No engine {key!r}; available: {have}.")
-    return capability
+    for capability in CAPABILITIES:
+        if capability.key == key:
+            return capability
+    raise InputError(f"No engine {key!r}; available: {', '.join(keys())}.")
 
 
-def select(keys: list[str] | None) -> list[Capability]:
-    """The offered capabilities named in `keys` (all offered ones for None)."""
+def keys() -> list[str]:
+    return [capability.key for capability in CAPABILITIES]
+
+
+def select(names: list[str] | None) -> list[Capability]:
+    """The capabilities named in `names` (all of them for None or none)."""
     from .errors import InputError
 
-    offered = available()
-    if not keys:
-        return offered
-    unknown = [k for k in keys if k not in BY_KEY]
+    if not names:
+        return list(CAPABILITIES)
+    unknown = [name for name in names if name not in keys()]
     if unknown:
         raise InputError(
-            f"Unknown capability {', '.join(unknown)}; choose from {', '.join(BY_KEY)}."
+            f"Unknown capability {', '.join(unknown)}; choose from {', '.join(keys())}."
         )
-    missing = [k for k in keys if not BY_KEY[k].exists()]
-    if missing:
-        have = ", ".join(c.key for c in offered) or "none"
-        raise InputError(f"Capability {', '.join(missing)} is not built yet; available: {have}.")
-    return [BY_KEY[k] for k in keys]
+    return [offered(name) for name in names]

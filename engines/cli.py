@@ -10,8 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, scratch
-from .capabilities import CAPABILITIES, _module_exists
+from . import __version__, capabilities, scratch
 from .commands import add_studio_options, progress_bar, save_and_report
 from .errors import InputError, StudioError
 from .files import check_can_create, describe_os_error
@@ -169,10 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_command(commands)
 
-    for capability in CAPABILITIES:
-        module_name = f"{capability.engine_module}.cli"
-        if _module_exists(capability.engine_module) and _module_exists(module_name):
-            importlib.import_module(module_name).add_commands(commands, _studio)
+    for capability in capabilities.CAPABILITIES:
+        importlib.import_module(capability.cli_module).add_commands(commands, _studio)
     from .evaluation.cli import add_commands as add_eval_command
 
     add_eval_command(commands, _studio)

@@ -55,10 +55,7 @@ def device_memory(device: DeviceSpec) -> dict[str, float]:
             "gpu_free_mb": round(free / 2**20, 1),
             "gpu_total_mb": round(total / 2**20, 1),
         }
-    try:
-        import resource
+    from .peak_memory import process_peak_rss_mb
 
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        return {"process_peak_rss_mb": round(rss_mb, 1)}
-    except ImportError:  # pragma: no cover - Windows
-        return {}
+    rss_mb = process_peak_rss_mb()
+    return {} if rss_mb is None else {"process_peak_rss_mb": rss_mb}

@@ -8,7 +8,7 @@ import threading
 
 from . import __version__
 from .base import Engine
-from .capabilities import available, offered
+from .capabilities import keys, offered
 from .errors import InputError, StudioError
 from .manager import ModelManager
 from .registry import Registry
@@ -91,10 +91,9 @@ class Studio:
         if name in ("", "all"):
             self.manager.release(None)
             return self.status()
-        keys = [cap.key for cap in available()]
-        if name not in keys:
-            raise InputError(f"Unknown engine {name!r}; choose all or one of {', '.join(keys)}.")
-        self.manager.release(name)
+        if name not in keys():
+            raise InputError(f"Unknown engine {name!r}; choose all or one of {', '.join(keys())}.")
+        self.manager.release(offered(name).load_engine_class().name)  # the manager's key
         return self.status()
 
     def status(self) -> dict:

@@ -51,8 +51,6 @@ def about_markdown(capabilities: list[Capability], registry: Registry) -> str:
             f"**Ours:** {cap.ours}\n\n"
             f"**Models:**\n\n{models_table(registry, cap.key)}"
         )
-    if not capabilities:
-        parts.append("_No capability is built into this copy yet._")
     return "\n\n".join(parts)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from engines.capabilities import offered
 from engines.compression import (
     CompressRequest,
     CompressResult,
@@ -36,7 +37,6 @@ CPU_SLOW = (
     "K-means for a new K, the range coder and restoration take tens of seconds each; the "
     "fixed-length coder is the quick one."
 )
-GPU_SECONDS = 60
 RATE_HEADERS = ["codec", "setting", "bytes", "bpp", "PSNR (dB)", "MS-SSIM"]
 
 INTRO = """\
@@ -169,7 +169,7 @@ def build_compress(studio: StudioInterface) -> tuple[gr.File, gr.Image]:
         outputs,
         api_name="compress",
         cancel=cancel,
-        gpu_duration=GPU_SECONDS,
+        gpu_duration=offered("compression").gpu_seconds,
     )
     return outputs["zsc_file"], image
 
@@ -212,7 +212,7 @@ def build_restore(studio: StudioInterface, zsc_file: gr.File, image: gr.Image) -
         outputs,
         api_name="restore_tokens",
         cancel=cancel,
-        gpu_duration=GPU_SECONDS,
+        gpu_duration=offered("compression").gpu_seconds,
     )
 
 
@@ -244,7 +244,7 @@ def build_decompress(studio: StudioInterface) -> None:
         outputs,
         api_name="decompress",
         cancel=cancel,
-        gpu_duration=GPU_SECONDS,
+        gpu_duration=offered("compression").gpu_seconds,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from engines.capabilities import offered
 from engines.fields import declaration
 from engines.gan.catalog import generator_choices
 from engines.gan.history import LOSS_LABELS
@@ -37,7 +38,6 @@ at 1024 px on a recent data-centre GPU; on a CPU, tens of seconds per iteration.
 """
 
 CPU_SLOW = "one iteration takes tens of seconds, so a full adaptation takes hours."
-ADAPT_GPU_SECONDS = 600
 EXAMPLE_TEXTS = [  # source and target texts in the papers' style (any generator works)
     ["photo", "Van Gogh painting"],
     ["photo", "Pixar character"],
@@ -220,7 +220,7 @@ def build(studio: StudioInterface) -> None:
         form.inputs,
         adapt_outputs,
         api_name="adapt_gan",
-        gpu_duration=ADAPT_GPU_SECONDS,
+        gpu_duration=offered("gan").long_run_gpu_seconds,
     )
     wire_stop(
         studio,
@@ -239,6 +239,6 @@ def build(studio: StudioInterface) -> None:
         sample_form.inputs,
         sample_outputs,
         api_name="sample_gan",
-        gpu_duration=60,
+        gpu_duration=offered("gan").gpu_seconds,
     )
     cpu_notice(studio, notice, form, CPU_SLOW, "gan")

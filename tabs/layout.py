@@ -8,6 +8,7 @@ from typing import Any
 import gradio as gr
 from gradio_image_annotation import image_annotator
 
+from engines.capabilities import offered
 from engines.errors import InputError
 from engines.interface import StudioInterface
 from engines.layout.requests import MAX_BOXES, LayoutRequest, suggested_labels
@@ -42,7 +43,6 @@ are **ours**, set after its open relatives (layout guidance, BoxDiff, R&B). The 
 is the IoU of each box with Grounding DINO's best detection of its phrase.
 """
 CPU_SLOW = "a 256 px, 20-step image takes a minute or two; 512 px with 50 steps, about six minutes."
-GPU_SECONDS = 120
 SCORE_HEADERS = ["box", "phrase", "IoU", "detector score", "drawn (x0, y0, x1, y1)", "detected"]
 BOXES_HELP = (
     "Boxes: a list of {phrase, x0, y0, x1, y1} in pixels of the output, top left then bottom "
@@ -275,7 +275,7 @@ def build(studio: StudioInterface) -> None:
         """Layout to image: Stable Diffusion guided so each box's phrase fills its box."""
         return shown(engine("layout").run(api_request(values), call.progress), call)
 
-    options = {"cancel": cancel, "gpu_duration": GPU_SECONDS}
+    options = {"cancel": cancel, "gpu_duration": offered("layout").gpu_seconds}
     connect(
         run.click,
         layout_generate,
@@ -291,5 +291,5 @@ def build(studio: StudioInterface) -> None:
         api_inputs,
         outputs,
         api_name="layout_to_image",
-        gpu_duration=GPU_SECONDS,
+        gpu_duration=offered("layout").gpu_seconds,
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from engines.capabilities import offered
 from engines.interface import StudioInterface
 from engines.nerf.requests import EXAMPLE, EditRequest, ReconstructRequest, RenderRequest
 from engines.outputs import write_bytes
@@ -35,7 +36,6 @@ the resolution SD 1.5's UNet was trained on and ED-NeRF edits at); on a CPU the 
 fitting takes minutes and editing with the real UNet is very slow; a GPU is the intended place.
 """
 CPU_SLOW = "fitting takes minutes, and editing with the real UNet is very slow."
-LONG_GPU_SECONDS = 600
 LOSSES = LossPlot("step", {"rgb": "rgb", "latent": "latent", "guidance": "guidance"})
 
 
@@ -112,7 +112,7 @@ def build_reconstruct(studio: StudioInterface, run_id: gr.State):
         form.inputs,
         outputs,
         api_name="nerf_reconstruct",
-        gpu_duration=LONG_GPU_SECONDS,
+        gpu_duration=offered("nerf").long_run_gpu_seconds,
     )
     return form, outputs, stop
 
@@ -177,7 +177,7 @@ def build_edit(studio: StudioInterface, run_id: gr.State):
         form.inputs,
         outputs,
         api_name="nerf_edit",
-        gpu_duration=LONG_GPU_SECONDS,
+        gpu_duration=offered("nerf").long_run_gpu_seconds,
     )
     return form.inputs, outputs, stop
 
@@ -211,7 +211,14 @@ def build_render(studio: StudioInterface) -> dict[str, Any]:
             "recipe": recipe_file(result, folder),
         }
 
-    connect(button.click, nerf_render, form.inputs, outputs, api_name="nerf_render")
+    connect(
+        button.click,
+        nerf_render,
+        form.inputs,
+        outputs,
+        api_name="nerf_render",
+        gpu_duration=offered("nerf").gpu_seconds,
+    )
     return form.inputs
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from engines.capabilities import offered
 from engines.interface import StudioInterface
 from engines.speech import OUTPUT_RATE, SpeechResult, TTSRequest, VCRequest
 
@@ -105,7 +106,15 @@ def build_tts(studio: StudioInterface) -> None:
         result = studio.engine("speech").run(TTSRequest(**values), call.progress)
         return _shown(result, call)
 
-    connect(button.click, tts, form.inputs, outputs, api_name="tts", cancel=cancel, gpu_duration=60)
+    connect(
+        button.click,
+        tts,
+        form.inputs,
+        outputs,
+        api_name="tts",
+        cancel=cancel,
+        gpu_duration=offered("speech").gpu_seconds,
+    )
 
 
 def build_vc(studio: StudioInterface) -> None:
@@ -144,7 +153,7 @@ def build_vc(studio: StudioInterface) -> None:
         outputs,
         api_name="voice_convert",
         cancel=cancel,
-        gpu_duration=60,
+        gpu_duration=offered("speech").gpu_seconds,
     )
 
 

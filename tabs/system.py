@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from engines.capabilities import available
+from engines.capabilities import keys
 from engines.interface import StudioInterface
 
 from .common import api_only, engine_handler
@@ -56,7 +56,7 @@ def status_rows(status: dict[str, Any]) -> list[list[str]]:
 
 
 def build(studio: StudioInterface, demo: gr.Blocks) -> None:
-    engines = ["all"] + [cap.key for cap in available()]
+    engines = ["all"] + keys()
     with gr.Accordion("System", open=False):
         table = gr.Dataframe(
             headers=HEADERS,

@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 from gradio_image_annotation import image_annotator
 
+from engines.capabilities import offered
 from engines.errors import InputError
 from engines.interface import StudioInterface
 from engines.video import Keyframe, SubjectVideoRequest
@@ -196,5 +197,5 @@ def build(studio: StudioInterface) -> None:
         outputs,
         api_name="subject_video",
         cancel=cancel,
-        gpu_duration=300,
+        gpu_duration=offered("video").gpu_seconds,
     )

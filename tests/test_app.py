@@ -10,7 +10,7 @@ import pytest
 import tomllib
 
 import app
-from engines.capabilities import CAPABILITIES, available
+from engines.capabilities import CAPABILITIES
 from engines.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,14 +65,14 @@ def top_level_tabs(demo) -> dict[str, str]:
 def test_build_demo_has_about_and_system_and_no_placeholder_tabs():
     demo = app.build_demo(device="cpu")
     config = demo.get_config_file()
-    expected = {cap.key: cap.title for cap in available()} | {"about": "About"}
+    expected = {cap.key: cap.title for cap in CAPABILITIES} | {"about": "About"}
     assert top_level_tabs(demo) == expected
     api_names = {dep.get("api_name") for dep in config["dependencies"]}
     assert {"system_status", "release_engine"} <= api_names
 
 
 def test_build_demo_subset_of_tabs():
-    built = available()
+    built = CAPABILITIES
     demo = app.build_demo(tabs=[c.key for c in built[:1]], device="cpu")
     assert top_level_tabs(demo) == {"about": "About"} | {c.key: c.title for c in built[:1]}
 

@@ -10,7 +10,7 @@ import pytest
 from app_server import served
 
 import app
-from engines.capabilities import available
+from engines.capabilities import CAPABILITIES
 
 pytestmark = pytest.mark.browser
 
@@ -54,7 +54,7 @@ def page():
 def test_every_tab_renders_and_is_clickable(page):
     ARTIFACTS.mkdir(exist_ok=True)
     page.get_by_text("Zero-Shot Studio", exact=False).first.wait_for()
-    tabs = [(cap.key, cap.title) for cap in available()] + [("about", "About")]
+    tabs = [(cap.key, cap.title) for cap in CAPABILITIES] + [("about", "About")]
     for index, (key, title) in enumerate(tabs):
         tab = page.locator(f'button[role="tab"][data-tab-id="{key}"]')
         assert tab.inner_text().strip() == title
@@ -63,7 +63,7 @@ def test_every_tab_renders_and_is_clickable(page):
         page.wait_for_timeout(500)
         page.screenshot(path=str(ARTIFACTS / f"tab-{index}-{key}.png"), full_page=True)
     page.get_by_text("our own implementation", exact=False).first.wait_for()
-    for cap in available():
+    for cap in CAPABILITIES:
         page.get_by_text(cap.paper, exact=False).first.wait_for()
 
 

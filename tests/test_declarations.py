@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from engines.capabilities import available
+from engines.capabilities import CAPABILITIES
 from engines.cli import build_parser
 from engines.errors import InputError
 from engines.fields import BOOL, CHOICE, FLOAT, INT, TEXT, declared_fields, field_default
@@ -17,7 +17,7 @@ from engines.fields import BOOL, CHOICE, FLOAT, INT, TEXT, declared_fields, fiel
 
 def request_types():
     types = []
-    for capability in available():
+    for capability in CAPABILITIES:
         engine_class = capability.load_engine_class()
         types += list(engine_class.tasks)
     return types

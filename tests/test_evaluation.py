@@ -19,11 +19,11 @@ from tiny_compression import compression_studio, tiny_amused_in, tiny_photo
 from tiny_gan import save_tiny_generator, save_tiny_open_clip
 
 from engines.cli import main
+from engines.detection import iou
 from engines.evaluation import layout as layout_protocol
-from engines.evaluation.cli import PROTOCOLS
+from engines.evaluation.cli import protocols
 from engines.evaluation.papers import FIGURES, MISSING
 from engines.evaluation.report import mean
-from engines.layout.scoring import iou
 from engines.registry import override_variable
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -66,7 +66,7 @@ def test_every_typed_in_paper_figure_carries_a_source_and_is_finite():
         assert ("Table" in figure.source and "p." in figure.source) or (
             "@" in figure.source and len(figure.source.split("@")[1].split(",")[0]) == 40
         ), figure
-    assert set(MISSING) <= set(PROTOCOLS)
+    assert set(MISSING) <= set(protocols())
 
 
 def test_average_precision_on_a_worked_example():
@@ -201,8 +201,8 @@ def test_layout_eval_compares_guided_and_unguided_and_matches_a_recomputation(
     assert {r["item"]["mode"] for r in report["items"]} == {"guided", "unguided"}
     assert {r["item"]["seed"] for r in report["items"]} == {0}
 
+    from engines.detection import iou
     from engines.evaluation.layout import ClipScorer, ap50
-    from engines.layout.scoring import iou
     from engines.studio import Studio
 
     scorer = ClipScorer(Studio(device="cpu"))
@@ -374,8 +374,8 @@ def nerf_clip(tiny_sd15_dir, tmp_path_factory):
 def test_nerf_eval_edits_one_fit_with_dds_and_sds_and_matches_a_recomputation(
     nerf_clip, nerf_edit_set, tmp_path
 ):
+    from engines.clip_guide import ClipGuide
     from engines.evaluation import nerf as nerf_protocol
-    from engines.gan.clip_guide import ClipGuide
     from engines.nerf import EditRequest
     from engines.nerf.engine import edit_metrics
 

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from tiny_gan import save_tiny_open_clip, tiny_generator
 
+from engines.clip_guide import ClipGuide
 from engines.gan import nada, svl
 from engines.gan.adapt import Adaptation
-from engines.gan.clip_guide import ClipGuide
 from engines.gan.engine import fixed_latents
 from engines.gan.requests import AdaptRequest
 

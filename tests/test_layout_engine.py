@@ -12,13 +12,14 @@ from diffusers import StableDiffusionPipeline
 from tiny_layout import save_tiny_grounding_dino
 
 from engines import cli
+from engines.detection import Detection
 from engines.errors import InputError
 from engines.layout import LayoutRequest
 from engines.layout.attention import LAYER_MAPS, RecordingAttnProcessor, recording_attention
 from engines.layout.guidance import GuidanceSettings, LayoutGuidance
 from engines.layout.losses import feature_sizes
 from engines.layout.sampler import sample
-from engines.layout.scoring import BoxScore, Detection, match_boxes, summarize
+from engines.layout.scoring import BoxScore, match_boxes, summarize
 from engines.registry import override_variable
 from engines.studio import Studio
 

@@ -9,7 +9,7 @@ from tiny_layout import save_tiny_grounding_dino
 
 from engines.errors import InputError
 from engines.layout.requests import LayoutRequest, suggested_labels
-from engines.layout.tokens import box_token_indices
+from engines.phrases import box_token_indices
 from engines.registry import override_variable
 from tabs import layout as tab
 from tabs.canvas import blank_canvas, canvas_boxes, canvas_value, resized_canvas, too_many_boxes

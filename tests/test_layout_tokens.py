@@ -19,7 +19,7 @@ from engines.layout.losses import (
     layout_loss,
     outside_loss,
 )
-from engines.layout.tokens import box_token_indices, find_occurrences
+from engines.phrases import box_token_indices, find_occurrences
 
 
 @pytest.fixture(scope="module")

@@ -251,7 +251,7 @@ def test_layout_step_is_strength_times_the_weighted_sum_gradient(tiny_pipe):
 def tiny_clip(tmp_path_factory):
     from tiny_gan import save_tiny_open_clip
 
-    from engines.gan.clip_guide import ClipGuide
+    from engines.clip_guide import ClipGuide
 
     return ClipGuide.load(save_tiny_open_clip(tmp_path_factory.mktemp("clip")), "cpu")
 

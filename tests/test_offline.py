@@ -118,11 +118,11 @@ def test_zsstudio_models_says_what_is_here_and_how_to_fetch_the_rest(
 def test_about_shows_each_models_file_and_whether_it_is_here(
     empty_hub_cache, tiny_sd15_dir, local_model
 ):
-    from engines.capabilities import available
+    from engines.capabilities import CAPABILITIES
     from tabs.about import about_markdown
 
     local_model("layout", "sd15", tiny_sd15_dir)
-    text = about_markdown(available(), Registry.load())
+    text = about_markdown(list(CAPABILITIES), Registry.load())
     assert f"| `layout.sd15` | every run | `{tiny_sd15_dir}` | local copy |" in text
     assert "| **no**: set `ZSS_MODEL_LAYOUT_DETECTOR` |" in text
     assert "Fetch the missing ones with `zsstudio download gan`." in text

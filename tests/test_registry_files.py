@@ -44,7 +44,7 @@ STABLE_DIFFUSION = [  # engines/layout/loading.py, engines/video/loading.py, eng
     *_in("unet", "config.json", DIFFUSERS),
     *_in("vae", "config.json", DIFFUSERS),
 ]
-GROUNDING_DINO = [  # engines/layout/detector.py: AutoProcessor + the detector
+GROUNDING_DINO = [  # engines/detection.py: AutoProcessor + the detector
     "config.json",
     "preprocessor_config.json",
     "tokenizer_config.json",

@@ -38,7 +38,7 @@ import app
 from engines import cli
 from engines.base import Recipe
 from engines.cancel import CancelToken, cancellable
-from engines.capabilities import available
+from engines.capabilities import CAPABILITIES
 from engines.compression import CompressRequest, DecompressRequest, RestoreRequest
 from engines.errors import Cancelled, InputError
 from engines.gan import AdaptRequest
@@ -66,7 +66,7 @@ def test_the_shipped_serve_yaml_is_a_ray_serve_config_of_buildable_apps():
 
     config = read_config(ROOT / "serve.yaml")
     schema = validate(config)  # Ray's ServeDeploySchema, and our own rules
-    assert {app.name for app in schema.applications} == {cap.key for cap in available()}
+    assert {app.name for app in schema.applications} == {cap.key for cap in CAPABILITIES}
     for spec in schema.applications:
         module, _, name = spec.import_path.partition(":")
         builder = getattr(importlib.import_module(module), name)

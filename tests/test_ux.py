@@ -9,7 +9,7 @@ import pytest
 
 import app
 from engines.base import Request
-from engines.capabilities import available
+from engines.capabilities import CAPABILITIES
 from engines.device import DeviceSpec
 from engines.fields import declared_fields
 from tabs.system import status_rows
@@ -46,7 +46,7 @@ def test_the_engine_to_release_is_picked_from_a_list(demo):
     (dropdown,) = [
         b for b in demo.blocks.values() if getattr(b, "label", "") == "Engine to release"
     ]
-    assert [value for _, value in dropdown.choices] == ["all"] + [c.key for c in available()]
+    assert [value for _, value in dropdown.choices] == ["all"] + [c.key for c in CAPABILITIES]
 
 
 def load_handlers(demo):
@@ -96,13 +96,13 @@ def _request_types() -> list[type[Request]]:
     from engines.studio import Studio
 
     studio = Studio(device="cpu")
-    return [t for cap in available() for t in studio.engine(cap.key).request_types()]
+    return [t for cap in CAPABILITIES for t in studio.engine(cap.key).request_types()]
 
 
 def test_introductions_are_folded(demo):
     accordions = [b for b in demo.blocks.values() if type(b).__name__ == "Accordion"]
     folded = [a for a in accordions if a.label == "How it works"]
-    assert len(folded) == len(available()) and not any(a.open for a in folded)
+    assert len(folded) == len(CAPABILITIES) and not any(a.open for a in folded)
 
 
 def test_metric_tables_show_every_row_and_outputs_offer_no_upload_zone(demo):

@@ -7,22 +7,19 @@ import importlib
 import json
 from pathlib import Path
 
+from .. import capabilities
 from ..errors import InputError
 from .report import write_report
 from .runner import run_items
 
-PROTOCOLS = {
-    "layout": "engines.evaluation.layout",
-    "compression": "engines.evaluation.compression",
-    "speech": "engines.evaluation.speech",
-    "gan": "engines.evaluation.gan",
-    "nerf": "engines.evaluation.nerf",
-    "video": "engines.evaluation.video",
-}
+
+def protocols() -> dict[str, str]:
+    """Capability key -> the module of its evaluation protocol."""
+    return {c.key: c.eval_protocol for c in capabilities.CAPABILITIES if c.eval_protocol}
 
 
 def protocol(capability: str):
-    return importlib.import_module(PROTOCOLS[capability])
+    return importlib.import_module(protocols()[capability])
 
 
 def add_commands(subparsers, make_studio) -> None:
@@ -33,12 +30,12 @@ def add_commands(subparsers, make_studio) -> None:
         "report.json and PNG plots into -o. Finished items are kept in -o/items/ and not redone "
         "when the command runs again into the same folder.",
     )
-    parser.add_argument("capability", choices=sorted(PROTOCOLS))
+    parser.add_argument("capability", choices=sorted(protocols()))
     parser.add_argument("--data", type=Path, help="the data set (default: what the project ships)")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N items")
     parser.add_argument("-o", "--output", type=Path, default=Path("report"), help="report folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    for name in PROTOCOLS:
+    for name in protocols():
         protocol(name).add_arguments(parser)
     parser.set_defaults(handler=lambda args: run_eval(args, make_studio))
 

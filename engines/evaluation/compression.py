@@ -6,12 +6,12 @@ bits per token against log2 K."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..hashing import file_sha256
 from . import plots
 from .papers import figures_for
 from .report import Report, mean
@@ -66,7 +66,7 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
         raise InputError(f"--coders: choose from {', '.join(CODERS)}.")
     items = []
     for path in images_in(Path(args.data) if args.data else SHIPPED_PHOTOS):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        digest = file_sha256(path)[:16]
         for k in codebooks:
             for coder in coders:
                 items.append(

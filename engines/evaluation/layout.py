@@ -114,7 +114,7 @@ class ClipScorer:
     """CLIPScore (Hessel et al. 2021, w = 100 as torchmetrics): 100 * max(cos(image, text), 0)."""
 
     def __init__(self, studio):
-        from ..gan.clip_guide import ClipGuide
+        from ..clip_guide import ClipGuide
 
         resolved = studio.registry.resolve(*CLIP_COMPONENT)
         self.clip = ClipGuide.load(resolved.folder, studio.manager.device.torch_device)
@@ -176,7 +176,7 @@ def ap50(records: list[dict[str, Any]]) -> float | None:
     """AP at IoU 0.5 over every box of `records`, per phrase then averaged (VOC all-point
     interpolation): each phrase's detections from all images ranked by score; a detection is a
     true positive when it overlaps a not yet matched box of its phrase in its image by >= 0.5."""
-    from ..layout.scoring import iou
+    from ..detection import iou
 
     per_phrase = []
     phrases = sorted({b["phrase"] for r in records for b in r["boxes"]})

@@ -9,12 +9,12 @@ memory; the loss curve of every edit."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..hashing import file_sha256
 from ..outputs import png_bytes, write_bytes
 from . import plots
 from .layout import seeds
@@ -48,7 +48,7 @@ FIT_FIGURES = (
 EDIT_FIGURES = (
     "clip_direction_similarity", "clip_direction_consistency", "clip_target_score_original",
     "clip_target_score_edited", "clip_views", "clip_model", "steps_done", "run_seconds",
-    "median_step_seconds", "peak_gpu_memory_mb", "process_peak_rss_mb",
+    "median_step_seconds", "peak_memory_mb",
 )  # fmt: skip
 
 
@@ -167,7 +167,7 @@ def _given(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _digest(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 def _edit_request(item: dict[str, Any], scene_file: str, request_type):
@@ -273,7 +273,7 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report
                 "clip_target_score": mean_or_note(m["clip_target_score_edited"] for m in chosen),
                 "edit_s": mean_or_note(m["run_seconds"] for m in chosen),
                 "step_s": mean_or_note(m["median_step_seconds"] for m in chosen),
-                "peak_memory_mb": mean_or_note(_peak(m) for m in chosen),
+                "peak_memory_mb": mean_or_note(m.get("peak_memory_mb") for m in chosen),
             }
         )
     similarity = {
@@ -331,10 +331,6 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report
             "items/<item>/; the fitted scenes in scenes/.",
         ],
     )
-
-
-def _peak(metrics: dict[str, Any]) -> Any:
-    return metrics.get("peak_gpu_memory_mb", metrics.get("process_peak_rss_mb"))
 
 
 def _fit_notes(records: list[dict[str, Any]]) -> list[str]:

@@ -7,12 +7,12 @@ frame against the input box (mIoU, centroid distance); time and peak memory."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..hashing import file_sha256
 from ..outputs import png_bytes, write_bytes
 from . import plots
 from .layout import seeds
@@ -48,8 +48,8 @@ PEEKABOO_MIN_DETECTED = 8  # Peekaboo's video-level IoU counts videos with more 
 FIGURES = (
     "clip_t", "clip_i", "dino_i", "clip_i_box", "dino_i_box", "temporal_consistency",
     "box_mIoU", "box_centroid_distance", "box_detected_frames", "box_iou_video",
-    "box_centroid_diagonal", "box_detected_count", "generation_s", "peak_gpu_gb",
-    "peak_rss_gb", "controls", "control",
+    "box_centroid_diagonal", "box_detected_count", "generation_s", "peak_memory_mb",
+    "controls", "control",
 )  # fmt: skip
 
 
@@ -107,7 +107,7 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     items = []
     for entry in load_items(Path(args.data) if args.data else ITEM_SET):
-        digest = hashlib.sha256(Path(entry["subject"]).read_bytes()).hexdigest()[:16]
+        digest = file_sha256(entry["subject"])[:16]
         for seed in seeds(args):
             for mode in _modes(args):
                 item = {
@@ -147,7 +147,7 @@ def _request(item: dict[str, Any], request_type):
 
 def frame_ious(detections: list | None, boxes) -> list[float] | None:
     """Per frame, IoU of the detected box with the input box (a miss counts 0, as box_mIoU)."""
-    from ..layout.scoring import iou
+    from ..detection import iou
 
     if detections is None or boxes is None:
         return None
@@ -187,7 +187,7 @@ def evaluator(studio, args: argparse.Namespace):
 COLUMNS = [
     "method", "videos", "clip_t", "clip_i", "dino_i", "clip_i_box", "dino_i_box",
     "temporal_consistency", "box_mIoU", "box_centroid_distance", "box_detected_frames",
-    "box_iou_video", "box_centroid_diagonal", "generation_s", "peak_memory_gb",
+    "box_iou_video", "box_centroid_diagonal", "generation_s", "peak_memory_mb",
 ]  # fmt: skip
 
 
@@ -204,16 +204,13 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report
             continue
         metrics = [r["metrics"] for r in chosen]
         row: dict[str, Any] = {"method": METHODS[mode], "videos": len(chosen)}
-        for key in COLUMNS[2:-1]:
+        for key in COLUMNS[2:]:
             row[key] = mean_or_note(m.get(key) for m in metrics)
         counted = [m for m in metrics if _detected(m) > PEEKABOO_MIN_DETECTED]
         row["box_iou_video"] = (
             mean_or_note(m.get("box_iou_video") for m in counted)
             if counted
             else f"no video with > {PEEKABOO_MIN_DETECTED} detected frames"
-        )
-        row["peak_memory_gb"] = mean_or_note(
-            m.get("peak_gpu_gb", m.get("peak_rss_gb")) for m in metrics
         )
         rows.append(row)
         ious = [r["frame_iou"] for r in chosen if r["frame_iou"] is not None]
@@ -248,7 +245,7 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report
         "detected frames only; box_centroid_diagonal = centroid distance in pixels over the "
         "frame's diagonal. clip_i_box and dino_i_box: each frame's box crop padded to square "
         "(grey) before CLIP / DINO, as is the subject, instead of their processors' centre crop.",
-        "peak_memory_gb: on CUDA the peak GPU memory of the generation; on a CPU the process's "
+        "peak_memory_mb: on CUDA the peak GPU memory of the generation; on a CPU the process's "
         "peak resident memory so far.",
         "Frames (PNG) and the video with its boxes are in items/<item>/.",
     ]

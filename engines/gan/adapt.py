@@ -13,9 +13,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..clip_guide import ClipGuide
 from ..long_runs import RunUpdate
 from . import nada, svl
-from .clip_guide import ClipGuide
 from .requests import AdaptRequest
 from .stylegan2 import Generator, truncate
 

@@ -10,14 +10,15 @@ from typing import Any
 import torch
 
 from ..base import Progress, no_progress
+from ..clip_guide import ClipGuide
 from ..errors import InputError
 from ..long_runs import Emit, Job, LongRunEngine
 from ..parts import LoadContext, Parts
+from ..peak_memory import peak_memory, reset_peak
 from . import metrics as gan_metrics
 from .adapt import Adaptation
 from .catalog import generator_choices
 from .checkpoint import build_generator, generator_state, read_checkpoint
-from .clip_guide import ClipGuide
 from .images import grid, to_pil
 from .loading import LoadedGenerator, parts
 from .nada import text_direction
@@ -76,8 +77,7 @@ class GanAdaptEngine(LongRunEngine):
         def preview(generator: Generator):
             return grid([to_pil(generator(grid_w, grid_noise), TILE)])
 
-        if source.input.input.is_cuda:
-            torch.cuda.reset_peak_memory_stats(source.input.input.device)
+        reset_peak(source.input.input.device)
         adaptation = Adaptation(source, mean_w, clips, request, preview)
         for update in adaptation.run(stop):
             emit(update)
@@ -168,11 +168,7 @@ class GanAdaptEngine(LongRunEngine):
         for term in ("directional_moment", "ewc"):  # SVL: EWC beside the moment loss it restrains
             if adaptation.history and term in adaptation.history[-1]:
                 figures[f"final_{term}"] = adaptation.history[-1][term]
-        device = adaptation.device
-        if device.type == "cuda":
-            figures["peak_gpu_memory_mb"] = round(
-                torch.cuda.max_memory_allocated(device) / 2**20, 1
-            )
+        figures.update(peak_memory(adaptation.device))
         return figures
 
     @staticmethod

@@ -7,12 +7,12 @@ from typing import NamedTuple
 
 import torch
 
+from ..clip_guide import ClipGuide
 from ..loading import unavailable
 from ..parts import LoadContext, PartLoader
 from ..registry import Registry
 from .catalog import CLIP_COMPONENTS, ENGINE, generator_choices
 from .checkpoint import load_generator
-from .clip_guide import ClipGuide
 from .stylegan2 import Generator
 
 

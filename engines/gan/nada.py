@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .clip_guide import ClipGuide
+from ..clip_guide import ClipGuide
 from .stylegan2 import Generator
 
 DIRECTION_FLOOR = 1e-3

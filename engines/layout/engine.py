@@ -9,9 +9,10 @@ from typing import Any
 import torch
 
 from ..base import Engine, Progress, no_progress
+from ..detection import load_detector
 from ..parts import LoadContext, Parts
+from ..phrases import box_token_indices
 from .attention import LAYER_MAPS, recording_attention
-from .detector import load_detector
 from .guidance import GuidanceSettings, LayoutGuidance
 from .loading import backbone_loader
 from .losses import LossWeights
@@ -20,7 +21,6 @@ from .requests import BACKBONES, LayoutRequest
 from .results import LayoutResult
 from .sampler import sample
 from .scoring import BoxScore, match_boxes, summarize
-from .tokens import box_token_indices
 
 DEFAULT_BACKBONE = "sd15"
 

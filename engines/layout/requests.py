@@ -11,6 +11,8 @@ from ..base import Request
 from ..boxes import label_and_coords
 from ..errors import InputError
 from ..fields import choice, flag, integer, number, seed, text, value
+from ..phrases import clean_phrase, contains_words
+from ..phrases import words as words_of
 
 BACKBONES = ("sd15", "sd21base")
 BOX_UNITS = ("pixels", "normalized")
@@ -21,23 +23,6 @@ STEPS_RANGE = (1, 150)
 GUIDANCE_SCALE_RANGE = (0.0, 30.0)
 STRENGTH_RANGE = (0.0, 500.0)
 ITERATIONS_RANGE = (1, 10)
-
-_EDGE_PUNCTUATION = " \t\n.,;:!?\"'()[]{}"
-
-
-def clean_phrase(phrase: str) -> str:
-    """A box label as typed, without surrounding spaces or punctuation ("a cat." -> "a cat")."""
-    return phrase.strip(_EDGE_PUNCTUATION)
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[^\W_]+", text.lower())
-
-
-def _contains_words(prompt_words: list[str], phrase_words: list[str]) -> bool:
-    n = len(phrase_words)
-    return any(prompt_words[i : i + n] == phrase_words for i in range(len(prompt_words) - n + 1))
-
 
 PHRASE_BREAKS = (
     "and|or|with|of|on|onto|in|into|inside|at|by|to|next|near|beside|behind|over|under|"
@@ -53,7 +38,7 @@ def noun_phrases(prompt: str) -> list[str]:
     dog sitting on a sofa" -> red car, dog, sofa). Good enough to offer as box labels."""
     phrases = []
     for chunk in re.split(rf"[,;:.!?]|\b(?:{PHRASE_BREAKS})\b", (prompt or "").lower()):
-        words = _words(chunk or "")
+        words = words_of(chunk or "")
         while words and words[0] in DETERMINERS:
             words.pop(0)
         for index, word in enumerate(words[1:], start=1):
@@ -212,12 +197,11 @@ class LayoutRequest(Request):
             and not (self.weight_inside + self.weight_outside + self.weight_boundary > 0)
         ):
             raise InputError("All loss weights are 0: give at least one a positive weight.")
-        prompt_words = _words(self.prompt)
         for index, box in enumerate(self.pixel_boxes(), start=1):
             name = f"Box {index} ({box.phrase or 'no label'})"
             if not box.phrase:
                 raise InputError(f"Box {index} has no phrase: label it with words of the prompt.")
-            if not _contains_words(prompt_words, _words(box.phrase)):
+            if not contains_words(self.prompt, box.phrase):
                 raise InputError(
                     f"The phrase {box.phrase!r} of box {index} is not in the prompt "
                     f"{self.prompt!r}; label the box with words that appear in the prompt."

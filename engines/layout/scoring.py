@@ -5,16 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..detection import Box, Detection, iou
 from .requests import PhraseBox
 
-Box = tuple[float, float, float, float]
 SUCCESS_IOU = 0.5
-
-
-@dataclass(frozen=True)
-class Detection:
-    box: Box  # x0, y0, x1, y1 in image pixels
-    score: float
 
 
 @dataclass(frozen=True)
@@ -24,17 +18,6 @@ class BoxScore:
     detected: Box | None
     detection_score: float | None
     iou: float
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes; 0 when either is empty."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    area_a = max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1])
-    area_b = max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
-    union = area_a + area_b - inter
-    return inter / union if union > 0 else 0.0
 
 
 def match_boxes(

@@ -14,6 +14,7 @@ from ..base import Progress, no_progress
 from ..long_runs import Job, LongRunEngine, RunUpdate
 from ..mp4 import mp4_bytes
 from ..parts import LoadContext, Parts
+from ..peak_memory import peak_memory, reset_peak
 from .cameras import Cameras
 from .edit import Editor, EditSettings
 from .example import example_folder
@@ -114,7 +115,7 @@ class NerfEditEngine(LongRunEngine):
         self, parts: Parts, request: ReconstructRequest, scene, emit, stop
     ) -> NerfResult:
         device = self.manager.device.torch_device
-        _reset_peak(device)
+        reset_peak(device)
         emit(RunUpdate("latents", 0, request.steps, "Encoding the views with the VAE"))
         decoder = parts.get("vae")
         images = torch.from_numpy(scene.images)
@@ -193,7 +194,7 @@ class NerfEditEngine(LongRunEngine):
     def _edit(self, parts: Parts, request: EditRequest, loaded, emit, stop) -> NerfResult:
         model, header = loaded
         device = self.manager.device.torch_device
-        _reset_peak(device)
+        reset_peak(device)
         emit(RunUpdate("latents", 0, request.steps, "Loading the VAE and the UNet"))
         decoder = parts.get("vae")
         guide = parts.get("diffusion")
@@ -318,11 +319,6 @@ class NerfEditEngine(LongRunEngine):
         )
 
 
-def _reset_peak(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-
-
 def _run_figures(report, device) -> dict[str, Any]:
     steps = sorted(report.step_seconds)
     figures: dict[str, Any] = {
@@ -330,12 +326,4 @@ def _run_figures(report, device) -> dict[str, Any]:
         "run_seconds": round(report.seconds, 3),
         "median_step_seconds": steps[len(steps) // 2] if steps else None,
     }
-    if device.type == "cuda":
-        figures["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    else:
-        import resource
-
-        figures["process_peak_rss_mb"] = round(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-        )
-    return figures
+    return {**figures, **peak_memory(device)}

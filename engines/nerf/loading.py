@@ -35,7 +35,7 @@ def load_diffusion(context: LoadContext):
 
 
 def load_clip(context: LoadContext):
-    from ..gan.clip_guide import ClipGuide
+    from ..clip_guide import ClipGuide
 
     return ClipGuide.load(context.resolve("clip").folder, context.device.torch_device, "clip")
 

@@ -23,7 +23,7 @@ from typing import Any
 from .. import __version__
 from ..base import Engine, Progress, Recipe, Request, Result, no_progress
 from ..cancel import token_of
-from ..capabilities import available, offered
+from ..capabilities import keys, offered
 from ..errors import Cancelled, InputError, ServerError
 from ..long_runs import BackgroundRun, LongRuns
 from ..registry import Registry
@@ -116,7 +116,7 @@ class RayStudio:
         from ray import serve
 
         names = set(serve.status().applications)
-        return [cap.key for cap in available() if cap.key in names]
+        return [key for key in keys() if key in names]
 
     def engine(self, key: str) -> RemoteEngine:
         with self._lock:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..capabilities import BY_KEY
+from ..capabilities import keys
 from ..errors import InputError, StudioError
 from .client import check_reachable, import_ray
 
@@ -58,7 +58,7 @@ def validate(config: dict[str, Any]):
             raise InputError(
                 f"Application {app.name!r}: import_path must be {BUILDER}, not {app.import_path}."
             )
-        if engine not in BY_KEY or not BY_KEY[engine].exists():
+        if engine not in keys():
             raise InputError(f"Application {app.name!r}: args.engine {engine!r} is no capability.")
         if app.name != engine:
             raise InputError(

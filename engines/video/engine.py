@@ -11,10 +11,11 @@ import torch
 from PIL import Image
 
 from ..base import Engine, Progress, no_progress
+from ..detection import load_detector
 from ..errors import InputError
-from ..layout.detector import load_detector
-from ..layout.tokens import box_token_indices
 from ..parts import LoadContext, Parts
+from ..peak_memory import peak_memory, reset_peak
+from ..phrases import box_token_indices
 from .control import CONTROLS, VideoControl, controlled_attention
 from .loading import (
     load_clip,
@@ -84,8 +85,7 @@ class SubjectVideoEngine(Engine):
 
             started = time.perf_counter()
             device = self.manager.device
-            if device.device.startswith("cuda"):
-                torch.cuda.reset_peak_memory_stats(device.torch_device)
+            reset_peak(device)
             generator = torch.Generator("cpu").manual_seed(request.seed)
             sampling = dict(
                 pipe=pipe,
@@ -108,7 +108,7 @@ class SubjectVideoEngine(Engine):
                 with controlled_attention(pipe.unet, control):
                     video = sample(**sampling)
             seconds = time.perf_counter() - started
-            metrics = {"generation_s": seconds, **_memory(device)}
+            metrics = {"generation_s": seconds, **peak_memory(device)}
             if not np.isfinite(video).all():
                 raise InputError(
                     "The video came out with NaN pixels (half-precision overflow); run again on "
@@ -227,11 +227,3 @@ def check_prompt_length(tokenizer, prompt: str) -> None:
         f"The prompt is {len(ids)} tokens; the text encoder reads {limit} (start and end "
         f"included), so it would be truncated after '...{kept}'. Shorten it."
     )
-
-
-def _memory(device) -> dict[str, float]:
-    if device.device.startswith("cuda"):
-        return {"peak_gpu_gb": torch.cuda.max_memory_allocated(device.torch_device) / 2**30}
-    import resource  # POSIX only: imported where a CPU run measures itself
-
-    return {"peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}

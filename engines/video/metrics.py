@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..layout.scoring import iou
+from ..detection import iou
 from .media import pixel_box
 
 

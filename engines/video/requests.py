@@ -11,7 +11,7 @@ from ..base import Request
 from ..boxes import label_and_coords
 from ..errors import InputError
 from ..fields import choice, flag, integer, number, seed, text, value
-from ..layout.requests import _contains_words, _words, clean_phrase
+from ..phrases import clean_phrase, contains_words
 
 FRAMES_RANGE = (8, 32)
 SIZE_RANGE = (256, 512)
@@ -252,7 +252,7 @@ class SubjectVideoRequest(Request):
                     f"The {control.replace('_', ' ')} step range starts at {start:g} after it "
                     f"ends at {end:g}; give start <= end."
                 )
-        if self.phrase and not _contains_words(_words(self.prompt), _words(self.phrase)):
+        if self.phrase and not contains_words(self.prompt, self.phrase):
             raise InputError(
                 f"The subject phrase {self.phrase!r} is not in the prompt {self.prompt!r}; use "
                 "words that appear in the prompt."

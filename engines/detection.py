@@ -1,20 +1,40 @@
-"""The open-vocabulary detector behind the layout score (Grounding DINO by default), loaded on
-first use from the registry."""
+"""An open-vocabulary detector (Grounding DINO by default) finding a phrase in an image, and
+IoU to compare its boxes with the ones drawn: the layout score and the video's box metrics.
+Each engine loads it from its own registry component named `detector`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
-from ..device import DeviceSpec
-from ..loading import pretrained, pretrained_files
-from ..parts import LoadContext
-from ..registry import ResolvedModel
-from .scoring import Detection
+from .device import DeviceSpec
+from .loading import pretrained, pretrained_files
+from .parts import LoadContext
+from .registry import ResolvedModel
 
 BOX_THRESHOLD = 0.3
 TEXT_THRESHOLD = 0.25
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: Box  # x0, y0, x1, y1 in image pixels
+    score: float
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes; 0 when either is empty."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    area_a = max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1])
+    area_b = max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+    union = area_a + area_b - inter
+    return inter / union if union > 0 else 0.0
 
 
 class GroundingDetector:

@@ -1,12 +1,32 @@
-"""Which prompt tokens each box's phrase is: token-subsequence matching with the pipeline's own
-tokenizer, so multi-token words, repeated words and punctuation come out right."""
+"""A box's phrase in its prompt (layout boxes, the video's subject): as words, to check it is
+there, and as the prompt's token positions, found with the pipeline's own tokenizer so
+multi-token words, repeated words and punctuation come out right."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from ..errors import InputError
-from .requests import clean_phrase
+from .errors import InputError
+
+_EDGE_PUNCTUATION = " \t\n.,;:!?\"'()[]{}"
+
+
+def clean_phrase(phrase: str) -> str:
+    """A box label as typed, without surrounding spaces or punctuation ("a cat." -> "a cat")."""
+    return phrase.strip(_EDGE_PUNCTUATION)
+
+
+def words(text: str) -> list[str]:
+    """The text's words, lower-cased, without punctuation."""
+    return re.findall(r"[^\W_]+", text.lower())
+
+
+def contains_words(text: str, phrase: str) -> bool:
+    """Whether the phrase's words come one after another in the text."""
+    text_words, phrase_words = words(text), words(phrase)
+    n = len(phrase_words)
+    return any(text_words[i : i + n] == phrase_words for i in range(len(text_words) - n + 1))
 
 
 def phrase_token_ids(tokenizer, phrase: str) -> list[int]:
