@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from engines.capabilities import available
+from engines.capabilities import CAPABILITIES
 from engines.device import DeviceSpec
 from engines.errors import InputError
 from engines.fields import FLOAT, INT, declared_fields, field_default
@@ -30,19 +30,19 @@ def invalid_request(request_type):
 
 TASKS = [
     (capability.key, request_type)
-    for capability in available()
+    for capability in CAPABILITIES
     for request_type in capability.load_engine_class().tasks
 ]
 
 
 def test_every_engine_declares_its_tasks():
-    assert {key for key, _ in TASKS} == {cap.key for cap in available()}
+    assert {key for key, _ in TASKS} == {cap.key for cap in CAPABILITIES}
     assert len(TASKS) >= 12
 
 
 @pytest.mark.parametrize(("key", "request_type"), TASKS, ids=lambda x: getattr(x, "__name__", x))
 def test_run_refuses_an_invalid_request_before_the_task_or_any_load(key, request_type):
-    engine_class = next(c for c in available() if c.key == key).load_engine_class()
+    engine_class = next(c for c in CAPABILITIES if c.key == key).load_engine_class()
     manager = ModelManager(Registry.load(), CPU)
     engine = engine_class(manager)
     loads: list[str] = []
@@ -62,7 +62,7 @@ def test_run_refuses_an_invalid_request_before_the_task_or_any_load(key, request
 
 def test_a_request_of_another_engine_is_refused_by_name():
     engines = {
-        cap.key: cap.load_engine_class()(ModelManager(Registry.load(), CPU)) for cap in available()
+        cap.key: cap.load_engine_class()(ModelManager(Registry.load(), CPU)) for cap in CAPABILITIES
     }
     layout_request = next(t for key, t in TASKS if key == "layout")
     with pytest.raises(InputError, match=f"takes .* not {layout_request.__name__}"):
@@ -80,7 +80,7 @@ def test_the_studios_and_their_engines_share_one_interface(monkeypatch):
 
     studio, ray_studio = Studio(device="cpu"), RayStudio()
     assert isinstance(studio, StudioInterface) and isinstance(ray_studio, StudioInterface)
-    for cap in available():
+    for cap in CAPABILITIES:
         assert isinstance(studio.engine(cap.key), EngineInterface)
     assert isinstance(GanAdaptEngine(studio.manager), LongRunInterface)
     assert not isinstance(LayoutEngine(studio.manager), LongRunInterface)
