@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .sampler import MIN_NEAR, RaySamples, stratified_samples
+from .sampler import MIN_NEAR, RaySamples, stratified_fractions, stratified_samples
 
 BOX, NDC, CONTRACT = "box", "ndc", "contract"
 KINDS = (BOX, NDC, CONTRACT)
@@ -94,7 +94,7 @@ class RaySpace:
 
     def _ndc_samples(self, origins, directions, count, jitter, generator) -> RaySamples:
         origin, direction, valid = self.ndc_rays(origins, directions)
-        fraction = _fractions(origins.shape[0], count, jitter, generator, origins.device)
+        fraction = stratified_fractions(origins.shape[0], count, jitter, generator, origins.device)
         points = origin[:, None, :] + fraction[..., None] * direction[:, None, :]
         deltas = (direction.norm(dim=-1, keepdim=True) / count).expand_as(fraction)
         return RaySamples(points, fraction, deltas, valid)
@@ -107,7 +107,7 @@ class RaySpace:
         rays = origins.shape[0]
         lo, hi = _g(torch.tensor(MIN_NEAR)), _g(torch.tensor(CONTRACT_FAR))
         edges = torch.linspace(0, 1, count + 1, device=origins.device)
-        fraction = _fractions(rays, count, jitter, generator, origins.device)
+        fraction = stratified_fractions(rays, count, jitter, generator, origins.device)
         t = _g_inverse(lo + fraction * (hi - lo))
         t_edges = _g_inverse(lo + edges * (hi - lo)).expand(rays, -1)
         world = origins[:, None, :] + t[..., None] * directions[:, None, :]
@@ -129,14 +129,3 @@ def _g(t: torch.Tensor) -> torch.Tensor:
 
 def _g_inverse(s: torch.Tensor) -> torch.Tensor:
     return torch.where(s < 1, s, 1 / (2 - s).clamp_min(1e-6))
-
-
-def _fractions(rays: int, count: int, jitter: bool, generator, device) -> torch.Tensor:
-    """(rays, count) positions in [0, 1]: one per equal interval, random in it when `jitter`,
-    at its middle otherwise."""
-    edges = torch.linspace(0, 1, count + 1, device=device)
-    if jitter:
-        offset = torch.rand((rays, count), device=device, generator=generator)
-    else:
-        offset = torch.full((rays, count), 0.5, device=device)
-    return edges[:-1] + offset * (edges[1:] - edges[:-1])

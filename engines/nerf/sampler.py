@@ -32,6 +32,19 @@ class RaySamples:
     inside: torch.Tensor  # (R,) whether the ray crosses the box
 
 
+def stratified_fractions(
+    rays: int, count: int, jitter: bool, generator: torch.Generator | None, device
+) -> torch.Tensor:
+    """(rays, count) positions in [0, 1]: one per equal interval, random in it when `jitter`,
+    at its middle otherwise."""
+    edges = torch.linspace(0, 1, count + 1, device=device)
+    if jitter:
+        offset = torch.rand((rays, count), device=device, generator=generator)
+    else:
+        offset = torch.full((rays, count), 0.5, device=device)
+    return edges[:-1] + offset * (edges[1:] - edges[:-1])
+
+
 def stratified_samples(
     origins: torch.Tensor,
     directions: torch.Tensor,
@@ -42,12 +55,7 @@ def stratified_samples(
     """`count` samples per ray between the box's near and far, one per equal interval, at a
     random place in it when `jitter` (training), at its middle otherwise."""
     near, far, hit = box_intersection(origins, directions)
-    edges = torch.linspace(0, 1, count + 1, device=origins.device)
-    if jitter:
-        offset = torch.rand((origins.shape[0], count), device=origins.device, generator=generator)
-    else:
-        offset = torch.full((origins.shape[0], count), 0.5, device=origins.device)
-    fraction = edges[:-1] + offset * (edges[1:] - edges[:-1])
+    fraction = stratified_fractions(origins.shape[0], count, jitter, generator, origins.device)
     span = (far - near)[:, None]
     t = near[:, None] + fraction * span
     deltas = (span / count).expand_as(t)
