@@ -134,7 +134,7 @@ def test_vae_latents_have_the_expected_shape_and_scale(tiny_sd15_dir, scene):
     latents = Decoder(vae).encode(images)
     assert latents.shape == (3, 4, SIZE // 8, SIZE // 8)
     with torch.no_grad():
-        posterior = vae.encode(images.permute(0, 3, 1, 2) * 2 - 1).latent_dist
+        posterior = vae.encode(images.permute(0, 3, 1, 2) / 255 * 2 - 1).latent_dist
     expected = posterior.mean * vae.config.scaling_factor
     assert torch.allclose(latents, expected, atol=1e-5)
 
@@ -467,7 +467,7 @@ def test_transparent_pixels_take_the_chosen_background(tmp_path, background, val
     folder = write_scene(tmp_path / "rgba")
     Image.new("RGBA", (16, 16), (200, 10, 10, 0)).save(folder / "v1.png")
     data = load_scene(folder, 16, background)
-    assert np.allclose(data.images[1], value)
+    assert data.images.dtype == np.uint8 and np.allclose(data.images[1] / 255, value)
 
 
 def test_opencv_poses_are_converted(tmp_path):

@@ -1,11 +1,14 @@
 """A capture's images at the working resolution: the downscaled folder to read (`images_2/`,
 `images_4/`, `images_8/`), per-view intrinsics scaled with each image, lens distortion removed
-(OpenCV), and one working size for every view.
+(OpenCV), and one working size for every view, kept as uint8 (a quarter of float32's memory)
+until a batch needs floats (`unit_float`).
 
-Every problem is an InputError with one line naming the file."""
+Every problem is an InputError with one line naming the file; the working set (views x
+working pixels) is capped from the images' headers, before anything is decoded."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +16,10 @@ import numpy as np
 
 from ..errors import InputError
 
+MIN_VIEWS = 8
+MAX_VIEWS = 1000
 MAX_IMAGE_SIDE = 4096
+MAX_WORKING_PIXELS = 1 << 28  # views x width x height: 768 MiB as uint8 (300 views at 1024x768)
 DOWNSCALE_FACTORS = (8, 4, 2)  # the folders LLFF, mip-NeRF 360 and nerfstudio write
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 ASPECT_TOLERANCE = 0.01  # views whose aspect ratios differ by more are refused
@@ -156,20 +162,59 @@ def resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0)
 
 
+def unit_float(images):
+    """A batch of views (uint8 0-255, as `read_views` keeps them, or floats already in [0, 1])
+    as float32 in [0, 1]: numpy arrays and torch tensors alike."""
+    if isinstance(images, np.ndarray):
+        return images.astype(np.float32) / 255 if images.dtype == np.uint8 else images
+    import torch
+
+    return images.float() / 255 if images.dtype == torch.uint8 else images
+
+
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    return (np.clip(pixels, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+def check_working_set(count: int, width: int, height: int, resolution: int) -> None:
+    pixels = count * width * height
+    if pixels > MAX_WORKING_PIXELS:
+        raise InputError(
+            f"{count} views at {width}x{height} are {pixels / 1e6:.0f} million pixels to hold; "
+            f"at most {MAX_WORKING_PIXELS / 1e6:.0f} million are read (views x working pixels). "
+            f"Use fewer views or a working resolution under {resolution} px."
+        )
+
+
+def allocate(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """np.empty, with a failed allocation refused naming the size."""
+    try:
+        return np.empty(shape, dtype=dtype)
+    except MemoryError:
+        size = np.dtype(dtype).itemsize * math.prod(shape)
+        raise InputError(
+            f"The views need {size / 2**30:.1f} GiB; that is too large for this machine."
+        ) from None
+
+
 def read_views(
     views: list[ViewFile], resolution: int, background: tuple[float, float, float]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(N, H, W, 3) float32 images and (N, 4) intrinsics at the working resolution: each view
+    """(N, H, W, 3) uint8 images and (N, 4) intrinsics at the working resolution: each view
     read from the chosen folder, its intrinsics scaled to that file, undistorted when it has
-    distortion, then resized to the working size of the first view."""
+    distortion, then resized to the working size of the first view. The working set is
+    checked from the headers before any image is decoded."""
     from .undistort import undistort
 
     paths = choose_files(views, resolution)
     sizes = check_sizes(paths)
     width, height = working_size(*sizes[0], resolution)
-    images = np.empty((len(views), height, width, 3), dtype=np.float32)
+    check_working_set(len(views), width, height, resolution)
+    images = allocate((len(views), height, width, 3), np.uint8)
     intrinsics = np.empty((len(views), 4), dtype=np.float64)
     for index, (view, path, size) in enumerate(zip(views, paths, sizes, strict=True)):
+        if view.width <= 0 or view.height <= 0:
+            raise InputError(f"{view.path.name}: its camera is {view.width}x{view.height} px.")
         scale = np.array([size[0] / view.width, size[1] / view.height] * 2)
         k = view.intrinsics * scale
         if view.distortion is not None and any(view.distortion):
@@ -177,8 +222,8 @@ def read_views(
                 pixels, k = undistort(load_image(path, background), k, view.distortion)
             except ValueError as err:
                 raise InputError(f"{view.path.name}: {err}; refused.") from err
-            images[index] = resize(pixels, (width, height))
+            images[index] = to_uint8(resize(pixels, (width, height)))
         else:
-            images[index] = load_image(path, background, (width, height))
+            images[index] = to_uint8(load_image(path, background, (width, height)))
         intrinsics[index] = k * np.array([width / size[0], height / size[1]] * 2)
     return images, intrinsics

@@ -13,10 +13,10 @@ import numpy as np
 
 from ..errors import InputError
 from .capture_images import ViewFile
+from .colmap_binary import MAX_POINTS, check_binary_model
 
-MODEL_FILES = ("cameras", "images", "points3D")
-MAX_MODEL_BYTES = 1 << 30  # the three files together
-MAX_POINTS = 5_000_000
+MODEL_FILES = ("cameras", "images", "points3D", "rigs", "frames")
+MAX_MODEL_BYTES = 1 << 30  # the files together
 
 
 def _distortion(model: str, params: list[float]) -> tuple[float, ...] | None:
@@ -86,13 +86,14 @@ def read_colmap(root: Path, folder: Path, image_root: Path) -> ColmapModel:
     `image_root`."""
     import pycolmap
 
-    from .scenes import check_count, inside
+    from .scenes import check_count, check_poses
 
     _check_files(folder, root)
     where = folder.relative_to(root).as_posix() or "."
+    check_binary_model(folder, where)  # pycolmap trusts the counts in the file
     try:
         model = pycolmap.Reconstruction(str(folder))
-    except (ValueError, RuntimeError, MemoryError, OSError, IndexError) as err:
+    except (ValueError, RuntimeError, MemoryError, OSError, IndexError, TypeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(f"{where}: not a readable COLMAP model ({first}).") from err
     images = sorted(
@@ -101,6 +102,22 @@ def read_colmap(root: Path, folder: Path, image_root: Path) -> ColmapModel:
     check_count(len(images))
     if model.num_points3D() > MAX_POINTS:
         raise InputError(f"{where}: {model.num_points3D()} points; at most {MAX_POINTS} are read.")
+    try:
+        views, poses, names = _registered(model, images, root, image_root, where)
+    except InputError:
+        raise
+    except (KeyError, IndexError, ValueError, TypeError) as err:  # names not UTF-8, ids unknown
+        raise InputError(f"{where}: not a readable COLMAP model ({str(err)[:200]}).") from err
+    points = np.array([p.xyz for p in model.points3D.values()], dtype=np.float64).reshape(-1, 3)
+    c2w = np.stack(poses)
+    check_poses(c2w, where)
+    return ColmapModel(views, c2w, points[np.isfinite(points).all(axis=1)], names)
+
+
+def _registered(model, images: list, root: Path, image_root: Path, where: str):
+    """Each registered image's ViewFile, camera-to-world pose and name."""
+    from .scenes import inside
+
     views, poses, names = [], [], []
     for image in images:
         camera = model.cameras[image.camera_id]
@@ -128,5 +145,4 @@ def read_colmap(root: Path, folder: Path, image_root: Path) -> ColmapModel:
             raise InputError(f"{where}: image {image.name} has a non-finite pose.")
         poses.append(np.linalg.inv(world_to_camera)[:3])
         names.append(image.name)
-    points = np.array([p.xyz for p in model.points3D.values()], dtype=np.float64).reshape(-1, 3)
-    return ColmapModel(views, np.stack(poses), points[np.isfinite(points).all(axis=1)], names)
+    return views, poses, names

@@ -16,6 +16,7 @@ from ..mp4 import mp4_bytes
 from ..parts import LoadContext, Parts
 from ..peak_memory import peak_memory, reset_peak
 from .cameras import Cameras
+from .capture_images import unit_float
 from .edit import Editor, EditSettings
 from .example import example_folder
 from .field import FieldConfig
@@ -179,7 +180,7 @@ class NerfEditEngine(LongRunEngine):
         shown = None
         with torch.no_grad():
             for view in model.test_views:
-                truth = to_uint8(images[view].permute(2, 0, 1))
+                truth = to_uint8(unit_float(images[view]).permute(2, 0, 1))
                 rgb = to_uint8(model.render_view(model.cameras, view, RGB))
                 decoded = to_uint8(decoder.decode(model.latent(model.cameras, view))[0])
                 ceiling = to_uint8(decoder.decode(latents[view : view + 1])[0])

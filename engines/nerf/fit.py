@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..long_runs import RunUpdate
+from .capture_images import unit_float
 from .field import grid_schedule
 from .model import RGB, LatentNerf
 
@@ -72,7 +73,7 @@ class Fitter:
     def __init__(
         self,
         model: LatentNerf,
-        images: torch.Tensor,  # (N, H, W, 3) in [0, 1]
+        images: torch.Tensor,  # (N, H, W, 3) uint8, or floats in [0, 1]
         latents: torch.Tensor | None,  # (N, 4, h, w) VAE latents, or None for RGB only
         settings: FitSettings,
     ):
@@ -101,7 +102,7 @@ class Fitter:
         device = self.model.device
         views, columns, rows = views.to(device), columns.to(device), rows.to(device)
         origins, directions = cameras.rays_of(views, torch.stack([columns, rows], dim=-1))
-        return origins, directions, self.images[views, rows, columns]
+        return origins, directions, unit_float(self.images[views, rows, columns])
 
     def step(self) -> dict[str, float]:
         model, settings = self.model, self.settings
@@ -161,7 +162,7 @@ class Fitter:
         scores, first = [], None
         for view in views:
             image = self.model.render_view(self.model.cameras, view, RGB).permute(1, 2, 0)
-            scores.append(psnr(image, self.images[view]))
+            scores.append(psnr(image, unit_float(self.images[view])))
             first = image if first is None else first
         return sum(scores) / len(scores), first
 

@@ -2,34 +2,28 @@
 `poses_bounds.npy` + `images/` or a COLMAP sparse model + `images/`, from a folder or a zip,
 validated, at the working resolution.
 
-Every problem is an InputError with one line a user can act on; nothing outside the scene
-folder is read, and a zip is checked entry by entry before anything is extracted.
+Every problem is an InputError with one line a user can act on, naming the file; nothing
+outside the scene folder is read, a zip is checked entry by entry before anything is extracted
+(scene_zip.py), and a metadata file is checked for size before it is parsed.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import shutil
-import stat
-import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from ..errors import InputError
-from ..scratch import temp_dir
 from .cameras import OPENCV, OPENGL, llff_to_opengl, to_opengl
-from .capture_images import IMAGE_SUFFIXES, ViewFile, image_size, read_views
+from .capture_images import IMAGE_SUFFIXES, MAX_VIEWS, MIN_VIEWS, ViewFile, image_size, read_views
 from .capture_space import place
 from .colmap import model_folder, read_colmap
 from .ray_space import AUTO, RaySpace
+from .scene_zip import MAX_METADATA_BYTES, scene_folder
 
-MIN_VIEWS = 8
-MAX_VIEWS = 1000
-MAX_ZIP_BYTES = 2 << 30  # uncompressed
 HOLD_OUT_EVERY = 8
 BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
 SPLITS = ("train", "val", "test")
@@ -39,7 +33,7 @@ SPLITS = ("train", "val", "test")
 class SceneData:
     """Views at the working resolution, OpenGL poses normalised into [-1, 1]^3."""
 
-    images: np.ndarray  # (N, H, W, 3) float32 in [0, 1]
+    images: np.ndarray  # (N, H, W, 3) uint8 (capture_images.unit_float: a batch as floats)
     c2w: np.ndarray  # (N, 3, 4)
     intrinsics: np.ndarray  # (N, 4): fx, fy, cx, cy at the working resolution
     train: list[int]
@@ -61,46 +55,7 @@ class SceneData:
         return int(self.images.shape[2])
 
 
-# -- zips ---------------------------------------------------------------------------------------
-
-
-def check_zip(archive: zipfile.ZipFile, name: str) -> None:
-    """Refuse entries that could write outside the extraction folder, links, and bombs."""
-    total = 0
-    for info in archive.infolist():
-        path = PurePosixPath(info.filename.replace("\\", "/"))
-        if info.filename.startswith(("/", "\\")) or (path.parts and ":" in path.parts[0]):
-            raise InputError(f"{name}: entry {info.filename!r} has an absolute path; refused.")
-        if ".." in path.parts:
-            raise InputError(f"{name}: entry {info.filename!r} leaves the archive (..); refused.")
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            raise InputError(f"{name}: entry {info.filename!r} is a symbolic link; refused.")
-        total += info.file_size
-    if total > MAX_ZIP_BYTES:
-        raise InputError(f"{name} unpacks to {total / 2**30:.1f} GiB; at most 2 GiB is read.")
-
-
-@contextmanager
-def scene_folder(path: str | Path):
-    """The scene's folder: `path` itself, or a checked zip extracted into a temporary folder
-    (removed afterwards)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"The scene {path} does not exist.")
-    if path.is_dir():
-        yield path
-        return
-    if not zipfile.is_zipfile(path):
-        raise InputError(f"{path.name} is neither a folder nor a zip archive.")
-    folder = temp_dir("nerf-scene-")  # swept by the next start if this process is killed
-    try:
-        with zipfile.ZipFile(path) as archive:
-            check_zip(archive, path.name)
-            archive.extractall(folder)
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+# -- the scene's folder -------------------------------------------------------------------
 
 
 def find_scene_root(folder: Path) -> Path:
@@ -154,11 +109,23 @@ def check_count(count: int) -> None:
         raise InputError(f"The scene has {count} views; at most {MAX_VIEWS} are read.")
 
 
+MAX_POSE_VALUE = 1e8  # scene units: far beyond any capture, far below float overflow
+
+
 def check_poses(poses: np.ndarray, what: str) -> None:
+    """Finite, bounded poses whose rotation part has a finite, non-zero determinant (poses
+    scaled by 1e300 are finite but their determinant is not)."""
     if not np.isfinite(poses).all():
         raise InputError(f"{what}: a transform_matrix holds a non-finite number.")
-    det = np.linalg.det(poses[:, :3, :3])
-    bad = np.flatnonzero(np.abs(det) < 1e-6)
+    big = np.flatnonzero((np.abs(poses) > MAX_POSE_VALUE).any(axis=(1, 2)))
+    if big.size:
+        raise InputError(
+            f"{what}: frame {int(big[0])}'s transform_matrix holds a value over "
+            f"{MAX_POSE_VALUE:.0e}; refused."
+        )
+    with np.errstate(all="ignore"):
+        det = np.linalg.det(poses[:, :3, :3])
+    bad = np.flatnonzero(~np.isfinite(det) | (np.abs(det) < 1e-6))
     if bad.size:
         raise InputError(f"{what}: frame {int(bad[0])}'s transform_matrix is singular.")
 
@@ -166,11 +133,27 @@ def check_poses(poses: np.ndarray, what: str) -> None:
 # -- transforms.json ----------------------------------------------------------------------------
 
 
+def check_metadata_size(path: Path) -> None:
+    """A file parsed whole (transforms*.json, poses_bounds.npy) is refused unread when big."""
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise InputError(f"{path.name} cannot be read: {err.strerror or err}.") from err
+    if size > MAX_METADATA_BYTES:
+        raise InputError(
+            f"{path.name} is {size / 2**20:.0f} MB; at most {MAX_METADATA_BYTES >> 20} MB is read "
+            f"({MAX_VIEWS} views need far less)."
+        )
+
+
 def _load_json(path: Path) -> dict:
+    check_metadata_size(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{path.name} is not readable JSON: {err}.") from err
+    except RecursionError:
+        raise InputError(f"{path.name} is nested too deeply to be a scene's JSON.") from None
+    except (OSError, ValueError) as err:  # ValueError: bad JSON, bad UTF-8, 5000-digit numbers
+        raise InputError(f"{path.name} is not readable JSON: {str(err)[:200]}.") from err
     if not isinstance(data, dict):
         raise InputError(f"{path.name} must be a JSON object.")
     return data
@@ -181,7 +164,7 @@ def _matrix(frame: dict, what: str) -> np.ndarray:
         raise InputError(f"{what}: missing field transform_matrix.")
     try:
         matrix = np.asarray(frame["transform_matrix"], dtype=np.float64)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError, RecursionError) as err:
         raise InputError(f"{what}: transform_matrix must be numbers.") from err
     if matrix.shape not in ((4, 4), (3, 4)):
         raise InputError(f"{what}: transform_matrix must be 4x4, got shape {matrix.shape}.")
@@ -192,9 +175,13 @@ def _number(source: dict, key: str, what: str) -> float | None:
     value = source.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(f"{what}: {key} must be a finite number, got {value!r}.")
-    return float(value)
+    try:
+        number = float(value)  # OverflowError: an integer of hundreds of digits
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(number):
+        raise InputError(f"{what}: {key} must be a finite number, got {str(value)[:40]}.")
+    return number
 
 
 PINHOLE_MODELS = ("OPENCV", "PINHOLE")
@@ -222,7 +209,7 @@ def _view(frame: dict, top: dict, path: Path, what: str) -> ViewFile:
         angle_y = get("camera_angle_y")
         fy = 0.5 * height / math.tan(0.5 * angle_y) if angle_y else fx
     fy = fy if fy is not None else fx
-    if fx <= 0 or fy <= 0:
+    if not (math.isfinite(fx) and math.isfinite(fy)) or fx <= 0 or fy <= 0:
         raise InputError(f"{what}: the focal length must be positive.")
     cx, cy = get("cx"), get("cy")
     for key, expected in (("w", width), ("h", height)):
@@ -264,7 +251,8 @@ def read_transforms(root: Path) -> tuple[list[Path], np.ndarray, list[dict], lis
             raise InputError(f"{path.name}: frames is empty; the scene has no views.")
         model = top.get("camera_model", "OPENCV")
         if str(model).upper() not in PINHOLE_MODELS:
-            raise InputError(f"{path.name}: camera_model {model!r} is refused; {FISHEYE_HELP}")
+            shown = str(model)[:40]
+            raise InputError(f"{path.name}: camera_model {shown!r} is refused; {FISHEYE_HELP}")
         if str(top.get("convention", OPENGL)).lower() == OPENCV:
             convention = OPENCV
         if len(paths) + len(frames) > MAX_VIEWS:  # before reading any image
@@ -275,6 +263,8 @@ def read_transforms(root: Path) -> tuple[list[Path], np.ndarray, list[dict], lis
                 raise InputError(f"{what} must be a JSON object.")
             if "file_path" not in frame:
                 raise InputError(f"{what}: missing field file_path.")
+            if not isinstance(frame["file_path"], str) or not frame["file_path"].strip():
+                raise InputError(f"{what}: file_path must be a non-empty string.")
             matrices.append(_matrix(frame, what))
             paths.append((frame["file_path"], path.parent, what))
             sources.append((frame, top))
@@ -333,14 +323,39 @@ def load_transforms_scene(root: Path, resolution: int, background, space: str) -
 # -- LLFF ---------------------------------------------------------------------------------------
 
 
-def load_llff_scene(root: Path, resolution: int, background, space: str) -> SceneData:
+NPY_HEADERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def read_poses_bounds(path: Path) -> np.ndarray:
+    """(N, 17) float64 from an LLFF poses_bounds.npy, its header (shape, dtype) checked before
+    the array is read."""
+    check_metadata_size(path)
+    unreadable = f"{path.name} is not a readable NumPy array"
     try:
-        data = np.load(root / "poses_bounds.npy", allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise InputError(f"poses_bounds.npy is not a readable NumPy array: {err}.") from err
-    if data.ndim != 2 or data.shape[1] != 17:
-        raise InputError(f"poses_bounds.npy must be (N, 17), got {data.shape}.")
-    check_count(data.shape[0])
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version not in NPY_HEADERS:
+                raise InputError(f"{unreadable} (format version {version}).")
+            shape, _, dtype = NPY_HEADERS[version](handle)
+    except (OSError, ValueError, EOFError, SyntaxError, TypeError) as err:
+        raise InputError(f"{unreadable}: {str(err)[:200]}.") from err
+    if dtype.kind not in "fiu" or dtype.fields is not None:
+        raise InputError(f"{path.name} holds {dtype} values; poses_bounds.npy holds numbers.")
+    if len(shape) != 2 or shape[1] != 17:
+        raise InputError(f"{path.name} must be (N, 17), got {shape}.")
+    check_count(shape[0])
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise InputError(f"{unreadable}: {str(err)[:200]}.") from err
+    return data.astype(np.float64)
+
+
+def load_llff_scene(root: Path, resolution: int, background, space: str) -> SceneData:
+    data = read_poses_bounds(root / "poses_bounds.npy")
     folder = root / "images"
     if not folder.is_dir():
         raise InputError("An LLFF scene needs an images/ folder beside poses_bounds.npy.")
@@ -355,12 +370,21 @@ def load_llff_scene(root: Path, resolution: int, background, space: str) -> Scen
         raise InputError("poses_bounds.npy holds a non-finite number.")
     poses = data[:, :15].reshape(-1, 3, 5)
     bounds = data[:, 15:17]
-    if (bounds <= 0).any() or (bounds[:, 1] < bounds[:, 0]).any():
-        raise InputError("poses_bounds.npy: every near/far bound must be positive, near <= far.")
+    if (
+        (bounds <= 0).any()
+        or (bounds[:, 1] < bounds[:, 0]).any()
+        or (bounds > MAX_POSE_VALUE).any()
+    ):
+        raise InputError(
+            f"poses_bounds.npy: every near/far bound must be positive and under "
+            f"{MAX_POSE_VALUE:.0e}, near <= far."
+        )
     check_poses(poses[:, :, :4], "poses_bounds.npy")
     height0, width0, focal = poses[0, :, 4]
-    if height0 <= 0 or width0 <= 0 or focal <= 0:
-        raise InputError("poses_bounds.npy: image height, width and focal must be positive.")
+    if min(height0, width0, focal) < 1 or max(height0, width0, focal) > MAX_POSE_VALUE:
+        raise InputError(
+            f"poses_bounds.npy: image height, width and focal must be 1 to {MAX_POSE_VALUE:.0e}."
+        )
     # hwf is the full-size capture's; the images may be a downscaled set (read_views scales)
     views = [
         ViewFile(p, int(round(width0)), int(round(height0)), focal, focal, width0 / 2, height0 / 2)

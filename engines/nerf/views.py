@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from .cameras import Cameras, orbit_pose
+from .capture_images import unit_float
 from .model import RGB, LatentNerf
 from .ray_space import NDC
 
@@ -40,10 +41,11 @@ class Decoder:
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor, batch: int = 4) -> torch.Tensor:
-        """(N, H, W, 3) in [0, 1] -> (N, 4, H/8, W/8): latent_dist.mean * scaling_factor."""
+        """(N, H, W, 3) uint8 (or floats in [0, 1]) -> (N, 4, H/8, W/8): latent_dist.mean *
+        scaling_factor."""
         out = []
         for start in range(0, images.shape[0], batch):
-            x = images[start : start + batch].permute(0, 3, 1, 2) * 2 - 1
+            x = unit_float(images[start : start + batch]).permute(0, 3, 1, 2) * 2 - 1
             posterior = self.vae.encode(x.to(self.device, self.dtype)).latent_dist
             out.append(posterior.mean.float().cpu() * self.scale)
         return torch.cat(out)
