@@ -6,8 +6,9 @@ After an edit it also holds the frozen fitted field and occupancy grid the RGB h
 (`original_field.*`, `original_occupancy.cells`), but only when they differ from the live ones:
 an edit that changed nothing saves the same bytes as the file it started from.
 
-Edit and Render load it without refitting. A foreign, truncated or newer-version file is
-refused with one line saying which."""
+Edit and Render load it without refitting. A foreign, truncated, damaged or newer-version file
+is refused with one line saying which; every header value and tensor shape is checked before
+anything is built from it (scene_header.py)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,15 @@ import torch
 
 from ..errors import InputError
 from .cameras import OPENGL, Cameras
-from .field import FieldConfig
-from .model import LatentNerf, NerfConfig
-from .ray_space import RaySpace
-from .refine import RefinerConfig
+from .model import LatentNerf
+from .scene_header import (
+    MAX_HEADER_BYTES,
+    camera_count,
+    check_meta,
+    check_table,
+    check_views,
+    expected_tensors,
+)
 
 FORMAT = "zsstudio-nerf"
 VERSION = 1
@@ -87,77 +93,98 @@ def scene_bytes(model: LatentNerf, header: SceneHeader) -> bytes:
     return save(tensors, metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
 
 
-def read_header(data: bytes, name: str) -> dict[str, Any]:
-    """The scene's JSON header, or InputError: foreign, truncated or newer files."""
+def read_header(data: bytes, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The scene's JSON header and the safetensors tensor table, or InputError: foreign,
+    truncated, newer or damaged files."""
     if len(data) < 8:
         raise InputError(f"{name} is truncated or empty: it is not a scene file.")
     (length,) = struct.unpack("<Q", data[:8])
     if length > len(data) - 8:
         raise InputError(f"{name} is truncated: its header runs past the end of the file.")
+    if length > MAX_HEADER_BYTES:
+        raise InputError(
+            f"{name}: its header is {length >> 20} MB; a scene file's is at most "
+            f"{MAX_HEADER_BYTES >> 20} MB."
+        )
+    foreign = f"{name} is not a Zero-Shot Studio NeRF scene file."
     try:
         table = json.loads(data[8 : 8 + length].decode("utf-8"))
         meta = json.loads(table["__metadata__"][METADATA_KEY])
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise InputError(f"{name} is not a Zero-Shot Studio NeRF scene file.") from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise InputError(f"{name} is not a Zero-Shot Studio NeRF scene file.")
+    except RecursionError:
+        raise InputError(f"{name} is damaged: its header is nested too deeply.") from None
+    except (ValueError, KeyError, TypeError, IndexError) as err:  # ValueError: JSON, UTF-8
+        raise InputError(foreign) from err
+    if not isinstance(table, dict) or not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InputError(foreign)
     version = meta.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InputError(
+            f"{name} says it is scene format version {repr(version)[:40]}, which is not a "
+            f"version number: the file is damaged (this app reads version {VERSION})."
+        )
+    if version > VERSION:
         raise InputError(
             f"{name} is scene format version {version}; this version of Zero-Shot Studio "
             f"reads version {VERSION}. Update Zero-Shot Studio to open it."
         )
-    ends = [
-        entry["data_offsets"][1]
-        for entry in table.values()
-        if isinstance(entry, dict) and "data_offsets" in entry
-    ]
-    if 8 + length + max(ends, default=0) > len(data):
-        raise InputError(f"{name} is truncated: its tensors run past the end of the file.")
-    return meta
+    return meta, table
 
 
 def load_scene_bytes(data: bytes, name: str = "the scene file") -> tuple[LatentNerf, SceneHeader]:
+    """The model and header of a scene file's bytes; every header value and tensor shape is
+    checked before the model is built (scene_header.py)."""
+    meta, table = read_header(data, name)
+    header = check_meta(meta, name)
+    views = camera_count(table, name)
+    check_views(header, views, name)
+    length = struct.unpack("<Q", data[:8])[0]
+    check_table(table, expected_tensors(header, views), len(data) - 8 - length, name)
+    try:
+        return _build(data, header, name), SceneHeader(header.models, header.source, header.edits)
+    except InputError:
+        raise
+    except MemoryError:
+        raise InputError(
+            f"{name} needs more memory than this machine has ({len(data) / 2**20:.0f} MB file); "
+            "it is too large for this machine."
+        ) from None
+    except Exception as err:  # noqa: BLE001 - safetensors' own error class is not importable
+        first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise InputError(f"{name} is damaged: {first}.") from err
+
+
+def _build(data: bytes, header, name: str) -> LatentNerf:
     from safetensors.torch import load
 
-    meta = read_header(data, name)
-    try:
-        tensors = load(data)
-        config = NerfConfig(
-            width=int(meta["width"]),
-            height=int(meta["height"]),
-            samples=int(meta["samples"]),
-            background=tuple(meta["background"]),
-            field=FieldConfig(**meta["field"]),
-            refiner=RefinerConfig(**meta["refiner"]),
-            occupancy_size=int(meta["occupancy_size"]),
-            space=RaySpace.from_dict(meta.get("space")),  # files before ray spaces: box
-        )
-        cameras = Cameras.from_arrays(
-            tensors.pop("cameras.c2w").numpy(),
-            tensors.pop("cameras.intrinsics").numpy(),
-            config.width,
-            config.height,
-        )
-        cells = tensors.pop("occupancy.cells").bool()
-        original_cells = tensors.pop("original_occupancy.cells", None)
-        model = LatentNerf(config, cameras, meta["train"], meta["test"])
-        if model.field.size != int(meta["grid"]):
-            model.field.upsample(int(meta["grid"]))
-        if original_cells is not None:
-            model.keep_original()
-            if model.original_field.size != int(meta["original_grid"]):
-                model.original_field.upsample(int(meta["original_grid"]))
-            model.original_field.requires_grad_(False)
-            model.original_occupancy.cells = original_cells.bool()
-            model.original_occupancy.warmed = bool(meta["original_occupancy_warmed"])
-        model.load_state_dict(tensors, strict=True)
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise InputError(f"{name} is damaged: {str(err).splitlines()[0]}.") from err
+    from .scenes import check_poses
+
+    tensors = load(data)
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise InputError(f"{name} is damaged: tensor {key} holds NaN or infinite values.")
+    c2w = tensors.pop("cameras.c2w").numpy()
+    intrinsics = tensors.pop("cameras.intrinsics").numpy()
+    check_poses(c2w.astype("float64"), name)
+    if (intrinsics[:, :2] <= 0).any():
+        raise InputError(f"{name} is damaged: a camera's focal length is not positive.")
+    config = header.config
+    cameras = Cameras.from_arrays(c2w, intrinsics, config.width, config.height)
+    cells = tensors.pop("occupancy.cells").bool()
+    original_cells = tensors.pop("original_occupancy.cells", None)
+    model = LatentNerf(config, cameras, header.train, header.test)
+    if model.field.size != header.grid:
+        model.field.upsample(header.grid)
+    if original_cells is not None:
+        model.keep_original()
+        if model.original_field.size != header.original_grid:
+            model.original_field.upsample(header.original_grid)
+        model.original_field.requires_grad_(False)
+        model.original_occupancy.cells = original_cells.bool()
+        model.original_occupancy.warmed = header.original_occupancy_warmed
+    model.load_state_dict(tensors, strict=True)
     model.occupancy.cells = cells
-    model.occupancy.warmed = bool(meta["occupancy_warmed"])
-    header = SceneHeader(meta["models"], meta["source"], meta["edits"])
-    return model, header
+    model.occupancy.warmed = header.occupancy_warmed
+    return model
 
 
 def load_scene_file(path: str | Path) -> tuple[LatentNerf, SceneHeader]:
