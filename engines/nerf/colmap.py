@@ -96,13 +96,15 @@ def read_colmap(root: Path, folder: Path, image_root: Path) -> ColmapModel:
     except (ValueError, RuntimeError, MemoryError, OSError, IndexError, TypeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(f"{where}: not a readable COLMAP model ({first}).") from err
-    images = sorted(
-        (image for image in model.images.values() if image.has_pose), key=lambda i: i.name
-    )
-    check_count(len(images))
-    if model.num_points3D() > MAX_POINTS:
-        raise InputError(f"{where}: {model.num_points3D()} points; at most {MAX_POINTS} are read.")
     try:
+        images = sorted(
+            (image for image in model.images.values() if image.has_pose), key=lambda i: i.name
+        )
+        check_count(len(images))
+        if model.num_points3D() > MAX_POINTS:
+            raise InputError(
+                f"{where}: {model.num_points3D()} points; at most {MAX_POINTS} are read."
+            )
         views, poses, names = _registered(model, images, root, image_root, where)
     except InputError:
         raise

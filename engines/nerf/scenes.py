@@ -340,7 +340,9 @@ def read_poses_bounds(path: Path) -> np.ndarray:
             if version not in NPY_HEADERS:
                 raise InputError(f"{unreadable} (format version {version}).")
             shape, _, dtype = NPY_HEADERS[version](handle)
-    except (OSError, ValueError, EOFError, SyntaxError, TypeError) as err:
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - numpy parses the header with tokenize and ast
         raise InputError(f"{unreadable}: {str(err)[:200]}.") from err
     if dtype.kind not in "fiu" or dtype.fields is not None:
         raise InputError(f"{path.name} holds {dtype} values; poses_bounds.npy holds numbers.")
