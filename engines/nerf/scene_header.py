@@ -1,15 +1,16 @@
 """What a `.nerf` file may say about itself, checked before anything is built from it: every
 header value within the range a fit can write (with headroom), no NaN or infinity, view
 indices inside the cameras the file holds; and its tensor table (names, dtypes, shapes, byte
-ranges) equal to what a model of that header holds, worked out on PyTorch's meta device, which
-allocates nothing. A 1.4 MB file can then no longer make a render ask for 40-80 GB.
+ranges) equal to what a model of that header holds (worked out from models with 1- and 2-cell
+fields, so nothing the size of the header's grid is allocated before its tensors are found in
+the file). A 1.4 MB file can then no longer make a render ask for 40-80 GB.
 
 Every problem is an InputError naming the file."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InputError
@@ -34,7 +35,7 @@ FIELD_LIMITS = {  # FieldConfig field -> (low, high); fits write the defaults
     "latent_channels": (4, 4),  # Stable Diffusion's VAE latent
     "direction_frequencies": (0, 8),
 }
-REFINER_LIMITS = {"channels": (1, 512), "blocks": (1, 16), "groups": (1, 512), "heads": (1, 64)}
+REFINER_LIMITS = {"channels": (1, 256), "blocks": (1, 8), "groups": (1, 256), "heads": (1, 64)}
 DTYPES = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8, "U8": 1, "I8": 1, "I32": 4, "I64": 8, "BOOL": 1}
 
 
@@ -176,22 +177,30 @@ def check_views(header: CheckedHeader, count: int, name: str) -> None:
             )
 
 
-def expected_tensors(header: CheckedHeader, views: int) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """name -> (safetensors dtype, shape) of every tensor a file with this header holds."""
-    import torch
-
+def _state_shapes(config: NerfConfig, size: int) -> dict[str, tuple[int, ...]]:
+    """The state dict's shapes of a model of `config` whose field is `size` per axis (1 or 2:
+    a few KB whatever the header's grid)."""
     from .model import LatentNerf
 
-    with torch.device("meta"):  # shapes only: nothing is allocated
-        skeleton = LatentNerf(header.config, None, [], [])
-        if skeleton.field.size != header.grid:
-            skeleton.field.upsample(header.grid)
-        if header.original_grid is not None:
-            skeleton.keep_original()
-            if skeleton.original_field.size != header.original_grid:
-                skeleton.original_field.upsample(header.original_grid)
-    names = {torch.float32: "F32"}
-    tensors = {k: (names[v.dtype], tuple(v.shape)) for k, v in skeleton.state_dict().items()}
+    small = replace(config, field=replace(config.field, grid_start=size))
+    return {k: tuple(v.shape) for k, v in LatentNerf(small, None, [], []).state_dict().items()}
+
+
+def expected_tensors(header: CheckedHeader, views: int) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """name -> (safetensors dtype, shape) of every tensor a file with this header holds. The
+    model is built with 1- and 2-cell fields and the axes that follow the field's size are
+    scaled to the header's grid, so a huge grid is never allocated to find its shapes."""
+    one, two = _state_shapes(header.config, 1), _state_shapes(header.config, 2)
+
+    def at(key: str, size: int) -> tuple[int, ...]:
+        return tuple(
+            size if (a, b) == (1, 2) else a for a, b in zip(one[key], two[key], strict=True)
+        )
+
+    tensors = {key: ("F32", at(key, header.grid)) for key in one}
+    if header.original_grid is not None:
+        for key in (k for k in one if k.startswith("field.")):
+            tensors[f"original_{key}"] = ("F32", at(key, header.original_grid))
     cells = (header.config.occupancy_size,) * 3
     tensors["occupancy.cells"] = ("U8", cells)
     if header.original_grid is not None:
