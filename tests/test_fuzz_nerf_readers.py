@@ -43,6 +43,8 @@ def huge_numbers(value: dict) -> Iterator[bytes]:
         yield text.replace('"camera_angle_x": 0.8', f'"camera_angle_x": {big}').encode()
         yield text.replace("1.0]]", f"{big}]]", 1).encode()
     yield text.replace('"v0"', "12345", 1).encode()  # a numeric file_path
+    for name in ("v\\u0000", "x" * 5000, "a/" * 3000, "\\ud800"):  # NUL, too long, surrogate
+        yield text.replace('"v0"', f'"{name}"', 1).encode()
     yield b'{"frames": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 
 

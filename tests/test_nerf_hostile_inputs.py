@@ -287,3 +287,20 @@ def test_poses_bounds_of_strings_are_refused_naming_the_dtype(tmp_path):
     np.save(folder / "poses_bounds.npy", poses_bounds().astype("U16"))
     with pytest.raises(InputError, match="poses_bounds.npy holds <U16 values"):
         read(folder)()
+
+
+def test_a_failed_allocation_is_too_large_for_this_machine_naming_the_size(tmp_path, monkeypatch):
+    from engines.nerf import scene_file
+    from engines.nerf.capture_images import allocate
+
+    with pytest.raises(InputError, match=r"The views need 2793967.7 GiB; that is too large"):
+        allocate((10**6, 10**6, 1000, 3), np.uint8)  # 3 PB: malloc refuses at once
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8e10")
+
+    monkeypatch.setattr(scene_file, "LatentNerf", no_memory)
+    path = tmp_path / "big.nerf"
+    path.write_bytes(tiny_scene_file())
+    with pytest.raises(InputError, match=r"big.nerf \(0 MB\) needs more memory .* too large"):
+        scene_file.load_scene_file(path)

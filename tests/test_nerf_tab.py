@@ -141,3 +141,17 @@ def test_a_fit_stops_when_its_client_leaves(demo, how):
                 assert RUNS.cancel(session, reason=SESSION_ENDED) == 1
                 assert wait_until(lambda: not runs_in_progress(demo), 10), "the fit went on"
         assert wait_until(lambda: not runs_in_progress(demo), 10), "the fit went on"
+
+
+def test_scene_uploads_are_read_off_the_event_loops_thread(demo):
+    """The NeRF events read scene zips, transforms.json and .nerf files inside their
+    handlers, and every handler is plain (sync) code: Gradio runs those in its worker threads
+    (anyio's thread pool), never on the event loop's thread, so a slow parse does not stall
+    other routes. (Metadata files over 8 MB are refused unread: a parse holds the GIL.)"""
+    import inspect
+
+    events = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
+    for name in ("nerf_reconstruct", "nerf_edit", "nerf_render"):
+        handler = events[name].fn
+        assert not inspect.iscoroutinefunction(handler), name
+        assert not inspect.isasyncgenfunction(handler), name

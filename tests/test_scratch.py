@@ -166,10 +166,52 @@ def test_a_live_processs_folder_is_not_swept(tmp_path):
         process.wait(timeout=30)
 
 
-@pytest.mark.parametrize("module", ["engines.recipes", "engines.mp4", "engines.nerf.scenes"])
+@pytest.mark.parametrize(
+    "module", ["engines.recipes", "engines.mp4", "engines.nerf.scenes", "engines.nerf.scene_zip"]
+)
 def test_no_engine_module_makes_temp_files_in_the_system_temp_folder(module):
     import importlib
     import inspect
 
     source = inspect.getsource(importlib.import_module(module))
     assert "tempfile.mkdtemp(" not in source and "tempfile.mkstemp(" not in source
+
+
+def test_a_kill_in_the_middle_of_extracting_a_scene_zip_leaves_nothing_after_the_next_start(
+    tmp_path,
+):
+    """Killed with some entries written and others not: the half-extracted folder is inside
+    the process's scratch folder, nothing is in the system's temp folder, and the next start's
+    sweep removes it."""
+    scene = tmp_path / "scene.zip"
+    with zipfile.ZipFile(scene, "w") as archive:
+        archive.writestr("scene/transforms.json", "{}")
+        for index in range(20):
+            archive.writestr(f"scene/images/{index:03d}.png", os.urandom(4096))
+    ready = tmp_path / "ready"
+    before = system_temp_entries()
+    process = start(
+        f"""
+        import pathlib, time, zipfile
+        real = zipfile.ZipFile.extract
+        def slow(self, member, path=None, pwd=None):
+            written = real(self, member, path, pwd)
+            if member.filename.endswith("005.png"):  # a third of the way through
+                pathlib.Path({{ready!r}}).write_text(str(path))
+                time.sleep(600)
+            return written
+        zipfile.ZipFile.extract = slow
+        from engines.nerf.scenes import load_scene
+        load_scene(pathlib.Path({str(scene)!r}), 16)
+        """,
+        tmp_path / "cache",
+        ready,
+    )
+    wait_for(ready, process)
+    extracted = Path(ready.read_text())
+    assert (tmp_path / "cache" / "scratch") in extracted.parents
+    assert (extracted / "scene" / "images" / "005.png").is_file()
+    assert not (extracted / "scene" / "images" / "019.png").exists()  # half-extracted
+    kill_and_sweep(process, tmp_path / "cache")
+    assert not extracted.exists()
+    assert system_temp_entries() <= before

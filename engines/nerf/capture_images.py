@@ -19,7 +19,7 @@ from ..errors import InputError
 MIN_VIEWS = 8
 MAX_VIEWS = 1000
 MAX_IMAGE_SIDE = 4096
-MAX_WORKING_PIXELS = 1 << 28  # views x width x height: 768 MiB as uint8 (300 views at 1024x768)
+MAX_WORKING_PIXELS = 1 << 28  # views x width x height: 768 MiB as uint8 (340 views at 1024x768)
 DOWNSCALE_FACTORS = (8, 4, 2)  # the folders LLFF, mip-NeRF 360 and nerfstudio write
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 ASPECT_TOLERANCE = 0.01  # views whose aspect ratios differ by more are refused

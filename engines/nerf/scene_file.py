@@ -143,13 +143,13 @@ def load_scene_bytes(data: bytes, name: str = "the scene file") -> tuple[LatentN
         return _build(data, header, name), SceneHeader(header.models, header.source, header.edits)
     except InputError:
         raise
-    except MemoryError:
-        raise InputError(
-            f"{name} needs more memory than this machine has ({len(data) / 2**20:.0f} MB file); "
-            "it is too large for this machine."
-        ) from None
     except Exception as err:  # noqa: BLE001 - safetensors' own error class is not importable
         first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        if isinstance(err, MemoryError) or "allocate" in first or "out of memory" in first:
+            raise InputError(
+                f"{name} ({len(data) / 2**20:.0f} MB) needs more memory than is free: it is "
+                "too large for this machine."
+            ) from None
         raise InputError(f"{name} is damaged: {first}.") from err
 
 

@@ -92,14 +92,17 @@ def inside(root: Path, relative: str, what: str) -> Path:
 
 def image_path(root: Path, base: Path, relative: str, what: str) -> Path:
     """A frame's image: `file_path` as given, or with an image extension added (Blender)."""
-    path = inside(root, str(PurePosixPath(base.relative_to(root)) / relative), what)
-    if path.is_file():
-        return path
-    for suffix in IMAGE_SUFFIXES:
-        with_suffix = path.with_name(path.name + suffix)
-        if with_suffix.is_file():
-            return with_suffix
-    raise InputError(f"{what}: image {relative!r} is not in the scene.")
+    try:
+        path = inside(root, str(PurePosixPath(base.relative_to(root)) / relative), what)
+        for candidate in (path, *(path.with_name(path.name + s) for s in IMAGE_SUFFIXES)):
+            if candidate.is_file():
+                return candidate
+    except InputError:
+        raise
+    except (OSError, ValueError) as err:  # NUL bytes, names too long, unpaired surrogates
+        shown = relative[:60]
+        raise InputError(f"{what}: file_path {shown!r} is not a usable file name.") from err
+    raise InputError(f"{what}: image {relative[:200]!r} is not in the scene.")
 
 
 def check_count(count: int) -> None:
