@@ -304,3 +304,16 @@ def test_a_failed_allocation_is_too_large_for_this_machine_naming_the_size(tmp_p
     path.write_bytes(tiny_scene_file())
     with pytest.raises(InputError, match=r"big.nerf \(0 MB\) needs more memory .* too large"):
         scene_file.load_scene_file(path)
+
+
+def test_every_setting_a_scene_file_holds_is_bounded():
+    """A setting added to FieldConfig or RefinerConfig needs its range in scene_header.py:
+    files are read only with every header value bounded."""
+    from dataclasses import fields
+
+    from engines.nerf.field import FieldConfig
+    from engines.nerf.refine import RefinerConfig
+    from engines.nerf.scene_header import FIELD_LIMITS, REFINER_LIMITS
+
+    assert set(FIELD_LIMITS) == {f.name for f in fields(FieldConfig)}
+    assert set(REFINER_LIMITS) == {f.name for f in fields(RefinerConfig)}
