@@ -30,7 +30,7 @@ from tabs.common import model_runs
 from tabs.login import LoginGuard, believe_forwarded_for, login_app_kwargs, trusted_proxies
 from tabs.running_calls import RUNS, SESSION_ENDED
 from tabs.session_files import DELETE_CACHE, OUTPUTS
-from tabs.uploads import limit_image_decoding
+from tabs.uploads import explain_processing_errors, limit_image_decoding
 
 HEADER = f"""\
 # Zero-Shot Studio
@@ -41,6 +41,14 @@ recipe that reproduces them (`zsstudio run` the recipe file). Version {__version
 
 CSS = """
 .zss-header h1 { margin-bottom: 0.2em; }
+.zss-start-here p { margin: 0.3em 0; }
+.zss-busy { padding: 0.2em 0.6em; border-radius: 6px; background: var(--color-accent-soft); }
+.zss-pixelated img {
+  image-rendering: pixelated;
+  object-fit: contain !important;
+  min-width: min(100%, 256px);
+  min-height: 256px;
+}
 """
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="violet")
 MAX_UPLOAD = "200mb"
@@ -64,14 +72,16 @@ def build_demo(
 
     with gr.Blocks(title="Zero-Shot Studio", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER, elem_classes="zss-header")
+        busy = system.busy_line()
         with gr.Tabs(), model_runs(studio.concurrent_runs):
             for capability in capabilities:
                 with gr.Tab(capability.title, id=capability.key):
                     importlib.import_module(capability.tab_module).build(studio)
             with gr.Tab("About", id="about"):
                 about.build(capabilities, studio.registry)
-        system.build(studio, demo)
+        system.build(studio, demo, busy)
         demo.unload(end_session)
+    explain_processing_errors(demo)
     demo.queue(max_size=QUEUE_SIZE)
     demo.studio = studio
     return demo

@@ -16,6 +16,7 @@ from .manager import ModelManager
 from .outputs import write_bytes
 from .parts import LoadContext, Parts
 from .recipes import Recipe, record_inputs
+from .stages import reporting
 
 Progress = Callable[[float, str], None]
 """progress(fraction in [0, 1], what is happening now)."""
@@ -127,13 +128,14 @@ class Engine(ABC):
         loaded models, and measure the outputs."""
         task = getattr(self, self._task_method(request))
         request.validate()
-        progress = progress or no_progress
-        try:
-            return task(request, progress)
-        except OutOfMemory as err:
-            if not err.retry:  # room was made by releasing other engines: once more
-                raise
-            return task(request, progress)
+        # models loading (or downloading) during the run are a stage of its progress
+        with reporting(progress or no_progress) as progress:
+            try:
+                return task(request, progress)
+            except OutOfMemory as err:
+                if not err.retry:  # room was made by releasing other engines: once more
+                    raise
+                return task(request, progress)
 
     def _task_method(self, request: Request) -> str:
         for request_type, method in self.tasks.items():

@@ -131,10 +131,16 @@ def progress_bar(description: str) -> Iterator[Progress]:
     """A Progress callback drawing a tqdm bar on stderr while the block runs."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=1000, desc=description, unit="‰", leave=False)
+    # a percentage with no rate: engines report fractions, not counted items
+    bar = tqdm(
+        total=100,
+        desc=description,
+        leave=False,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}",
+    )
 
     def update(fraction: float, what: str = "") -> None:
-        bar.n = int(max(0.0, min(1.0, fraction)) * 1000)
+        bar.n = round(max(0.0, min(1.0, fraction)) * 100, 1)
         if what:
             bar.set_postfix_str(what, refresh=False)
         bar.refresh()

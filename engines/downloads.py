@@ -131,8 +131,9 @@ def download_url(url: str, target: Path, sha256: str | None) -> str:
     Returns the file's sha256."""
     import urllib.request
 
-    from tqdm.auto import tqdm
+    from .stages import download_bar
 
+    tqdm = download_bar()  # a run waiting on the download shows the bytes as they arrive
     check_writable_folder(target.parent)
     remove_stale_partials(target)
     digest = hashlib.sha256()

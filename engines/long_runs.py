@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Engine, Progress, Request, Result
+from .stages import reporting
 
 _FINISHED = object()
 
@@ -161,7 +162,10 @@ class LongRunEngine(Engine):
         job = self.prepare(request)
 
         def work(emit: Emit, stop: threading.Event) -> Result:
-            with self.manager.use(self.name) as parts:
+            def loading(fraction: float, what: str = "") -> None:
+                emit(RunUpdate("loading", 0, 0, what))
+
+            with reporting(loading), self.manager.use(self.name) as parts:
                 return job(parts, emit, stop)
 
         return self._runs.start(work)

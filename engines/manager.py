@@ -17,6 +17,7 @@ from .memory import device_memory, is_out_of_memory, weight_bytes
 from .parts import LoadContext, raise_with_everything_missing
 from .registry import Registry
 from .releases import ReleaseQueue
+from .stages import report
 
 Loader = Callable[[LoadContext], Any]
 """Loads an engine: its parts (usually `context.lazy(...)`), handed to each run as they are."""
@@ -119,6 +120,7 @@ class ModelManager:
 
     def _load(self, engine: str) -> Any:
         context = LoadContext(self.registry, self.device, engine)
+        report(f"loading {engine}")
         try:
             parts = self._loaders[engine](context)
         except ModelUnavailable as err:

@@ -12,6 +12,7 @@ from typing import Any
 from .device import DeviceSpec
 from .errors import ModelUnavailable
 from .registry import Registry, ResolvedModel
+from .stages import report
 
 log = logging.getLogger("zsstudio")
 
@@ -59,6 +60,7 @@ class Parts:
                 if name not in self.loaders:
                     raise KeyError(f"{self.context.engine} has no part {name!r}")
                 before = dict(self.context.sources)
+                report(f"loading {self.context.engine}: {name}")
                 try:
                     self._loaded[name] = self.loaders[name](self.context)
                 except ModelUnavailable as err:

@@ -18,6 +18,7 @@ from .downloads import (
 )
 from .errors import InputError, ModelsMissing, ModelUnavailable
 from .hashing import remembered_file_sha256, tree_sha256
+from .stages import download_bar, report
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -333,6 +334,9 @@ class Registry:
 
         def fetch(repo: str, local_only: bool) -> Path:
             options = {"revision": spec.revision, "local_files_only": local_only}
+            if not local_only:  # a run waiting on it shows the bytes as they arrive
+                report(f"downloading {spec.source}")
+                options["tqdm_class"] = download_bar()
             if force and not local_only:
                 options["force_download"] = True
             if spec.filename:

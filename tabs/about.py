@@ -15,6 +15,11 @@ a paper whose authors released no usable code or weights, so each engine is **ou
 implementation** of the paper's method on public backbones. Models download on first use
 (or ahead of time with `zsstudio download all`) and load only when their tab first runs.
 Offline, point each model's variable at a local copy; `zsstudio models` lists them all.
+
+**No output quality has been measured on real weights yet**: the project's machines reach
+package registries only, so every figure so far comes from tiny random models or from the
+released architectures with random weights (docs/measurements.md). The metrics each tab
+shows are measured on your outputs, with the weights you run.
 """
 
 

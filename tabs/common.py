@@ -110,16 +110,22 @@ def gradio_progress(progress: gr.Progress) -> Progress:
 
 
 RECIPE_LABEL = "Recipe (re-run it with: zsstudio run FILE)"
+PIXELATED = "zss-pixelated"
+"""The class of an image output that may be small (a 32 px GAN preview): the page shows it
+scaled up without smoothing (app.CSS)."""
 
 
 def recipe_file(result: Result, folder: Path) -> str:
     """Write the result's recipe into a run's folder, for the UI to offer for download: a zip
     holding recipe.json and the input files when the run had any (uploads are temporary on the
-    server), else the recipe.json alone. `zsstudio run` takes either."""
+    server), else the recipe.json alone, named by engine and task. `zsstudio run` takes
+    either."""
     recipe = result.recipe
+    task = recipe.params.get("task") if isinstance(recipe.params, dict) else None
+    stem = f"{recipe.engine}-{task}" if task else recipe.engine  # speech-tts, speech-vc ...
     if recipe.inputs:
-        return str(recipe.save_zip(folder / f"{recipe.engine}-recipe.zip"))
-    return str(recipe.save(folder / f"{recipe.engine}-recipe.json"))
+        return str(recipe.save_zip(folder / f"{stem}-recipe.zip"))
+    return str(recipe.save(folder / f"{stem}-recipe.json"))
 
 
 def metrics_table(label: str = "Measured") -> gr.Dataframe:

@@ -28,6 +28,7 @@ from .common import (
     metrics_table,
     recipe_file,
 )
+from .examples import examples
 from .forms import Call, Form, connect
 from .uploads import image_input
 
@@ -112,7 +113,7 @@ def _compress_outputs() -> dict[str, Any]:
 def build_compress(studio: StudioInterface) -> tuple[gr.File, gr.Image]:
     """The Compress tab; returns its .zsc file and photo, which the restore section uses."""
     form = Form(CompressRequest)
-    with gr.Row():
+    with gr.Row(render=False) as work:  # shown under the examples
         with gr.Column():
             image = form.add(
                 "image",
@@ -128,7 +129,8 @@ def build_compress(studio: StudioInterface) -> tuple[gr.File, gr.Image]:
             with gr.Accordion("Advanced", open=False):
                 form("kmeans")
         outputs = _compress_outputs()
-    gr.Examples(_examples(), inputs=list(form.inputs.values())[:3])
+    examples(_examples(), list(form.inputs.values())[:3], "Compress")
+    work.render()
     outputs["rates"] = gr.Dataframe(
         headers=RATE_HEADERS, label="Rate and quality, measured on this image"
     )

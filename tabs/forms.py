@@ -13,6 +13,7 @@ values by name; the API lists the parameters under the same names.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +23,15 @@ import gradio as gr
 
 from engines.base import Progress, Request
 from engines.cancel import CancelToken, cancellable
+from engines.errors import Cancelled
 from engines.fields import BOOL, CHOICE, FLOAT, INT, TEXT, FieldSpec, declaration
 
 from .common import GPU_SECONDS, engine_handler, gradio_progress, model_event
-from .running_calls import CANCEL_PRESSED, RUNS, STREAM_CLOSED
+from .running_calls import CANCEL_PRESSED, RUNS, STREAM_CLOSED, ProgressSeen
 from .session_files import OUTPUTS
 
 SLIDER_SPAN = {INT: 10_000, FLOAT: 1_000}  # wider ranges get a number box
+log = logging.getLogger("zsstudio")
 
 
 def elem_id(request_type: type[Request], name: str) -> str:
@@ -109,6 +112,8 @@ class Call:
     session: str
     api_name: str = ""
     token: CancelToken = field(default_factory=CancelToken)
+    seen: ProgressSeen = field(default_factory=ProgressSeen)
+    """The last progress reported (the status line reads it); `progress` updates it."""
 
     def folder(self) -> Path:
         """A new folder for this run's files, removed with the session's outputs."""
@@ -152,9 +157,14 @@ def named(
         values = dict(zip(names, args[: len(names)], strict=True))
         request, progress = args[len(names)], args[len(names) + 1]
         session = getattr(request, "session_hash", None) or "no-session"
-        token = CancelToken()
-        report = cancellable(gradio_progress(progress), token)
-        return values, Call(report, session, event_name, token)
+        token, seen = CancelToken(), ProgressSeen()
+        shown = gradio_progress(progress)
+
+        def report(fraction: float, description: str = "") -> None:
+            seen(fraction, description)
+            shown(fraction, description)
+
+        return values, Call(cancellable(report, token), session, event_name, token, seen)
 
     def by_component(result: Any) -> Any:
         if not isinstance(result, dict):
@@ -168,26 +178,42 @@ def named(
 
         def wrapper(*args):
             values, call = split(args)
-            with RUNS.track(call.session, event_name, call.token):
+            with RUNS.track(call.session, event_name, call.token, call.seen):
                 try:
                     for result in fn(values, call):
                         yield by_component(result)
                 except GeneratorExit:  # Gradio closed the stream: cancelled, or the client left
                     call.token.cancel(STREAM_CLOSED)
                     raise
+                except Cancelled:
+                    if not call.cancelled:  # not this call's own cancel: an error to show
+                        raise
+                    log.info("%s (%s): %s", event_name, call.session, call.token.reason)
 
     else:
 
         def wrapper(*args):
             values, call = split(args)
-            with RUNS.track(call.session, event_name, call.token):
-                return by_component(fn(values, call))
+            with RUNS.track(call.session, event_name, call.token, call.seen):
+                try:
+                    return by_component(fn(values, call))
+                except Cancelled:
+                    if not call.cancelled:
+                        raise
+                    # the Cancel button said so; the outputs stay as they were
+                    log.info("%s (%s): %s", event_name, call.session, call.token.reason)
+                    return unchanged(len(outputs))
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     wrapper.__signature__ = inspect.Signature(parameters)
     wrapper.__annotations__ = {"request": gr.Request}
     return wrapper
+
+
+def unchanged(count: int) -> Any:
+    """A handler's return value that leaves its `count` outputs as they are."""
+    return gr.skip() if count == 1 else tuple(gr.skip() for _ in range(count))
 
 
 def connect(
@@ -220,7 +246,24 @@ def connect(
     )
     if cancel is not None:
         cancel_button(cancel, event, api_name)
+    if gpu:
+        still_running_notice(trigger, api_name)
     return event
+
+
+STILL_RUNNING = "Your last run here is still going: wait for it to finish, or cancel it first."
+
+
+def still_running_notice(trigger: Callable, api_name: str) -> None:
+    """Pressed again while its run goes (the page ignores the press), the button says why."""
+
+    def notice(request: gr.Request) -> None:
+        if api_name in RUNS.running(getattr(request, "session_hash", None) or "no-session"):
+            gr.Info(STILL_RUNNING)
+
+    notice.__name__ = f"still_running_{api_name}"
+    # queued (a toast needs the queue's stream), outside the model queue: it answers at once
+    trigger(notice, None, None, api_visibility="private", show_progress="hidden")
 
 
 def cancel_button(button: gr.Button, event, api_name: str) -> None:

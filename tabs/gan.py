@@ -15,6 +15,7 @@ from engines.gan.requests import AdaptRequest, SampleRequest
 from engines.interface import StudioInterface
 
 from .common import (
+    PIXELATED,
     RECIPE_LABEL,
     cpu_notice,
     intro,
@@ -22,6 +23,7 @@ from .common import (
     metrics_table,
     recipe_file,
 )
+from .examples import examples
 from .forms import Call, Form, connect, elem_id
 from .live_run import LossPlot, stream, wire_stop
 
@@ -105,8 +107,16 @@ def _adapt_form(studio: StudioInterface) -> Form:
 def _adapt_outputs() -> dict[str, Any]:
     """What an adaptation shows, in the order of the adapt_gan API's outputs."""
     status = gr.Markdown("", label="Status")
-    preview = gr.Image(label="Live preview: adapted generator, fixed seeds", type="pil")
-    before_after = gr.Image(label="Before (top) and after (bottom), same W and noise", type="pil")
+    preview = gr.Image(
+        label="Live preview: adapted generator, fixed seeds",
+        type="pil",
+        elem_classes=PIXELATED,
+    )
+    before_after = gr.Image(
+        label="Before (top) and after (bottom), same W and noise",
+        type="pil",
+        elem_classes=PIXELATED,
+    )
     losses = LOSSES.component("Weighted loss terms")
     metrics = metrics_table("Measured")
     with gr.Row():
@@ -195,15 +205,16 @@ def build(studio: StudioInterface) -> None:
     intro(INTRO)
     notice = gr.Markdown(visible=False)
     run_id = gr.State("")
-    with gr.Row():
+    with gr.Row(render=False) as work:  # shown under the examples
         with gr.Column(scale=1):
             form = _adapt_form(studio)
             with gr.Row():
                 adapt_button = gr.Button("Adapt", variant="primary")
                 stop_button = gr.Button("Stop (keeps the result so far)", variant="stop")
-            gr.Examples(EXAMPLE_TEXTS, inputs=[form.inputs["source"], form.inputs["target"]])
         with gr.Column(scale=2):
             shown = _adapt_outputs()
+    examples(EXAMPLE_TEXTS, [form.inputs["source"], form.inputs["target"]], "Adapt")
+    work.render()
     with gr.Accordion("Sample more from an adapted generator", open=True):
         sample_form, sample_outputs, sample_button = _sample_section()
 

@@ -29,6 +29,7 @@ from .common import (
     metrics_table,
     recipe_file,
 )
+from .examples import examples
 from .forms import Call, Form, connect
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "layout"
@@ -176,12 +177,12 @@ def layout_canvas() -> image_annotator:
 
 def build_inputs() -> Form:
     form = Form(LayoutRequest)
-    form("prompt", lines=2, max_lines=4, placeholder="a photo of a cat and a dog on a sofa")
+    form("prompt", lines=2, max_lines=4, placeholder="e.g. a photo of a cat and a dog on a sofa")
     form.add(
         "phrases",
         gr.Textbox(
             label="Box labels",
-            placeholder="a cat, a dog",
+            placeholder="e.g. a cat, a dog",
             info="Phrases of the prompt, comma-separated; offered as labels when you draw "
             "(left empty: the prompt's noun phrases).",
         ),
@@ -250,7 +251,7 @@ def plain_api(form: Form) -> tuple[gr.Button, dict[str, Any]]:
 def build(studio: StudioInterface) -> None:
     intro(INTRO)
     notice = gr.Markdown(visible=False)
-    with gr.Row():
+    with gr.Row(render=False) as work:  # shown under the examples
         with gr.Column(scale=1):
             form = build_inputs()
             with gr.Row():
@@ -258,11 +259,13 @@ def build(studio: StudioInterface) -> None:
                 cancel = gr.Button("Cancel", variant="stop")
         with gr.Column(scale=1):
             outputs = build_outputs()
-    gr.Examples(
+    examples(
         example_rows(),
-        inputs=[form.inputs["prompt"], form.inputs["phrases"], form.inputs["canvas"]],
+        [form.inputs["prompt"], form.inputs["phrases"], form.inputs["canvas"]],
+        "Generate",
         cache_examples=False,
     )
+    work.render()
     wire_canvas(form)
     cpu_notice(studio, notice, form, CPU_SLOW, "layout")
     api_trigger, api_inputs = plain_api(form)

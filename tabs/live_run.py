@@ -54,6 +54,7 @@ def stream(
     call.on_cancel(run.cancel)  # at once, even if Gradio no longer resumes this generator
     try:
         for update in run:
+            call.seen(update.fraction, update.message)  # the status line every tab shows
             if progress_bar:
                 call.progress(update.fraction, update.message)
             shown: dict[str, Any] = {"run_id": run.id, "status": f"**{update.message}**"}

@@ -13,6 +13,7 @@ from engines.nerf.requests import EXAMPLE, EditRequest, ReconstructRequest, Rend
 from engines.outputs import write_bytes
 
 from .common import (
+    PIXELATED,
     RECIPE_LABEL,
     cpu_notice,
     intro,
@@ -20,6 +21,7 @@ from .common import (
     metrics_table,
     recipe_file,
 )
+from .examples import start_here
 from .forms import Call, Form, connect
 from .live_run import LossPlot, stream, wire_stop
 
@@ -82,7 +84,9 @@ def build_reconstruct(studio: StudioInterface, run_id: gr.State):
             outputs = {
                 "run_id": run_id,
                 "status": gr.Markdown(label="Status"),
-                "preview": gr.Image(label="Held-out view: truth | RGB head | decoded latent"),
+                "preview": gr.Image(
+                    label="Held-out view: truth | RGB head | decoded latent", elem_classes=PIXELATED
+                ),
                 "losses": LOSSES.component("Losses"),
                 "metrics": metrics_table("Measured"),
                 "scene_file": gr.File(label="Fitted scene (.nerf)", interactive=False),
@@ -122,8 +126,8 @@ def build_edit(studio: StudioInterface, run_id: gr.State):
     with gr.Row():
         with gr.Column(scale=1):
             form.add("scene", scene_input("Fitted scene (.nerf)"))
-            form("source", placeholder="a stone statue")
-            form("target", placeholder="a golden statue")
+            form("source", placeholder="e.g. a stone statue")
+            form("target", placeholder="e.g. a golden statue")
             form("mode")
             form("steps")
             with gr.Accordion("Settings", open=False):
@@ -146,7 +150,9 @@ def build_edit(studio: StudioInterface, run_id: gr.State):
             outputs = {
                 "run_id": run_id,
                 "status": gr.Markdown(label="Status"),
-                "preview": gr.Image(label="Training view: original | edited"),
+                "preview": gr.Image(
+                    label="Training view: original | edited", elem_classes=PIXELATED
+                ),
                 "video": gr.Video(label="Orbit: original | edited"),
                 "losses": LOSSES.component("Guidance loss"),
                 "metrics": metrics_table("Measured"),
@@ -222,9 +228,16 @@ def build_render(studio: StudioInterface) -> dict[str, Any]:
     return form.inputs
 
 
+START_HERE = (
+    "**Start here:** leave the scene empty and press **Reconstruct** to fit the built-in "
+    "example scene, then describe an edit under **2. Edit**."
+)
+
+
 def build(studio: StudioInterface) -> None:
     intro(INTRO)
     notice = gr.Markdown(visible=False)
+    start_here("Reconstruct", START_HERE)
     run_id = gr.State("")
     with gr.Tab("1. Reconstruct"):
         fit_form, fitted, stop_fit = build_reconstruct(studio, run_id)
@@ -252,4 +265,11 @@ def build(studio: StudioInterface) -> None:
     )
     edited["scene_file"].change(
         lambda path: path, edited["scene_file"], render["compare"], api_visibility="private"
+    )
+    # a scene uploaded to Edit is the one to render too, unless Render was given its own
+    edit["scene"].upload(
+        lambda path, shown: shown or path,
+        [edit["scene"], render["scene"]],
+        render["scene"],
+        api_visibility="private",
     )

@@ -62,12 +62,24 @@ class GradioEvent:
 
 
 @dataclass
+class ProgressSeen:
+    """A call's last progress report, for the status line every tab shows."""
+
+    fraction: float = 0.0
+    message: str = ""
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        self.fraction, self.message = fraction, message or self.message
+
+
+@dataclass
 class Tracked:
     session: str
     api_name: str
     token: CancelToken
     event: GradioEvent
     seen_running: bool = False
+    progress: ProgressSeen | None = None
 
 
 class RunningCalls:
@@ -81,8 +93,14 @@ class RunningCalls:
         self._watcher: threading.Thread | None = None
 
     @contextmanager
-    def track(self, session: str, api_name: str, token: CancelToken) -> Iterator[None]:
-        entry = Tracked(session, api_name, token, GradioEvent.current())
+    def track(
+        self,
+        session: str,
+        api_name: str,
+        token: CancelToken,
+        progress: ProgressSeen | None = None,
+    ) -> Iterator[None]:
+        entry = Tracked(session, api_name, token, GradioEvent.current(), progress=progress)
         key = id(entry)
         with self._lock:
             self._calls[key] = entry
@@ -97,6 +115,11 @@ class RunningCalls:
         """The API names of the calls running now (for one session)."""
         with self._lock:
             return [c.api_name for c in self._calls.values() if session in (None, c.session)]
+
+    def progress(self) -> list[tuple[str, ProgressSeen]]:
+        """(API name, last progress) of every call running now that reports progress."""
+        with self._lock:
+            return [(c.api_name, c.progress) for c in self._calls.values() if c.progress]
 
     def cancel(self, session: str, api_name: str | None = None, reason: str = "") -> int:
         """Cancel the session's running calls (of one event, when `api_name` is given);

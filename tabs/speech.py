@@ -19,6 +19,7 @@ from .common import (
     metrics_table,
     recipe_file,
 )
+from .examples import examples
 from .forms import Call, Form, connect
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "speech"
@@ -67,9 +68,9 @@ def _shown(result: SpeechResult, call: Call) -> dict[str, Any]:
 
 def build_tts(studio: StudioInterface) -> None:
     form = Form(TTSRequest)
-    with gr.Row():
+    with gr.Row(render=False) as work:  # shown under the examples
         with gr.Column():
-            form("text", lines=4, max_lines=12)
+            form("text", lines=4, max_lines=12, placeholder="e.g. Good morning. The sea is quiet.")
             form.add("voice", _clip("Voice: timbre reference (3-15 s works best)"))
             form.add("style", _clip("Style reference (optional): another speaker's manner"))
             with gr.Accordion("Settings", open=False):
@@ -80,7 +81,7 @@ def build_tts(studio: StudioInterface) -> None:
                 cancel = gr.Button("Cancel", variant="stop")
         with gr.Column():
             outputs = _outputs()
-    gr.Examples(
+    examples(
         [
             [
                 "Good morning. The weather is calm today, and the sea is quiet.",
@@ -98,8 +99,10 @@ def build_tts(studio: StudioInterface) -> None:
                 _example("style_high_fast.wav"),
             ],
         ],
-        inputs=[form.inputs["text"], form.inputs["voice"], form.inputs["style"]],
+        [form.inputs["text"], form.inputs["voice"], form.inputs["style"]],
+        "Speak",
     )
+    work.render()
 
     def tts(values: dict[str, Any], call: Call) -> dict[str, Any]:
         """Text to speech in the voice of a short clip (optionally the style of another)."""
@@ -119,7 +122,7 @@ def build_tts(studio: StudioInterface) -> None:
 
 def build_vc(studio: StudioInterface) -> None:
     form = Form(VCRequest)
-    with gr.Row():
+    with gr.Row(render=False) as work:  # shown under the examples
         with gr.Column():
             form.add("source", _clip("Source: what is said"))
             form.add("voice", _clip("Voice: timbre reference (longer is better, up to 5 min)"))
@@ -132,14 +135,16 @@ def build_vc(studio: StudioInterface) -> None:
                 cancel = gr.Button("Cancel", variant="stop")
         with gr.Column():
             outputs = _outputs()
-    gr.Examples(
+    examples(
         [
             [_example("reader_librivox.wav"), _example("cards_speaker.wav"), None],
             [_example("source.wav"), _example("voice_low.wav"), None],
             [_example("source.wav"), _example("voice_low.wav"), _example("style_high_fast.wav")],
         ],
-        inputs=[form.inputs["source"], form.inputs["voice"], form.inputs["style"]],
+        [form.inputs["source"], form.inputs["voice"], form.inputs["style"]],
+        "Convert",
     )
+    work.render()
 
     def voice_convert(values: dict[str, Any], call: Call) -> dict[str, Any]:
         """Say what the source recording says in the voice of another clip (kNN-VC)."""

@@ -13,8 +13,34 @@ from engines.capabilities import keys
 from engines.interface import StudioInterface
 
 from .common import api_only, engine_handler
+from .running_calls import RUNS
 
 HEADERS = ["", "now"]
+LIVE_EVERY_S = 1.0
+"""How often a visible page refreshes the busy line and the System panel."""
+PAGE_VISIBLE = "(visible) => !document.hidden"
+"""Runs in the page before each refresh: a hidden page (another browser tab in front) asks
+the server for nothing."""
+
+
+def busy_text(status: dict[str, Any], reports: list[tuple[str, Any]]) -> str:
+    """One line while a run holds the models: the engine and its last progress report ("" when
+    nothing runs)."""
+    engine = status.get("busy")
+    if not engine and not reports:
+        return ""
+    what = ""
+    if reports:
+        api_name, seen = reports[0]
+        engine = engine or api_name
+        percent = f" ({seen.fraction:.0%})" if seen.fraction else ""
+        what = f", {seen.message}{percent}" if seen.message else percent
+    return f"**busy:** {engine}{what}. Runs started meanwhile wait their turn."
+
+
+def busy_line() -> gr.Markdown:
+    """The line at the top of the page, above every tab; filled in by `build`."""
+    return gr.Markdown("", visible=False, elem_id="zss-busy", elem_classes="zss-busy")
 
 
 def status_rows(status: dict[str, Any]) -> list[list[str]]:
@@ -55,7 +81,7 @@ def status_rows(status: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def build(studio: StudioInterface, demo: gr.Blocks) -> None:
+def build(studio: StudioInterface, demo: gr.Blocks, busy: gr.Markdown | None = None) -> None:
     engines = ["all"] + keys()
     with gr.Accordion("System", open=False):
         table = gr.Dataframe(
@@ -100,4 +126,33 @@ def build(studio: StudioInterface, demo: gr.Blocks) -> None:
     private = {"api_visibility": "private", "queue": False}
     refresh.click(show_status, outputs=table, **private)
     demo.load(show_status, outputs=table, show_progress="hidden", **private)
+    live(studio, table, busy)
     release.click(release_and_show, inputs=engine, outputs=table, api_visibility="private")
+
+
+def live(studio: StudioInterface, table: gr.Dataframe, busy: gr.Markdown | None) -> None:
+    """While the page is visible, the System panel and the busy line refresh every
+    LIVE_EVERY_S (a run started in any session shows at once, and goes when it ends)."""
+    visible = gr.Checkbox(value=True, visible=False)
+    outputs = [table] + ([busy] if busy is not None else [])
+
+    def refresh(page_visible: bool):
+        if not page_visible:
+            return [gr.skip() for _ in outputs]
+        status = studio.status()
+        shown = [status_rows(status)]
+        if busy is not None:
+            text = busy_text(status, RUNS.progress())
+            shown.append(gr.update(value=text, visible=bool(text)))
+        return shown
+
+    timer = gr.Timer(LIVE_EVERY_S)
+    timer.tick(
+        refresh,
+        inputs=visible,
+        outputs=outputs,
+        js=PAGE_VISIBLE,
+        api_visibility="private",
+        queue=False,
+        show_progress="hidden",
+    )

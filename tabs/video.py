@@ -16,6 +16,7 @@ from engines.video import Keyframe, SubjectVideoRequest
 
 from .canvas import blank_canvas, boxes_in_example_thumbnails, canvas_boxes, canvas_value
 from .common import RECIPE_LABEL, intro, metrics_rows, metrics_table, recipe_file
+from .examples import examples
 from .forms import Call, Form, connect
 from .uploads import image_input
 
@@ -109,8 +110,8 @@ def example_rows() -> list[list[Any]]:
 
 def build_inputs() -> Form:
     form = Form(SubjectVideoRequest)
-    form("prompt", lines=2, max_lines=4, placeholder="a toy robot walking across a table")
-    form("subject_phrase", placeholder="toy robot")
+    form("prompt", lines=2, max_lines=4, placeholder="e.g. a toy robot walking across a table")
+    form("subject_phrase", placeholder="e.g. toy robot")
     with gr.Row():
         form.add(
             "subject",
@@ -165,7 +166,7 @@ def build_outputs() -> dict[str, Any]:
 
 def build(studio: StudioInterface) -> None:
     intro(INTRO)
-    with gr.Row():
+    with gr.Row(render=False) as work:  # shown under the examples
         with gr.Column(scale=1):
             form = build_inputs()
             with gr.Row():
@@ -174,7 +175,8 @@ def build(studio: StudioInterface) -> None:
         with gr.Column(scale=1):
             outputs = build_outputs()
     names = ("prompt", "subject_phrase", "subject", "canvas")
-    gr.Examples(example_rows(), inputs=[form.inputs[n] for n in names], cache_examples=False)
+    examples(example_rows(), [form.inputs[n] for n in names], "Generate", cache_examples=False)
+    work.render()
 
     def subject_video(values: dict[str, Any], call: Call) -> dict[str, Any]:
         """A short video of the subject moving along the box keyframes, with the metrics

@@ -14,14 +14,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(demo) -> Iterator[str]:
-    """Serve `demo` on 127.0.0.1 without blocking; yields its URL and closes it afterwards."""
+def served(demo, **options) -> Iterator[str]:
+    """Serve `demo` on 127.0.0.1 without blocking (more `launch` keywords in `options`, such
+    as the app's css); yields its URL and closes it afterwards."""
     demo.launch(
         server_name="127.0.0.1",
         server_port=free_port(),
         prevent_thread_lock=True,
         quiet=True,
         ssr_mode=False,
+        **options,
     )
     try:
         yield demo.local_url

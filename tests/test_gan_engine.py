@@ -111,9 +111,12 @@ def test_nada_with_two_clip_models_and_layer_selection(engine):
 
 def test_cancel_keeps_a_valid_generator(engine, tmp_path):
     run = engine.start(AdaptRequest(**{**FAST, "iterations": 400, "preview_every": 1}))
+    first = None
     for update in run:
+        first = first or update
         if update.stage == "adapt" and update.step >= 2:
             assert engine.cancel(run.id)
+    assert (first.stage, first.message) == ("loading", "loading gan")  # a stage of its own
     result = run.result()
     assert result.cancelled
     assert 2 <= result.iterations_done < 400

@@ -139,7 +139,7 @@ def test_adapt_then_sample_through_the_api(demo, outputs_root):
         assert generator.config.size == 32
         # the run's files are in the session's run folder
         (written,) = outputs_root.glob("*/*/cat256-adapted.pt")
-        assert (written.parent / "gan-recipe.json").is_file()
+        assert (written.parent / "gan-adapt-recipe.json").is_file()
 
         gallery, sample_metrics, _ = client.predict(
             handle_file(weights), 3, 1, 0.7, "pencil sketch", api_name="/sample_gan"

@@ -103,12 +103,13 @@ def test_an_upload_gradio_cannot_decode_gets_our_message(tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    from tabs.uploads import image_input
+    from tabs.uploads import explain_processing_errors, image_input
 
     with gr.Blocks() as demo:
         image, audio, out = image_input(type="filepath"), gr.Audio(type="filepath"), gr.Textbox()
         gr.Button().click(lambda i: "ok", image, out, api_name="image")
         gr.Button().click(lambda a: "ok", audio, out, api_name="audio")
+    explain_processing_errors(demo)
     text = tmp_path / "notes.png"
     text.write_text("not an image")
     with served(demo) as url:
@@ -125,7 +126,12 @@ def test_an_image_upload_over_the_limit_is_refused_from_its_header(tmp_path):
     from PIL import Image
     from test_hostile_inputs import _png_claiming
 
-    from tabs.uploads import MAX_IMAGE_SIDE, image_input, limit_image_decoding
+    from tabs.uploads import (
+        MAX_IMAGE_SIDE,
+        explain_processing_errors,
+        image_input,
+        limit_image_decoding,
+    )
 
     saved = Image.MAX_IMAGE_PIXELS
     limit_image_decoding()
@@ -133,6 +139,7 @@ def test_an_image_upload_over_the_limit_is_refused_from_its_header(tmp_path):
         with gr.Blocks() as demo:
             image, out = image_input(type="filepath"), gr.Textbox()
             gr.Button().click(lambda i: "ok", image, out, api_name="image")
+        explain_processing_errors(demo)
         huge = tmp_path / "huge.png"
         huge.write_bytes(_png_claiming(50000, 50000))
         with served(demo) as url:

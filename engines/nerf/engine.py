@@ -227,7 +227,7 @@ class NerfEditEngine(LongRunEngine):
         report = editor.run(emit, stop, preview)
         emit(RunUpdate("measure", report.steps_done, request.steps, "Orbit video and metrics"))
         video, frames_before, frames_after = self._orbit(
-            [original, model], decoder, request.frames, 24
+            [original, model], decoder, request.frames, orbit_fps(request.frames)
         )
         metrics = self._edit_metrics(parts, frames_before, frames_after, request)
         metrics.update(_run_figures(report, device))
@@ -328,3 +328,13 @@ def _run_figures(report, device) -> dict[str, Any]:
         "median_step_seconds": steps[len(steps) // 2] if steps else None,
     }
     return {**figures, **peak_memory(device)}
+
+
+EDIT_ORBIT_SECONDS = 3.0
+"""An edit's orbit video lasts about this long, however few its frames (a player shows a
+clip under a second as 0:00 / 0:00)."""
+
+
+def orbit_fps(frames: int) -> int:
+    """The frame rate that plays `frames` in about EDIT_ORBIT_SECONDS (1 to 24 fps)."""
+    return max(1, min(24, round(frames / EDIT_ORBIT_SECONDS)))
