@@ -1,5 +1,7 @@
 """Loading and downloading are stages of a run's progress: a model part that loads, and the
-bytes of a download, are reported through the run's own progress callback."""
+bytes of a download, are reported through the run's own progress callback. Also how progress
+and time read elsewhere: the command line's bar in percent, an edit's orbit long enough to
+play."""
 
 from __future__ import annotations
 
@@ -55,3 +57,28 @@ def test_a_first_layout_run_says_it_is_loading_before_its_steps(layout_studio):
     seen.clear()  # loaded now: a second run goes straight to its steps
     layout_studio.engine("layout").run(request, lambda fraction, what="": seen.append(what))
     assert not [what for what in seen if what.startswith("loading layout:")]
+
+
+def test_the_command_line_bar_counts_percent(capsys):
+    from engines.commands import progress_bar
+
+    with progress_bar("layout") as progress:
+        progress(0.5, "step 10/20")
+    shown = capsys.readouterr().err
+    assert "50%" in shown and "‰" not in shown and "/s" not in shown
+
+
+def test_an_edit_orbit_of_a_few_frames_plays_for_seconds(tmp_path):
+    """A player shows a clip under a second as 0:00 / 0:00."""
+    import imageio_ffmpeg
+    import numpy as np
+
+    from engines.mp4 import mp4_bytes
+    from engines.nerf.engine import orbit_fps
+
+    frames = [np.full((32, 64, 3), 60 * i, np.uint8) for i in range(4)]
+    path = tmp_path / "orbit.mp4"
+    path.write_bytes(mp4_bytes(frames, orbit_fps(len(frames))))
+    count, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
+    assert count == 4 and seconds >= 2
+    assert orbit_fps(24) == 8 and orbit_fps(240) == 24
