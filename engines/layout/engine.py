@@ -52,8 +52,7 @@ class LayoutEngine(Engine):
         scoring = request.score and bool(boxes)
         with self.manager.use(self.name) as parts:
             detector, score_note = parts.optional("detector") if scoring else (None, "")
-            progress(0.0, f"loading {request.backbone}")
-            pipe = self.backbone(parts, request.backbone)
+            pipe = self.backbone(parts, request.backbone)  # says "loading" when it loads
             sources = parts.sources(request.backbone, *(["detector"] if detector else []))
             token_indices = box_token_indices(
                 pipe.tokenizer, request.prompt, [box.phrase for box in boxes]

@@ -68,8 +68,7 @@ class SubjectVideoEngine(Engine):
         with self.manager.use(self.name) as parts:
             needed = self._parts_needed(request, subject, boxes)
             for name in needed:  # a missing model is reported before anything is generated
-                progress(0.0, f"loading {name}")
-                parts.get(name)
+                parts.get(name)  # says "loading" (a progress stage) when it loads
             if "segmenter" in needed:
                 progress(0.02, "cutting the subject out")
                 subject = cut_out(parts.get("segmenter"), subject, request.phrase)
