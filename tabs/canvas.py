@@ -114,7 +114,8 @@ def preview(canvas: dict) -> Image.Image:
 
 def boxes_in_example_thumbnails(canvas):
     """`canvas` (an image_annotator), its example thumbnails drawn with their boxes and labels
-    instead of the bare image. (An instance attribute, not a subclass: see tabs.uploads.)"""
+    instead of the bare image. (An instance attribute, not a subclass: Gradio writes a .pyi file
+    beside every component class it sees defined.)"""
     from gradio.processing_utils import save_img_array_to_cache
 
     show_image = canvas.process_example
