@@ -36,7 +36,7 @@ from .requests import (
     VCRequest,
 )
 from .results import SpeechResult
-from .style import measure, transfer
+from .style import measure, style_prosody, transfer
 from .text import split_sentences
 from .vc import Timings
 
@@ -90,7 +90,7 @@ class SpeechEngine(Engine):
                 progress(0.8, "Converting to the voice's timbre (kNN-VC)")
                 spoken = resample(speech, cloner.sample_rate, WAVLM_RATE)
                 converted = knn_vc.convert(
-                    knn_vc.features(spoken), knn_vc.features(voice.samples), DEFAULT_K
+                    knn_vc.features(spoken), knn_vc.features(voice.samples, remember=True), DEFAULT_K
                 )
                 audio = resample(normalise_loudness(converted), WAVLM_RATE, OUTPUT_RATE)
             else:
@@ -148,14 +148,14 @@ class SpeechEngine(Engine):
             started = time.perf_counter()
             progress(0.1, "WavLM features of the source and the voice")
             source_features = knn_vc.features(source.samples, timings)
-            matching_set = knn_vc.features(voice.samples, timings)
+            matching_set = knn_vc.features(voice.samples, timings, remember=True)
             progress(0.4, "Matching and vocoding")
             converted = knn_vc.convert(source_features, matching_set, int(request.k), timings)
             move = None
             if style is not None:
                 progress(0.6, "Moving pitch, rate and loudness toward the style clip")
                 step = time.perf_counter()
-                target = measure(style.samples, style.sample_rate, style.level_dbfs)
+                target = style_prosody(style.samples, style.sample_rate, style.level_dbfs)
                 converted, _, move = transfer(converted, WAVLM_RATE, target)
                 timings.add("style", step)
             else:

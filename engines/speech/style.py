@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .audio import PEAK_CEILING, rms_dbfs
+from .clip_cache import ClipCache
 
 F0_MIN_HZ = 60.0
 F0_MAX_HZ = 500.0
@@ -71,6 +72,16 @@ def measure(samples: np.ndarray, rate: int, loudness_dbfs: float | None = None) 
         f0_low_hz=low,
         f0_high_hz=high,
     )
+
+
+_STYLE_CLIPS: ClipCache[Prosody] = ClipCache(max_entries=64)  # Prosody is a few floats
+
+
+def style_prosody(samples: np.ndarray, rate: int, loudness_dbfs: float | None = None) -> Prosody:
+    """`measure` of a style clip, remembered by its samples: the clip often repeats across
+    runs, and pYIN is the slowest part of a style move."""
+    what = f"prosody@{rate}|{loudness_dbfs!r}"
+    return _STYLE_CLIPS.get(samples, what, lambda clip: measure(clip, rate, loudness_dbfs))
 
 
 def syllable_nuclei(samples: np.ndarray, rate: int) -> tuple[int, float]:

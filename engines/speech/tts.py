@@ -20,6 +20,7 @@ import torch
 from ..errors import ModelUnavailable
 from ..loading import pretrained, pretrained_files, unavailable
 from ..registry import ResolvedModel, override_variable
+from .clip_cache import ClipCache
 
 
 class VoiceCloner(Protocol):
@@ -42,6 +43,7 @@ class PocketTTS:
         self.model = model
         self.sample_rate = int(processor.feature_extractor.sampling_rate)
         self._check_prompt_layout()
+        self.voices = ClipCache()  # a voice prompt is encoded once, however often it is used
 
     @classmethod
     def load(cls, tts: ResolvedModel, audio_tokenizer, device: torch.device) -> PocketTTS:
@@ -105,6 +107,10 @@ class PocketTTS:
     @torch.inference_mode()
     def encode_voice(self, samples: np.ndarray) -> torch.Tensor:
         """(frames, latent_dim) codec latents of a 24 kHz voice prompt."""
+        return self.voices.get(samples, f"codec-latents@{self.sample_rate}", self._encode)
+
+    @torch.inference_mode()
+    def _encode(self, samples: np.ndarray) -> torch.Tensor:
         inputs = self.processor(
             text=self._prompt("Hello."),
             audio=[samples],

@@ -12,6 +12,7 @@ import torch
 from ..errors import ModelUnavailable
 from ..loading import pretrained
 from ..registry import ResolvedModel
+from .clip_cache import ClipCache
 from .features import WAVLM_LAYER, WAVLM_RATE, check_wavlm, wavlm_features
 from .hifigan import HiFiGANGenerator, load_hifigan
 from .knn import DEFAULT_K, knn_average
@@ -59,19 +60,30 @@ class KnnVC:
             )
         self.wavlm = wavlm
         self.vocoder = vocoder
+        self.voice_features = ClipCache()  # voice clips (matching sets) repeat across runs
 
     @property
     def components(self) -> dict:
         """The torch modules, for the model manager's memory accounting."""
         return {"wavlm": self.wavlm, "vocoder": self.vocoder}
 
-    def features(self, samples: np.ndarray, timings: Timings | None = None) -> torch.Tensor:
+    def features(
+        self, samples: np.ndarray, timings: Timings | None = None, remember: bool = False
+    ) -> torch.Tensor:
+        """WavLM layer-6 features; `remember` keeps them for the next run with the same clip
+        (voice clips: a source or generated speech is new each time)."""
         started = time.perf_counter()
-        feats = wavlm_features(self.wavlm, samples)
+        if remember:
+            feats = self.voice_features.get(samples, f"wavlm-{WAVLM_LAYER}", self._wavlm)
+        else:
+            feats = self._wavlm(samples)
         _sync(feats)
         if timings is not None:
             timings.add("features", started)
         return feats
+
+    def _wavlm(self, samples: np.ndarray) -> torch.Tensor:
+        return wavlm_features(self.wavlm, samples)
 
     @torch.inference_mode()
     def convert(
