@@ -14,7 +14,7 @@ from tiny_speech import harmonic_tone, tiny_speech_models
 from engines.registry import override_variable
 from engines.speech import TTSRequest, VCRequest
 from engines.speech.clip_cache import ClipCache
-from engines.speech.style import _STYLE_CLIPS, measure, style_prosody
+from engines.speech.style import STYLE_CLIPS, measure, style_prosody
 from engines.studio import Studio
 
 DEVICE = os.environ.get("ZSS_TEST_DEVICE", "cpu")
@@ -81,7 +81,7 @@ def test_a_result_bigger_than_the_budget_is_returned_but_not_kept():
 
 def test_style_prosody_is_measure_remembered(clips):
     samples, rate = sf.read(clips["style"], dtype="float32")
-    _STYLE_CLIPS.clear()
+    STYLE_CLIPS.clear()
     remembered = style_prosody(samples, rate, -20.0)
     assert remembered == measure(samples, rate, -20.0)
     assert style_prosody(samples, rate, -20.0) is remembered
@@ -92,7 +92,7 @@ def test_voice_conversion_with_the_cached_voice_matches_a_fresh_run(engine, clip
     request = VCRequest(source=clips["source"], voice=clips["voice"], style=clips["style"])
     knn_vc, _ = _parts(engine)
     knn_vc.voice_features.clear()
-    _STYLE_CLIPS.clear()
+    STYLE_CLIPS.clear()
     fresh = engine.run(request)
     hits = knn_vc.voice_features.hits
     cached = engine.run(request)

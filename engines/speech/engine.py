@@ -90,7 +90,9 @@ class SpeechEngine(Engine):
                 progress(0.8, "Converting to the voice's timbre (kNN-VC)")
                 spoken = resample(speech, cloner.sample_rate, WAVLM_RATE)
                 converted = knn_vc.convert(
-                    knn_vc.features(spoken), knn_vc.features(voice.samples, remember=True), DEFAULT_K
+                    knn_vc.features(spoken),
+                    knn_vc.features(voice.samples, remember=True),
+                    DEFAULT_K,
                 )
                 audio = resample(normalise_loudness(converted), WAVLM_RATE, OUTPUT_RATE)
             else:

@@ -74,14 +74,14 @@ def measure(samples: np.ndarray, rate: int, loudness_dbfs: float | None = None) 
     )
 
 
-_STYLE_CLIPS: ClipCache[Prosody] = ClipCache(max_entries=64)  # Prosody is a few floats
+STYLE_CLIPS: ClipCache[Prosody] = ClipCache(max_entries=64)  # Prosody is a few floats
 
 
 def style_prosody(samples: np.ndarray, rate: int, loudness_dbfs: float | None = None) -> Prosody:
     """`measure` of a style clip, remembered by its samples: the clip often repeats across
     runs, and pYIN is the slowest part of a style move."""
     what = f"prosody@{rate}|{loudness_dbfs!r}"
-    return _STYLE_CLIPS.get(samples, what, lambda clip: measure(clip, rate, loudness_dbfs))
+    return STYLE_CLIPS.get(samples, what, lambda clip: measure(clip, rate, loudness_dbfs))
 
 
 def syllable_nuclei(samples: np.ndarray, rate: int) -> tuple[int, float]:
