@@ -17,6 +17,7 @@ from engines.errors import InputError, ModelUnavailable
 from engines.hashing import file_sha256
 from engines.registry import override_variable
 from engines.speech import TTSRequest, VCRequest
+from engines.speech.style import STYLE_CLIPS
 from engines.speech.text import MAX_TEXT_CHARS
 from engines.studio import Studio
 
@@ -268,3 +269,38 @@ def test_cli_bad_input_exits_2_and_writes_nothing(models, clips, tmp_path, capsy
     )
     assert "silent" in capsys.readouterr().err
     assert not out.exists() and not out.with_suffix(".recipe.json").exists()
+
+
+# -- voice and style clips analysed once ------------------------------------------------
+
+
+def _parts(engine):
+    with engine.manager.use(engine.name) as parts:
+        return parts.get("knn_vc"), parts.get("tts")
+
+
+def test_voice_conversion_with_the_cached_voice_matches_a_fresh_run(engine, clips, tmp_path):
+    request = VCRequest(source=clips["source"], voice=clips["voice"], style=clips["style"])
+    knn_vc, _ = _parts(engine)
+    knn_vc.voice_features.clear()
+    STYLE_CLIPS.clear()
+    fresh = engine.run(request)
+    hits = knn_vc.voice_features.hits
+    cached = engine.run(request)
+    assert knn_vc.voice_features.hits == hits + 1 and len(knn_vc.voice_features) == 1
+    np.testing.assert_array_equal(fresh.audio, cached.audio)
+    other_voice = tmp_path / "other_voice.wav"
+    sf.write(other_voice, harmonic_tone(180.0, 3.0, 16000, 0.05, 4), 16000)
+    other = engine.run(VCRequest(source=clips["source"], voice=str(other_voice)))
+    assert len(knn_vc.voice_features) == 2 and not np.array_equal(other.audio, fresh.audio)
+
+
+def test_tts_with_a_cached_voice_prompt_matches_a_fresh_run(engine, clips):
+    request = TTSRequest(text="One sentence.", voice=clips["voice"], style=clips["style"], seed=5)
+    knn_vc, cloner = _parts(engine)
+    cloner.voices.clear()
+    knn_vc.voice_features.clear()
+    fresh = engine.run(request)
+    cached = engine.run(request)
+    assert cloner.voices.hits >= 1 and knn_vc.voice_features.hits >= 1
+    np.testing.assert_array_equal(fresh.audio, cached.audio)
