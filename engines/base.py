@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .errors import InputError, OutOfMemory
-from .fields import declared_fields
+from .fields import declared_fields, sized_fields
 from .manager import ModelManager
+from .metric_labels import MetricLabels
 from .outputs import write_bytes
 from .parts import LoadContext, Parts
 from .recipes import Recipe, record_inputs
@@ -33,16 +34,29 @@ class Request:
 
     task: ClassVar[str] = ""
     """For engines with several tasks: this request's task name (recipes carry it)."""
-    cpu_defaults: ClassVar[dict[str, Any]] = {}
-    """Smaller values the app starts with when it runs on a CPU (size, steps, iterations):
-    field name -> value, each within the field's range."""
+
+    @classmethod
+    def sized_defaults(cls, accelerator: bool) -> dict[str, Any]:
+        """What the device-sized fields (size, steps, iterations: declared with `cpu=`) take
+        when the caller gives none, on an accelerator or on a CPU: name -> value."""
+        return {name: spec.sized_default(accelerator) for name, spec in sized_fields(cls)}
+
+    def size_for(self, accelerator: bool) -> None:
+        """Fill every device-sized field the caller left out (None) with the device's value;
+        the engine does this before a run, so UI, API and CLI alike get it, and the recipe
+        records the values used."""
+        for name, value in self.sized_defaults(accelerator).items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
 
     def validate(self) -> None:
-        """Check and convert every declared field, then the rules between fields (`check`).
-        Raises InputError with a message a user can act on."""
+        """Check and convert every declared field, then the rules between fields (`check`)
+        once every device-sized field has a value (`size_for`). Raises InputError with a
+        message a user can act on."""
         for declared, spec in declared_fields(type(self)):
             setattr(self, declared.name, spec.check(getattr(self, declared.name)))
-        self.check()
+        if all(getattr(self, name) is not None for name, _ in sized_fields(type(self))):
+            self.check()
 
     def check(self) -> None:
         """Rules that involve several fields, or the engine's own value types; subclasses."""
@@ -70,6 +84,8 @@ class Result:
 
     recipe: Recipe
     metrics: dict[str, Any] = field(default_factory=dict)
+    metric_labels: ClassVar[MetricLabels] = MetricLabels()
+    """How the metrics read in the app (label, unit, meaning per key), beside the engine's."""
 
     def to_dict(self) -> dict:
         return {
@@ -127,7 +143,7 @@ class Engine(ABC):
         """Validate the request (bad input is refused before any model loads), run it on the
         loaded models, and measure the outputs."""
         task = getattr(self, self._task_method(request))
-        request.validate()
+        self.size(request)
         # models loading (or downloading) during the run are a stage of its progress
         with reporting(progress or no_progress) as progress:
             try:
@@ -136,6 +152,11 @@ class Engine(ABC):
                 if not err.retry:  # room was made by releasing other engines: once more
                     raise
                 return task(request, progress)
+
+    def size(self, request: Request) -> None:
+        """Size the request for this engine's device (`Request.size_for`) and validate it."""
+        request.size_for(self.manager.device.is_accelerator)
+        request.validate()
 
     def _task_method(self, request: Request) -> str:
         for request_type, method in self.tasks.items():

@@ -80,6 +80,8 @@ def help_of(spec: FieldSpec, default: Any) -> str:
         parts.append(spec.range_text())
     if default not in (None, "") and spec.kind != BOOL:
         parts.append(f"default {default}")
+    if spec.sized is not None:
+        parts.append(f"default {spec.sized_text()}")
     return "; ".join(parts)
 
 

@@ -40,6 +40,23 @@ class FieldSpec:
     step: float | None = None  # the UI's step; the request itself accepts any value in range
     widget: str = ""  # "slider" or "number" for numbers; "" picks one from the range
     cli: tuple[str, ...] | None = ()  # flags; () derives --name, None keeps it off the CLI
+    sized: tuple[Any, Any] | None = None
+    """Device-sized: (value on an accelerator, value on a CPU) for when the caller gives none;
+    the field's own default is then None, "not given", until the engine sizes the request."""
+
+    def sized_default(self, accelerator: bool) -> Any:
+        """The value this field takes when not given, on an accelerator or on a CPU."""
+        if self.sized is None:
+            raise ValueError(f"{self.label} is not device-sized")
+        return self.sized[0] if accelerator else self.sized[1]
+
+    def sized_text(self) -> str:
+        """ "512 px on a GPU, 256 on a CPU" ("" when the field is not device-sized)."""
+        if self.sized is None:
+            return ""
+        unit = f" {self.unit}" if self.unit else ""
+        gpu, cpu = (_fmt(v) for v in self.sized)
+        return f"{gpu}{unit} on a GPU, {cpu} on a CPU"
 
     def range_text(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
@@ -53,7 +70,7 @@ class FieldSpec:
 
     def check(self, value: Any) -> Any:
         """The value converted to the field's type, or InputError saying what is wrong."""
-        if value is None and self.optional:
+        if value is None and (self.optional or self.sized is not None):
             return None
         if self.kind == INT:
             return self._in_range(_as_int(self.label, value))
@@ -146,12 +163,25 @@ def integer(
     step: int = 1,
     widget: str = "",
     cli: tuple[str, ...] | None = (),
+    cpu: int | None = None,
 ):
-    """A whole number in [low, high]; 10.0 is taken as 10, 10.5 is refused."""
+    """A whole number in [low, high]; 10.0 is taken as 10, 10.5 is refused. With `cpu`, the
+    field is device-sized: `default` on an accelerator, `cpu` on a CPU, when none is given."""
+    sized = None if cpu is None else (default, cpu)
     spec = FieldSpec(
-        INT, label, help, low, high, unit, optional=optional, step=step, widget=widget, cli=cli
+        INT,
+        label,
+        help,
+        low,
+        high,
+        unit,
+        optional=optional,
+        step=step,
+        widget=widget,
+        cli=cli,
+        sized=sized,
     )
-    return _field(default, spec)
+    return _field(None if sized else default, spec)
 
 
 def number(
@@ -166,12 +196,24 @@ def number(
     step: float | None = None,
     widget: str = "",
     cli: tuple[str, ...] | None = (),
+    cpu: float | None = None,
 ):
-    """A finite number in [low, high]."""
+    """A finite number in [low, high]; with `cpu`, device-sized (see `integer`)."""
+    sized = None if cpu is None else (default, cpu)
     spec = FieldSpec(
-        FLOAT, label, help, low, high, unit, optional=optional, step=step, widget=widget, cli=cli
+        FLOAT,
+        label,
+        help,
+        low,
+        high,
+        unit,
+        optional=optional,
+        step=step,
+        widget=widget,
+        cli=cli,
+        sized=sized,
     )
-    return _field(default, spec)
+    return _field(None if sized else default, spec)
 
 
 def flag(default: bool, help: str = "", *, label: str = "", cli: tuple[str, ...] | None = ()):
@@ -221,10 +263,13 @@ def seed(default: int = 0, help: str = "the same seed gives the same result", **
     return integer(default, 0, SEED_MAX, help, label=kwargs.pop("label", "seed"), **kwargs)
 
 
-def value(default: Any = None, help: str = "", *, label: str = "", cli=None):
+def value(
+    default: Any = None, help: str = "", *, label: str = "", cli=None, required: bool = False
+):
     """A value the engine checks itself (a file, an image, a list of boxes); off the CLI unless
-    the command adds it by hand."""
-    return _field(default, FieldSpec(VALUE, label, help, optional=True, cli=cli))
+    the command adds it by hand. `required`: a run needs one (the API lists it as required;
+    the request still says, in its words, when it is missing)."""
+    return _field(default, FieldSpec(VALUE, label, help, optional=not required, cli=cli))
 
 
 def spec_of(field: dataclasses.Field) -> FieldSpec | None:
@@ -241,6 +286,13 @@ def declared_fields(cls) -> Iterator[tuple[dataclasses.Field, FieldSpec]]:
         spec = spec_of(field)
         if spec is not None:
             yield field, spec
+
+
+def sized_fields(cls) -> Iterator[tuple[str, FieldSpec]]:
+    """The device-sized fields of a Request class (name, spec), in order."""
+    for field, spec in declared_fields(cls):
+        if spec.sized is not None:
+            yield field.name, spec
 
 
 def field_default(field: dataclasses.Field) -> Any:

@@ -158,7 +158,7 @@ class LongRunEngine(Engine):
     def start(self, request: Request) -> BackgroundRun:
         """Start `request` in a background thread: iterate the run for RunUpdates,
         `cancel(run.id)` to stop it early (the result keeps what was done), `run.result()`."""
-        request.validate()
+        self.size(request)
         job = self.prepare(request)
 
         def work(emit: Emit, stop: threading.Event) -> Result:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from engines.layout.requests import MAX_BOXES, PhraseBox
+from engines.layout.requests import MAX_BOXES, SIZE_RANGE, PhraseBox
 
 GRID = 64
 """Grid spacing in output pixels."""
@@ -85,10 +85,18 @@ def canvas_boxes(canvas: dict | None, width: int, height: int) -> list[PhraseBox
     ]
 
 
-def resized_canvas(canvas: dict | None, width: int, height: int) -> dict[str, Any]:
-    """A blank canvas for the new output size, carrying the boxes over, scaled."""
+def resized_canvas(canvas: dict | None, width: Any, height: Any) -> Any:
+    """A blank canvas for the new output size, carrying the boxes over, scaled (the canvas as
+    it is while a typed size is not one the request takes: Generate says why)."""
+    if not all(_usable_size(v) for v in (width, height)):
+        return canvas
     boxes = canvas_boxes(canvas, int(width), int(height))
     return canvas_for(int(width), int(height), [(b.phrase, *b.coords()) for b in boxes])
+
+
+def _usable_size(value: Any) -> bool:
+    low, high = SIZE_RANGE
+    return isinstance(value, (int, float)) and float(value).is_integer() and low <= value <= high
 
 
 def too_many_boxes(canvas: dict | None) -> str:

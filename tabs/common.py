@@ -17,8 +17,9 @@ from gradio.context import Context
 
 from engines.base import Progress, Request, Result
 from engines.errors import StudioError
-from engines.fields import declaration
+from engines.fields import sized_fields
 from engines.interface import StudioInterface
+from engines.metric_labels import MetricLabels
 from engines.studio import on_zero_gpu
 
 log = logging.getLogger("zsstudio")
@@ -128,27 +129,37 @@ def recipe_file(result: Result, folder: Path) -> str:
     return str(recipe.save(folder / f"{stem}-recipe.json"))
 
 
+METRIC_HEADERS = ["metric", "value", "what it means"]
+
+
 def metrics_table(label: str = "Measured") -> gr.Dataframe:
-    """A [metric, value] table tall enough for every row (no inner scrolling), long values
-    wrapped."""
+    """A [metric, value, meaning] table tall enough for every row (no inner scrolling), long
+    values wrapped."""
     return gr.Dataframe(
-        headers=["metric", "value"],
+        headers=METRIC_HEADERS,
         label=label,
         interactive=False,
         wrap=True,
         max_height=2000,
-        column_widths=["45%", "55%"],
+        column_widths=["30%", "25%", "45%"],
     )
 
 
-def metrics_rows(metrics: dict[str, Any]) -> list[list[Any]]:
-    """Metrics as [name, value] rows for a gr.Dataframe, floats rounded for reading."""
-    rows = []
-    for name, value in metrics.items():
-        if isinstance(value, float):
-            value = round(value, 4)
-        rows.append([name, value])
-    return rows
+class MetricRows(list):
+    """A metrics table's rows (label, value, meaning) that also carry the raw metrics, which
+    the API returns instead (keys and numbers as in metrics.json, for programs to read)."""
+
+    def __init__(self, rows: list[list[str]], raw: dict[str, Any]):
+        super().__init__(rows)
+        self.raw = raw
+
+
+def metrics_rows(result: Result | dict[str, Any]) -> MetricRows:
+    """A result's metrics as the engine's presenter reads them (`Result.metric_labels`):
+    label, value in significant figures with its unit, meaning. A plain dict shows its keys."""
+    if isinstance(result, Result):
+        return MetricRows(result.metric_labels.rows(result.metrics), result.metrics)
+    return MetricRows(MetricLabels().rows(result), result)
 
 
 class FormFields(Protocol):
@@ -162,31 +173,33 @@ class FormFields(Protocol):
 def cpu_notice(
     studio: StudioInterface,
     notice: gr.Markdown,
-    form: FormFields | None,
+    forms: FormFields | list[FormFields] | None,
     slow: str,
     engine: str | None = None,
 ) -> None:
-    """On a CPU, when the page loads: show `notice` (that runs are slow, `slow` says how slow)
-    and start the form at its request's CPU-sized values (`Request.cpu_defaults`). Nothing
-    changes on a GPU. The device (of `engine`'s replicas, on Ray Serve) is read at page load,
-    not at build (that would import torch)."""
-    cpu_sized = form.request_type.cpu_defaults if form else {}
-    sized = {n: v for n, v in cpu_sized.items() if n in form.inputs}
-    targets = [form.inputs[name] for name in sized]
-    labels = ", ".join(
-        f"{declaration(form.request_type, n)[0].label} {v}" for n, v in sized.items()
-    )
+    """When the page loads, fill the forms' device-sized fields (declared with `cpu=`, which
+    start empty) with the device's values, and on a CPU show `notice`: that runs are slow
+    (`slow` says how slow) and which values are CPU-sized. The device (of `engine`'s
+    replicas, on Ray Serve) is read at page load, not at build (that would import torch).
+    API calls and the CLI get the same values from the request itself."""
+    forms = [] if forms is None else forms if isinstance(forms, list) else [forms]
+    sized = [
+        (form.inputs[name], spec)
+        for form in forms
+        for name, spec in sized_fields(form.request_type)
+        if name in form.inputs
+    ]
+    targets = [component for component, _ in sized]
+    labels = ", ".join(dict.fromkeys(f"{spec.label} {spec.sized[1]}" for _, spec in sized))
     text = f"**Running on a CPU** (no GPU found): {slow}"
     if sized:
         text += f" The settings start CPU-sized ({labels}); raise them for full quality."
 
     def on_load():
-        if studio.on_accelerator(engine):
-            updates = [gr.update(visible=False)] + [gr.update() for _ in targets]
-        else:
-            updates = [gr.update(value=text, visible=True)]
-            updates += [gr.update(value=v) for v in sized.values()]
-        return updates if targets else updates[0]
+        accelerator = studio.on_accelerator(engine)
+        shown = gr.update(visible=False) if accelerator else gr.update(value=text, visible=True)
+        values = [gr.update(value=spec.sized_default(accelerator)) for _, spec in sized]
+        return [shown, *values] if targets else shown
 
     root = Context.root_block
     root.load(
@@ -196,6 +209,13 @@ def cpu_notice(
         show_progress="hidden",
         queue=False,
     )
+
+
+def sized_defaults_text(request_type: type[Request]) -> str:
+    """ "Not given, width is 512 px on a GPU, 256 on a CPU; ..." for an endpoint's description
+    ("" when the request has no device-sized fields)."""
+    parts = [f"{spec.label} {spec.sized_text()}" for _, spec in sized_fields(request_type)]
+    return f"Left out, {'; '.join(parts)}." if parts else ""
 
 
 def intro(text: str, also_shown: str = "") -> None:

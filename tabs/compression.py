@@ -96,7 +96,7 @@ def _compressed(result: CompressResult, stem: str, call: Call) -> dict[str, Any]
         "zsc_file": str(zsc),
         "rates": _rate_rows(result.rates),
         "comparison": gallery,
-        "metrics": metrics_rows(result.metrics),
+        "metrics": metrics_rows(result),
         "recipe": recipe_file(result, folder),
     }
 
@@ -167,7 +167,7 @@ def build_compress(studio: StudioInterface) -> tuple[gr.File, gr.Image]:
     connect(
         button.click,
         compress,
-        form.inputs,
+        form,
         outputs,
         api_name="compress",
         cancel=cancel,
@@ -204,13 +204,13 @@ def build_restore(studio: StudioInterface, zsc_file: gr.File, image: gr.Image) -
         return {
             "restored": _png(folder, "restored", result.restored),
             "naive": _png(folder, "naive", result.naive),
-            "metrics": metrics_rows(result.metrics),
+            "metrics": metrics_rows(result),
         }
 
     connect(
         button.click,
         restore_tokens,
-        form.inputs,
+        form,
         outputs,
         api_name="restore_tokens",
         cancel=cancel,
@@ -235,14 +235,14 @@ def build_decompress(studio: StudioInterface) -> None:
         result = studio.engine("compression").run(DecompressRequest(**values), call.progress)
         return {
             "decoded": _png(call.folder(), "decoded", result.image),
-            "metrics": metrics_rows(result.metrics),
+            "metrics": metrics_rows(result),
         }
 
     outputs = {"decoded": decoded, "metrics": metrics}
     connect(
         button.click,
         decompress,
-        form.inputs,
+        form,
         outputs,
         api_name="decompress",
         cancel=cancel,

@@ -39,7 +39,10 @@ docs/gan.md). 300 iterations take about half a minute at 256 px and a minute and
 at 1024 px on a recent data-centre GPU; on a CPU, tens of seconds per iteration.
 """
 
-CPU_SLOW = "one iteration takes tens of seconds, so a full adaptation takes hours."
+CPU_SLOW = (
+    "an iteration takes tens of seconds, so the CPU-sized 6 iterations take about two "
+    "minutes and the full 300, hours."
+)
 EXAMPLE_TEXTS = [  # source and target texts in the papers' style (any generator works)
     ["photo", "Van Gogh painting"],
     ["photo", "Pixar character"],
@@ -168,11 +171,11 @@ def _finished(result, request: AdaptRequest, call: Call) -> dict[str, Any]:
     grid = result.before_after
     return {
         "run_id": "",
-        "status": f"**{state}: {result.iterations_done}/{request.iterations} iterations.**{notes}",
+        "status": f"**{state}: {result.iterations_done}/{result.recipe.params['iterations']} iterations.**{notes}",
         "preview": grid.crop((0, grid.height // 2, *grid.size)),
         "before_after": grid,
         "losses": LOSSES.frame(result.history),
-        "metrics": metrics_rows(result.metrics),
+        "metrics": metrics_rows(result),
         "adapted_file": weights,
         "recipe": recipe_file(result, folder),
         "checkpoint": weights,
@@ -194,7 +197,7 @@ def handlers(studio: StudioInterface):
         result = studio.engine("gan").run(SampleRequest(**values), call.progress)
         return {
             "gallery": result.images,
-            "metrics": metrics_rows(result.metrics),
+            "metrics": metrics_rows(result),
             "recipe": recipe_file(result, call.folder()),
         }
 
@@ -228,9 +231,10 @@ def build(studio: StudioInterface) -> None:
     connect(
         adapt_button.click,
         adapt_gan,
-        form.inputs,
+        form,
         adapt_outputs,
         api_name="adapt_gan",
+        api_outputs=("run_id", *shown),  # not the sample form's inputs it also fills in
         gpu_duration=offered("gan").long_run_gpu_seconds,
     )
     wire_stop(
@@ -247,7 +251,7 @@ def build(studio: StudioInterface) -> None:
     connect(
         sample_button.click,
         sample_gan,
-        sample_form.inputs,
+        sample_form,
         sample_outputs,
         api_name="sample_gan",
         gpu_duration=offered("gan").gpu_seconds,

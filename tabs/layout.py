@@ -33,7 +33,7 @@ from .examples import examples
 from .forms import Call, Form, connect
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "layout"
-DEFAULT = LayoutRequest()
+DEFAULT_SIZE = (512, 512)  # the canvas's first grid; it follows the size fields from then on
 INTRO = """\
 **BACON-style layout to image** on Stable Diffusion, no fine-tuning. Draw up to 8 boxes on the
 canvas and label each with a phrase that appears in the prompt. During the first denoising
@@ -108,11 +108,14 @@ def example_rows() -> list[list[Any]]:
     ]
 
 
-def make_request(values: dict[str, Any]) -> LayoutRequest:
+def make_request(values: dict[str, Any], accelerator: bool | None = None) -> LayoutRequest:
     """The request from the tab's values by name: the canvas boxes, scaled to the output size
-    once the size itself has been checked."""
+    once the size itself has been checked (a size box left empty takes the value of the
+    device, on an `accelerator` or not, as on the API)."""
     fields = {k: v for k, v in values.items() if k not in ("phrases", "canvas")}
     request = LayoutRequest(**fields, box_units="pixels")
+    if accelerator is not None:
+        request.size_for(accelerator)
     request.validate()
     request.boxes = canvas_boxes(values.get("canvas"), request.width, request.height)
     check_phrases_chosen(request.boxes, suggested_labels(request.prompt, values.get("phrases")))
@@ -153,7 +156,7 @@ def shown(result, call: Call) -> dict[str, Any]:
         "overlay": result.overlay,
         "heatmaps": result.heatmaps,
         "scores": score_rows(result),
-        "metrics": metrics_rows(result.metrics),
+        "metrics": metrics_rows(result),
         "recipe": recipe_file(result, call.folder()),
     }
 
@@ -162,7 +165,7 @@ def layout_canvas() -> image_annotator:
     """The annotator to draw on; its example thumbnails show the boxes, not just the grid."""
     return boxes_in_example_thumbnails(
         image_annotator(
-            value=canvas_for(DEFAULT.width, DEFAULT.height),
+            value=canvas_for(*DEFAULT_SIZE),
             label=f"Layout: draw up to {MAX_BOXES} boxes, label each with a phrase",
             label_list=[],
             image_type="numpy",
@@ -235,17 +238,18 @@ def wire_canvas(form: Form) -> None:
     for box in (prompt, phrases):
         box.blur(set_labels, [prompt, phrases, canvas], canvas, **private)
     width, height = form.inputs["width"], form.inputs["height"]
-    for slider in (width, height):
-        slider.release(resized_canvas, [canvas, width, height], canvas, **private)
+    for size in (width, height):
+        for typed in (size.blur, size.submit):
+            typed(resized_canvas, [canvas, width, height], canvas, **private)
     canvas.change(warn_boxes, canvas, None, trigger_mode="always_last", **private)
 
 
-def plain_api(form: Form) -> tuple[gr.Button, dict[str, Any]]:
+def plain_api(form: Form) -> dict[str, Any]:
     """The inputs of the /layout_to_image endpoint: the prompt, boxes as plain numbers (no
-    canvas), and every setting; triggered by API clients only."""
+    canvas), and every setting."""
     boxes = gr.JSON(value=[], label=BOXES_HELP, visible=False)
     settings = {n: c for n, c in form.inputs.items() if n not in ("prompt", "phrases", "canvas")}
-    return gr.Button(visible=False), {"prompt": form.inputs["prompt"], "boxes": boxes, **settings}
+    return {"prompt": form.inputs["prompt"], "boxes": boxes, **settings}
 
 
 def build(studio: StudioInterface) -> None:
@@ -268,31 +272,25 @@ def build(studio: StudioInterface) -> None:
     work.render()
     wire_canvas(form)
     cpu_notice(studio, notice, form, CPU_SLOW, "layout")
-    api_trigger, api_inputs = plain_api(form)
     engine = studio.engine  # created on first use, not at build
 
     def layout_generate(values: dict[str, Any], call: Call) -> dict[str, Any]:
-        return shown(engine("layout").run(make_request(values), call.progress), call)
+        request = make_request(values, studio.on_accelerator("layout"))
+        return shown(engine("layout").run(request, call.progress), call)
 
     def layout_to_image(values: dict[str, Any], call: Call) -> dict[str, Any]:
         """Layout to image: Stable Diffusion guided so each box's phrase fills its box."""
         return shown(engine("layout").run(api_request(values), call.progress), call)
 
-    options = {"cancel": cancel, "gpu_duration": offered("layout").gpu_seconds}
     connect(
         run.click,
         layout_generate,
-        form.inputs,
-        outputs,
-        api_name="layout_generate",
-        api_visibility="private",
-        **options,
-    )
-    connect(
-        api_trigger.click,
-        layout_to_image,
-        api_inputs,
+        form,
         outputs,
         api_name="layout_to_image",
+        api_fn=layout_to_image,
+        api_inputs=plain_api(form),
+        ui_name="layout_generate",
+        cancel=cancel,
         gpu_duration=offered("layout").gpu_seconds,
     )

@@ -37,7 +37,11 @@ the resolution SD 1.5's UNet was trained on and ED-NeRF edits at); on a CPU the 
 256 px (32x32 latents, off the UNet's training resolution: expect weaker edits). On a CPU,
 fitting takes minutes and editing with the real UNet is very slow; a GPU is the intended place.
 """
-CPU_SLOW = "fitting takes minutes, and editing with the real UNet is very slow."
+CPU_SLOW = (
+    "a fit of 500 steps (1,024 rays, 64 samples each) takes about two minutes (1,000 such "
+    "steps took about 4 minutes on 2 cores); an edit step with the real UNet takes several "
+    "seconds at 256 px (a DDS step at 512 px took 14 s), so 30 steps take a few minutes."
+)
 LOSSES = LossPlot("step", {"rgb": "rgb", "latent": "latent", "guidance": "guidance"})
 
 
@@ -45,9 +49,11 @@ def scene_input(label: str) -> gr.File:
     return gr.File(label=label, file_types=[".nerf"], type="filepath")
 
 
-def status_line(result, total: int) -> str:
+def status_line(result) -> str:
+    """Done or stopped, and the steps run of those asked (the recipe's: the request as sized
+    for the device, where an API call left the steps out)."""
     state = "stopped early" if result.cancelled else "done"
-    return f"**{state}: {result.steps_done}/{total} steps.**"
+    return f"**{state}: {result.steps_done}/{result.recipe.params['steps']} steps.**"
 
 
 def build_reconstruct(studio: StudioInterface, run_id: gr.State):
@@ -102,10 +108,10 @@ def build_reconstruct(studio: StudioInterface, run_id: gr.State):
         scene = write_bytes(folder / "scene.nerf", result.scene)
         yield {
             "run_id": "",
-            "status": status_line(result, request.steps),
+            "status": status_line(result),
             "preview": result.preview,
             "losses": LOSSES.frame(result.history),
-            "metrics": metrics_rows(result.metrics),
+            "metrics": metrics_rows(result),
             "scene_file": str(scene),
             "recipe": recipe_file(result, folder),
         }
@@ -113,7 +119,7 @@ def build_reconstruct(studio: StudioInterface, run_id: gr.State):
     connect(
         button.click,
         nerf_reconstruct,
-        form.inputs,
+        form,
         outputs,
         api_name="nerf_reconstruct",
         gpu_duration=offered("nerf").long_run_gpu_seconds,
@@ -168,11 +174,11 @@ def build_edit(studio: StudioInterface, run_id: gr.State):
         folder = call.folder()
         yield {
             "run_id": "",
-            "status": status_line(result, request.steps),
+            "status": status_line(result),
             "preview": result.preview,
             "video": str(write_bytes(folder / "orbit.mp4", result.video)),
             "losses": LOSSES.frame(result.history),
-            "metrics": metrics_rows(result.metrics),
+            "metrics": metrics_rows(result),
             "scene_file": str(write_bytes(folder / "edited.nerf", result.scene)),
             "recipe": recipe_file(result, folder),
         }
@@ -180,12 +186,12 @@ def build_edit(studio: StudioInterface, run_id: gr.State):
     connect(
         button.click,
         nerf_edit,
-        form.inputs,
+        form,
         outputs,
         api_name="nerf_edit",
         gpu_duration=offered("nerf").long_run_gpu_seconds,
     )
-    return form.inputs, outputs, stop
+    return form, outputs, stop
 
 
 def build_render(studio: StudioInterface) -> dict[str, Any]:
@@ -213,19 +219,19 @@ def build_render(studio: StudioInterface) -> dict[str, Any]:
         return {
             "still": result.still,
             "video": str(write_bytes(folder / "orbit.mp4", result.video)),
-            "metrics": metrics_rows(result.metrics),
+            "metrics": metrics_rows(result),
             "recipe": recipe_file(result, folder),
         }
 
     connect(
         button.click,
         nerf_render,
-        form.inputs,
+        form,
         outputs,
         api_name="nerf_render",
         gpu_duration=offered("nerf").gpu_seconds,
     )
-    return form.inputs
+    return form
 
 
 START_HERE = (
@@ -241,11 +247,11 @@ def build(studio: StudioInterface) -> None:
     run_id = gr.State("")
     with gr.Tab("1. Reconstruct"):
         fit_form, fitted, stop_fit = build_reconstruct(studio, run_id)
-    cpu_notice(studio, notice, fit_form, CPU_SLOW, "nerf")  # fits at 256 px on a CPU
     with gr.Tab("2. Edit"):
         edit, edited, stop_edit = build_edit(studio, run_id)
     with gr.Tab("3. Render"):
         render = build_render(studio)
+    cpu_notice(studio, notice, [fit_form, edit, render], CPU_SLOW, "nerf")
     wire_stop(
         studio,
         "nerf",
@@ -260,11 +266,14 @@ def build(studio: StudioInterface) -> None:
     fitted["scene_file"].change(
         lambda path: (path, path),
         fitted["scene_file"],
-        [edit["scene"], render["scene"]],
+        [edit.inputs["scene"], render.inputs["scene"]],
         api_visibility="private",
     )
     edited["scene_file"].change(
-        lambda path: path, edited["scene_file"], render["compare"], api_visibility="private"
+        lambda path: path,
+        edited["scene_file"],
+        render.inputs["compare"],
+        api_visibility="private",
     )
     # a scene uploaded to Edit is the one to render too, unless Render was given its own
     edit["scene"].upload(

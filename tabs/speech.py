@@ -60,7 +60,7 @@ def _shown(result: SpeechResult, call: Call) -> dict[str, Any]:
     wav = result.write_wav(folder / f"{result.task}-synthetic.wav")
     return {
         "audio": str(wav),
-        "metrics": metrics_rows(result.metrics),
+        "metrics": metrics_rows(result),
         "recipe": recipe_file(result, folder),
         "notes": "\n".join(f"- {note}" for note in result.notes),
     }
@@ -112,7 +112,7 @@ def build_tts(studio: StudioInterface) -> None:
     connect(
         button.click,
         tts,
-        form.inputs,
+        form,
         outputs,
         api_name="tts",
         cancel=cancel,
@@ -154,7 +154,7 @@ def build_vc(studio: StudioInterface) -> None:
     connect(
         button.click,
         voice_convert,
-        form.inputs,
+        form,
         outputs,
         api_name="voice_convert",
         cancel=cancel,

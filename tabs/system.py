@@ -121,7 +121,7 @@ def build(studio: StudioInterface, demo: gr.Blocks, busy: gr.Markdown | None = N
         release_engine,
         "release_engine",
         {"engine": f"Engine to release: all, or one of {', '.join(engines[1:])}"},
-        "status after the release",
+        "status",
     )
     private = {"api_visibility": "private", "queue": False}
     refresh.click(show_status, outputs=table, **private)

@@ -15,7 +15,7 @@ from engines.interface import StudioInterface
 from engines.video import Keyframe, SubjectVideoRequest
 
 from .canvas import blank_canvas, boxes_in_example_thumbnails, canvas_boxes, canvas_value
-from .common import RECIPE_LABEL, intro, metrics_rows, metrics_table, recipe_file
+from .common import RECIPE_LABEL, cpu_notice, intro, metrics_rows, metrics_table, recipe_file
 from .examples import examples
 from .forms import Call, Form, connect
 from .uploads import image_input
@@ -34,6 +34,15 @@ the box); **the peers' controls** (Peekaboo, TrailBlazer, Direct-a-Video) are pr
 same processors, under "box control". Without a subject
 it is box-guided text-to-video; without boxes, subject-driven text-to-video.
 """
+CPU_SLOW = (
+    "an 8-frame, 256 px video with 6 steps takes about three minutes (a guess from the layout "
+    "tab's per-step time: 8 frames cost about 8 images a step; not measured with real "
+    "weights); 16 frames at 512 px with 25 steps, over an hour."
+)
+KEYFRAMES_HELP = (
+    "Keyframes: a list of {frame, x0, y0, x1, y1}, the subject's box at that frame as "
+    "fractions of the frame (top left then bottom right); frames between are interpolated"
+)
 ADVANCED_ROWS = (
     ("control",),
     ("negative_prompt",),
@@ -90,13 +99,39 @@ def canvas_keyframes(canvas: dict | None, frames: int) -> list[Keyframe]:
     ]
 
 
-def make_request(values: dict[str, Any]) -> SubjectVideoRequest:
+def make_request(values: dict[str, Any], accelerator: bool | None = None) -> SubjectVideoRequest:
+    """The request from the tab's values (an empty size box: the device's value, on an
+    `accelerator` or not), the canvas boxes read as keyframes."""
     fields = {k: v for k, v in values.items() if k != "canvas"}
     request = SubjectVideoRequest(**fields)
+    if accelerator is not None:
+        request.size_for(accelerator)
     request.validate()  # frames checked before the labels are read against them
     request.keyframes = canvas_keyframes(values.get("canvas"), request.frames)
     request.validate()
     return request
+
+
+def api_request(values: dict[str, Any]) -> SubjectVideoRequest:
+    """The request from the API's plain values: keyframes as {frame, x0, y0, x1, y1}."""
+    keyframes = values.get("keyframes")
+    if keyframes is None:
+        keyframes = []
+    if not isinstance(keyframes, list):
+        raise InputError(f"{KEYFRAMES_HELP}; got {type(keyframes).__name__}.")
+    return SubjectVideoRequest(**{**values, "keyframes": keyframes})
+
+
+def plain_api(form: Form) -> dict[str, Any]:
+    """The /subject_video endpoint's inputs: keyframe boxes as plain numbers (no canvas)."""
+    keyframes = gr.JSON(value=[], label=KEYFRAMES_HELP, visible=False)
+    inputs = {n: c for n, c in form.inputs.items() if n != "canvas"}
+    head = ("prompt", "subject_phrase", "subject", "subject_mask")
+    return {
+        **{n: inputs[n] for n in head},
+        "keyframes": keyframes,
+        **{n: c for n, c in inputs.items() if n not in head},
+    }
 
 
 def example_rows() -> list[list[Any]]:
@@ -166,6 +201,7 @@ def build_outputs() -> dict[str, Any]:
 
 def build(studio: StudioInterface) -> None:
     intro(INTRO)
+    notice = gr.Markdown(visible=False)
     with gr.Row(render=False) as work:  # shown under the examples
         with gr.Column(scale=1):
             form = build_inputs()
@@ -178,26 +214,36 @@ def build(studio: StudioInterface) -> None:
     examples(example_rows(), [form.inputs[n] for n in names], "Generate", cache_examples=False)
     work.render()
 
-    def subject_video(values: dict[str, Any], call: Call) -> dict[str, Any]:
-        """A short video of the subject moving along the box keyframes, with the metrics
-        measured on it (Cancel stops it at the next denoising step; nothing is written)."""
-        result = studio.engine("video").run(make_request(values), call.progress)
+    def shown(request: SubjectVideoRequest, call: Call) -> dict[str, Any]:
+        result = studio.engine("video").run(request, call.progress)
         folder = call.folder()
         written = {path.name: str(path) for path in result.save(folder)}
         return {
             "video": written["video.mp4"],
             "boxes_video": written.get("video-boxes.mp4"),
             "strip": written["frames.png"],
-            "metrics": metrics_rows(result.metrics),
+            "metrics": metrics_rows(result),
             "recipe": recipe_file(result, folder),
         }
 
+    def video_generate(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        return shown(make_request(values, studio.on_accelerator("video")), call)
+
+    def subject_video(values: dict[str, Any], call: Call) -> dict[str, Any]:
+        """A short video of the subject moving along the box keyframes, with the metrics
+        measured on it (cancelling the job stops it at the next denoising step)."""
+        return shown(api_request(values), call)
+
     connect(
         run.click,
-        subject_video,
-        form.inputs,
+        video_generate,
+        form,
         outputs,
         api_name="subject_video",
+        api_fn=subject_video,
+        api_inputs=plain_api(form),
+        ui_name="video_generate",
         cancel=cancel,
         gpu_duration=offered("video").gpu_seconds,
     )
+    cpu_notice(studio, notice, form, CPU_SLOW, "video")

@@ -35,10 +35,11 @@ def test_tab_offers_both_endpoints_with_their_inputs(demo):
         component["id"]: component.get("props", {}).get("label")
         for component in config["components"]
     }
-    tts_inputs = [labels[i] for i in endpoints["tts"]["inputs"]]
+    tts_inputs = [labels[i] for i in endpoints["tts_in_tab"]["inputs"]]
     assert tts_inputs[0].startswith("Text (at most")
     assert "Style reference (optional)" in tts_inputs[2]
-    assert "Synthetic speech" in labels[endpoints["voice_convert"]["outputs"][0]]
+    assert "Synthetic speech" in labels[endpoints["voice_convert_in_tab"]["outputs"][0]]
+    assert labels[endpoints["voice_convert"]["outputs"][0]] == "audio"  # the API's short name
 
 
 def test_shipped_example_clips_are_short_mono_speech():
@@ -76,8 +77,7 @@ def test_both_endpoints_through_gradio_client(demo, tmp_path):
         )
         with sf.SoundFile(audio) as wav:
             assert wav.samplerate == 24000 and "Synthetic" in wav.title
-        rows = {row[0]: row[1] for row in metrics["data"]}
-        assert rows["sentences"] == 2 and "similarity_output_vs_voice" in rows
+        assert metrics["sentences"] == 2 and "similarity_output_vs_voice" in metrics
         with zipfile.ZipFile(recipe) as bundle:  # the recipe carries the voice clip
             saved = bundle.read("recipe.json").decode()
             assert saved.count('"task": "tts"') == 1

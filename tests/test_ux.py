@@ -11,7 +11,6 @@ import app
 from engines.base import Request
 from engines.capabilities import CAPABILITIES
 from engines.device import DeviceSpec
-from engines.fields import declared_fields
 from tabs.system import status_rows
 
 
@@ -70,26 +69,47 @@ def test_on_a_cpu_the_tabs_say_so_and_start_cpu_sized(demo):
     }
 
 
-def test_on_a_gpu_nothing_changes(demo):
+def test_on_a_gpu_the_notice_stays_hidden_and_the_sizes_are_the_gpu_ones(demo):
     demo.studio.manager._device = DeviceSpec("cuda:0", "bfloat16")
     try:
         for handler in load_handlers(demo):
             updates = handler.fn()
             notice, *values = updates if isinstance(updates, list) else [updates]
             assert notice == {"__type__": "update", "visible": False}
-            assert all(value == {"__type__": "update"} for value in values)
+            labels = [o.label for o in handler.outputs[1:]]
+            shown = dict(zip(labels, [v["value"] for v in values], strict=True))
+            if "Width (px)" in shown and "Steps" in shown:
+                assert (shown["Width (px)"], shown["Steps"]) in ((512, 50), (512, 25))
     finally:
         demo.studio.manager._device = DeviceSpec("cpu", "float32")
 
 
-def test_cpu_defaults_are_declared_fields_within_range():
+def test_device_sized_fields_fit_their_ranges_and_start_empty():
+    from engines.fields import sized_fields
+
     checked = 0
     for request_type in _request_types():
-        for name, value in request_type.cpu_defaults.items():
-            spec = dict((f.name, s) for f, s in declared_fields(request_type))[name]
-            assert spec.check(value) == value
+        request = request_type()
+        for name, spec in sized_fields(request_type):
+            assert getattr(request, name) is None  # "not given" until the engine sizes it
+            for accelerator in (True, False):
+                value = spec.sized_default(accelerator)
+                assert spec.check(value) == value
+            assert spec.sized[1] <= spec.sized[0]
             checked += 1
-    assert checked >= 5
+    assert checked >= 12
+
+
+def test_a_request_left_unsized_is_sized_for_its_device_and_records_the_values():
+    from engines.layout.requests import LayoutRequest
+
+    on_cpu = LayoutRequest(prompt="a cat")
+    on_cpu.size_for(accelerator=False)
+    assert (on_cpu.width, on_cpu.height, on_cpu.steps) == (256, 256, 20)
+    on_gpu = LayoutRequest(prompt="a cat", steps=7)
+    on_gpu.size_for(accelerator=True)
+    assert (on_gpu.width, on_gpu.steps) == (512, 7)  # what the caller gave stays
+    assert on_gpu.to_params()["width"] == 512
 
 
 def _request_types() -> list[type[Request]]:
@@ -106,7 +126,9 @@ def test_introductions_are_folded(demo):
 
 
 def test_metric_tables_show_every_row_and_outputs_offer_no_upload_zone(demo):
-    tables = [b for b in demo.blocks.values() if getattr(b, "headers", None) == ["metric", "value"]]
+    from tabs.common import METRIC_HEADERS
+
+    tables = [b for b in demo.blocks.values() if getattr(b, "headers", None) == METRIC_HEADERS]
     assert len(tables) >= 8 and all(t.max_height >= 2000 and t.wrap for t in tables)
     files = {b.elem_id: b for b in demo.blocks.values() if type(b).__name__ == "File"}
     assert files["compress-zsc"].interactive is False

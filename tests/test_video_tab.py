@@ -62,8 +62,12 @@ def demo(tiny_video_dirs):
 def test_the_tab_wires_inputs_outputs_and_cancel(demo):
     from gradio_image_annotation import image_annotator
 
-    (event,) = [fn for fn in demo.fns.values() if fn.api_name == "subject_video"]
+    (event,) = [fn for fn in demo.fns.values() if fn.api_name == "video_generate"]
+    (api,) = [fn for fn in demo.fns.values() if fn.api_name == "subject_video"]
+    assert event.api_visibility == "private" and api.api_visibility == "public"
     assert len(event.inputs) == len(NAMES) and len(event.outputs) == 5
+    assert type(api.inputs[NAMES.index("canvas")]).__name__ == "JSON"  # plain keyframes
+    assert [o.label for o in api.outputs] == ["video", "boxes_video", "strip", "metrics", "recipe"]
     assert isinstance(event.inputs[NAMES.index("canvas")], image_annotator)
     kinds = [type(block).__name__ for block in event.outputs]
     assert kinds == ["Video", "Video", "Image", "Dataframe", "File"]
@@ -114,8 +118,14 @@ def test_subject_video_through_gradio_client(demo):
 
     from engines.mp4 import read_mp4
 
-    prompt, phrase, subject, canvas = tab.example_rows()[0]
-    value = {"image": handle_file(_canvas_png(canvas)), "boxes": canvas["boxes"]}
+    prompt, phrase, subject, _ = tab.example_rows()[0]
+    last = ADVANCED["frames"] - 1
+    keys = ("frame", "x0", "y0", "x1", "y1")
+    (_, *first), (_, *final) = tab.EXAMPLES[0]["boxes"]
+    value = [  # plain keyframes, fractions of the frame, as layout takes plain boxes
+        dict(zip(keys, (0, *first), strict=True)),
+        dict(zip(keys, (last, *final), strict=True)),
+    ]
     with served(demo) as url:
         client = Client(url, verbose=False)
         video, boxes_video, strip, metrics, recipe = client.predict(
@@ -153,19 +163,11 @@ def test_subject_video_through_gradio_client(demo):
         == frames.shape
     )
     assert Image.open(strip).height == 128
-    rows = dict(metrics["data"])
-    assert (
-        rows["controls"] == "reference, ip_mask, token, token_outside" and rows["generation_s"] > 0
+    assert (  # the API returns the raw metrics, as metrics.json has them
+        metrics["controls"] == "reference, ip_mask, token, token_outside"
+        and metrics["generation_s"] > 0
     )
     assert recipe.endswith(("video-recipe.json", "video-recipe.zip"))  # zip: with its inputs
-
-
-def _canvas_png(canvas) -> str:
-    import tempfile
-
-    path = tempfile.NamedTemporaryFile(suffix=".png", delete=False).name
-    Image.fromarray(np.asarray(canvas["image"])).save(path)
-    return path
 
 
 def test_example_thumbnails_show_the_trajectory_boxes(demo):

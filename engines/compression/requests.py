@@ -50,7 +50,7 @@ class CompressRequest(Request):
 
     task: ClassVar[str] = "compress"
 
-    image: Any = value(help="the photo: a path, PIL image or HxWx3 array")
+    image: Any = value(help="the photo: a path, PIL image or HxWx3 array", required=True)
     codebook_size: int = choice(
         DEFAULT_CODEBOOK_SIZE,
         CODEBOOK_SIZES,
@@ -96,7 +96,7 @@ class DecompressRequest(Request):
 
     task: ClassVar[str] = "decompress"
 
-    file: Any = value(help="the .zsc file: a path or its bytes")
+    file: Any = value(help="the .zsc file: a path or its bytes", required=True)
 
     def check(self) -> None:
         _check_given(
@@ -114,7 +114,7 @@ class RestoreRequest(Request):
 
     task: ClassVar[str] = "restore"
 
-    file: Any = value(help="the .zsc file: a path or its bytes")
+    file: Any = value(help="the .zsc file: a path or its bytes", required=True)
     lost_fraction: float = number(
         DEFAULT_LOST_FRACTION,
         0.0,

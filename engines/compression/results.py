@@ -5,11 +5,12 @@ from file bytes, quality from the decoded pixels."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..base import Result
+from ..metric_labels import Metric, MetricLabels
 from ..outputs import png_bytes
 from .baselines import BaselineEncode
 from .quality import ms_ssim, psnr
@@ -78,9 +79,40 @@ def baseline_name(base: BaselineEncode) -> str:
     return f"{base.codec.lower()}-{base.mode.replace(' ', '-')}.{EXTENSIONS[base.codec]}"
 
 
+METRIC_LABELS = MetricLabels(
+    {
+        "codebook": Metric("codebook size K", "", "token vocabulary of the file"),
+        "file_bytes": Metric("file size", "bytes", "the whole .zsc file"),
+        "header_bytes": Metric("header", "bytes", "of the file"),
+        "payload_bytes": Metric("payload", "bytes", "the coded tokens"),
+        "bpp": Metric("bits per pixel", "bpp", "file size over the image's pixels"),
+        "payload_bpp": Metric("payload bits per pixel", "bpp", "tokens only"),
+        "bits_per_token": Metric("bits per token", "", "as coded"),
+        "fixed_bits_per_token": Metric("fixed-length bits per token", "", "log2 K"),
+        "token_entropy_bits": Metric("token entropy", "bits", "per token, of this image's tokens"),
+        "model_ideal_bits_per_token": Metric(
+            "model's ideal bits per token", "", "what the transformer's probabilities allow"
+        ),
+        "encode_s": Metric("encode time", "s", "models loaded"),
+        "decode_s": Metric("decode time", "s", "models loaded"),
+        "psnr_db": Metric("PSNR", "dB", "decoded vs original"),
+        "ms_ssim": Metric("MS-SSIM", "", "decoded vs original, 1 is identical"),
+        "psnr_restored_db": Metric("PSNR, restored", "dB", "transformer fill vs original"),
+        "psnr_naive_db": Metric("PSNR, naive fill", "dB", "nearest-token fill vs original"),
+        "restored_token_accuracy": Metric("tokens restored exactly", "", "transformer fill"),
+        "naive_token_accuracy": Metric("tokens restored exactly, naive", "", "nearest fill"),
+        "lost_tokens": Metric("tokens lost", "", "dropped before restoring"),
+        "image_sha256": Metric("image SHA-256", "", "of the pixels compressed"),
+    },
+    elsewhere=(r"(jpeg|webp|avif)_.*",),  # the rate table shows the classical codecs
+)
+
+
 @dataclass
 class CompressResult(Result):
     """The .zsc file, the image it decodes to, and the classical codecs on the same image."""
+
+    metric_labels: ClassVar[MetricLabels] = METRIC_LABELS
 
     zsc: bytes = b""
     original: np.ndarray | None = None
@@ -107,6 +139,8 @@ class CompressResult(Result):
 class DecompressResult(Result):
     """The image a .zsc file decodes to, and its tokens."""
 
+    metric_labels: ClassVar[MetricLabels] = METRIC_LABELS
+
     image: np.ndarray | None = None
     tokens: np.ndarray | None = None
 
@@ -121,6 +155,8 @@ class DecompressResult(Result):
 class RestoreResult(Result):
     """A file's image with some tokens lost: restored by the transformer, filled naively, and
     intact for comparison."""
+
+    metric_labels: ClassVar[MetricLabels] = METRIC_LABELS
 
     restored: np.ndarray | None = None
     naive: np.ndarray | None = None

@@ -117,9 +117,8 @@ def working_resolution(args: argparse.Namespace) -> int:
 
     if args.nerf_resolution is not None:
         return args.nerf_resolution
-    if choose_device(getattr(args, "device", "auto")).is_accelerator:
-        return ReconstructRequest().resolution
-    return ReconstructRequest.cpu_defaults["resolution"]
+    accelerator = choose_device(getattr(args, "device", "auto")).is_accelerator
+    return ReconstructRequest.sized_defaults(accelerator)["resolution"]
 
 
 def plan(args: argparse.Namespace) -> list[dict[str, Any]]:

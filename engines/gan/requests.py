@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..base import Request
 from ..errors import InputError
@@ -37,14 +37,6 @@ class AdaptRequest(Request):
     """Adapt a pretrained StyleGAN2 from `source` to `target` text, with no training images."""
 
     task: ClassVar[str] = "adapt"
-    cpu_defaults: ClassVar[dict[str, Any]] = {
-        "iterations": 20,
-        "preview_every": 5,
-        "stage1_iterations": 200,
-        "grid_size": 3,
-        "eval_samples": 4,
-    }
-
     source: str = text("photo", 'what the generator makes now, e.g. "photo"', label="source text")
     target: str = text("", 'what it should make, e.g. "Pixar character"', label="target text")
     model: str = text(
@@ -53,7 +45,7 @@ class AdaptRequest(Request):
     method: str = choice(
         "svl", METHODS, "semantic variations (SVL) or StyleGAN-NADA", labels=METHOD_LABELS
     )
-    iterations: int = integer(300, 1, MAX_ITERATIONS, "training steps", widget="number")
+    iterations: int = integer(300, 1, MAX_ITERATIONS, "training steps", widget="number", cpu=6)
     seed: int = seed(help="the same seed gives the same samples, grids and result")
     batch: int | None = integer(
         None,
@@ -68,7 +60,13 @@ class AdaptRequest(Request):
         0.002, 1e-6, 1.0, "Adam, betas (0, 0.99)", label="learning rate", widget="number"
     )
     preview_every: int = integer(
-        25, 1, MAX_ITERATIONS, "steps between live previews", label="preview every", unit="steps"
+        25,
+        1,
+        MAX_ITERATIONS,
+        "steps between live previews",
+        label="preview every",
+        unit="steps",
+        cpu=2,
     )
     truncation: float = number(
         0.7, 0.0, 1.0, "truncation of W for the grids and the metrics (1: none)", step=0.05
@@ -81,9 +79,9 @@ class AdaptRequest(Request):
         label="training truncation",
         step=0.05,
     )
-    grid_size: int = integer(6, 1, 16, "seeds in the before/after grid", label="grid seeds")
+    grid_size: int = integer(6, 1, 16, "seeds in the before/after grid", label="grid seeds", cpu=3)
     eval_samples: int = integer(
-        16, 2, 512, "fixed samples the metrics are measured on", label="evaluation samples"
+        16, 2, 512, "fixed samples the metrics are measured on", label="evaluation samples", cpu=4
     )
     second_clip: bool = flag(
         False, "add CLIP ViT-B/16 as a second critic (as NADA does)", label="second CLIP"
@@ -102,7 +100,12 @@ class AdaptRequest(Request):
         1.0, "SVL stage 1: how hard the variations are pushed apart", "diversity weight lambda_div"
     )
     stage1_iterations: int = integer(
-        2000, 0, 100_000, "SVL stage 1 steps (learning the variations)", label="stage 1 iterations"
+        2000,
+        0,
+        100_000,
+        "SVL stage 1 steps (learning the variations)",
+        label="stage 1 iterations",
+        cpu=200,
     )
     lambda_cov: float = _weight(
         1e3,
@@ -143,7 +146,9 @@ class SampleRequest(Request):
 
     task: ClassVar[str] = "sample"
 
-    checkpoint: str = value("", help="an adapted generator file (.pt)", label="adapted generator")
+    checkpoint: str = value(
+        "", help="an adapted generator file (.pt)", label="adapted generator", required=True
+    )
     count: int = integer(8, 1, 64, "images to draw", label="samples", cli=("-n", "--count"))
     seed: int = seed()
     truncation: float = number(0.7, 0.0, 1.0, "truncation of W (1: none)", step=0.05)

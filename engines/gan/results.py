@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from PIL import Image
 
 from ..base import Result
+from ..metric_labels import Metric, MetricLabels
 from ..outputs import png_bytes, write_bytes
 from .checkpoint import build_generator, checkpoint_bytes
 from .history import history_csv
@@ -22,9 +23,43 @@ GRID_FILE = "before_after.png"
 LOSSES_FILE = "losses.csv"
 
 
+METRIC_LABELS = MetricLabels(
+    {
+        "iterations_done": Metric("iterations done", "", "of the requested iterations"),
+        "adapt_seconds": Metric("adaptation time", "s", "training, models loaded"),
+        "setup_seconds": Metric("setup time", "s", "copying the generator, stage 1"),
+        "iterations_per_second": Metric("speed", "it/s", "training iterations per second"),
+        "seconds": Metric("time", "s", "sampling, models loaded"),
+        "resolution": Metric("resolution", "px", "the generator's output size"),
+        "samples": Metric("samples", "", "images the metrics are measured on"),
+        "clip_target_score_before": Metric(
+            "CLIP score to target, before", "", "samples vs target text, before adapting"
+        ),
+        "clip_target_score_after": Metric(
+            "CLIP score to target, after", "", "samples vs target text, after adapting"
+        ),
+        "clip_direction_alignment": Metric(
+            "CLIP direction alignment", "", "image change vs text change, cosine"
+        ),
+        "diversity_clip_before": Metric("diversity, before", "", "mean pairwise CLIP distance"),
+        "diversity_clip_after": Metric("diversity, after", "", "mean pairwise CLIP distance"),
+        "diversity_clip": Metric("diversity", "", "mean pairwise CLIP distance"),
+        "clip_target_score": Metric("CLIP score to text", "", "samples vs the text given"),
+        "variation_target_cos": Metric(
+            "variations vs target", "", "SVL stage 1: cosine of the variations to the target"
+        ),
+        "variation_pairwise_abs_cos": Metric(
+            "variations vs each other", "", "SVL stage 1: mean |cosine| between variations"
+        ),
+    }
+)
+
+
 @dataclass
 class GanAdaptResult(Result):
     """Files: `adapted.pt` ({"g_ema", "latent_avg"}), `before_after.png`, `losses.csv`."""
+
+    metric_labels: ClassVar[MetricLabels] = METRIC_LABELS
 
     before_after: Image.Image | None = None
     history: list[dict[str, float]] = field(default_factory=list)
@@ -64,6 +99,8 @@ class GanAdaptResult(Result):
 @dataclass
 class GanSampleResult(Result):
     """Files: `sample_000.png` ... and the grid of them, `samples.png`."""
+
+    metric_labels: ClassVar[MetricLabels] = METRIC_LABELS
 
     images: list[Image.Image] = field(default_factory=list)
     grid: Image.Image | None = None

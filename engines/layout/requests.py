@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from ..base import Request
 from ..boxes import label_and_coords
@@ -103,8 +103,6 @@ class LayoutRequest(Request):
     image, identical to diffusers' StableDiffusionPipeline for the same seed.
     """
 
-    cpu_defaults: ClassVar[dict[str, Any]] = {"width": 256, "height": 256, "steps": 20}
-
     prompt: str = text(
         "",
         "the text; every box phrase must be in it",
@@ -114,9 +112,9 @@ class LayoutRequest(Request):
     boxes: list[PhraseBox] = value([], "phrases of the prompt and their boxes")
     box_units: str = choice("pixels", BOX_UNITS, "what box coordinates are in", cli=None)
     negative_prompt: str = text("", "what to keep out of the image")
-    width: int = integer(512, *SIZE_RANGE, "a multiple of 8", unit="px", step=64)
-    height: int = integer(512, *SIZE_RANGE, "a multiple of 8", unit="px", step=64)
-    steps: int = integer(50, *STEPS_RANGE, "denoising steps")
+    width: int = integer(512, *SIZE_RANGE, "a multiple of 8", unit="px", step=64, cpu=256)
+    height: int = integer(512, *SIZE_RANGE, "a multiple of 8", unit="px", step=64, cpu=256)
+    steps: int = integer(50, *STEPS_RANGE, "denoising steps", cpu=20)
     guidance_scale: float = number(
         7.5,
         *GUIDANCE_SCALE_RANGE,

@@ -5,16 +5,31 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..base import Result, metrics_json
+from ..metric_labels import Metric, MetricLabels
 from ..outputs import png_bytes
 from .requests import PhraseBox
 from .scoring import BoxScore
 
+METRIC_LABELS = MetricLabels(
+    {
+        "generation_s": Metric("generation time", "s", "denoising and decoding, models loaded"),
+        "guided_steps": Metric("guided steps", "", "denoising steps with the layout guidance"),
+        "mIoU": Metric("mean IoU", "", "boxes vs the detector's boxes of their phrases, 0 to 1"),
+        "success@0.5": Metric(
+            "boxes found (IoU >= 0.5)", "", "fraction of boxes the detector finds in place"
+        ),
+        "layout_score": Metric("layout score", "", "why no score was measured"),
+        "nsfw_flagged": Metric("NSFW flagged", "", "the safety checker blanked the image"),
+    }
+)
+
 
 @dataclass
 class LayoutResult(Result):
+    metric_labels: ClassVar[MetricLabels] = METRIC_LABELS
     image: Any = None  # PIL.Image
     overlay: Any = None  # the image with the boxes drawn
     heatmaps: list[tuple[Any, str]] = field(default_factory=list)  # (PIL.Image, caption)

@@ -29,8 +29,6 @@ class ReconstructRequest(Request):
     """Fit a latent NeRF to a scene folder or zip (or the built-in example)."""
 
     task: ClassVar[str] = "reconstruct"
-    cpu_defaults: ClassVar[dict[str, Any]] = {"resolution": 256}
-
     scene: str | None = value(
         EXAMPLE,
         "a scene folder or zip (transforms.json, LLFF or COLMAP); 'example': the built-in one",
@@ -44,11 +42,14 @@ class ReconstructRequest(Request):
         "latents are off the UNet's training distribution (256 is the CPU-sized value)",
         unit="px",
         step=8,
+        cpu=256,
     )
-    steps: int = integer(3000, 10, 30000, "fitting iterations", step=10)
+    steps: int = integer(3000, 10, 30000, "fitting iterations", step=10, cpu=500)
     grid: int = integer(128, 16, 320, "final TensoRF grid size per axis (coarse to fine)", step=8)
-    samples: int = integer(96, 16, 512, "samples per ray across the box", step=8)
-    batch_rays: int = integer(4096, 256, 65536, "RGB rays per step", label="rays per step")
+    samples: int = integer(96, 16, 512, "samples per ray across the box", step=8, cpu=64)
+    batch_rays: int = integer(
+        4096, 256, 65536, "RGB rays per step", label="rays per step", cpu=1024
+    )
     background: str = choice("white", ("white", "black"), "what RGBA images are laid on")
     space: str = choice(
         "auto",
@@ -78,7 +79,7 @@ class EditRequest(Request):
 
     task: ClassVar[str] = "edit"
 
-    scene: str | None = value(None, "a fitted scene file (.nerf)")
+    scene: str | None = value(None, "a fitted scene file (.nerf)", required=True)
     source: str = text("", "what the scene shows now", label="source prompt", max_length=300)
     target: str = text("", "what it should show", label="target prompt", max_length=300)
     mode: str = choice(
@@ -87,7 +88,7 @@ class EditRequest(Request):
         "DDS (ED-NeRF) or SDS for comparison",
         labels=("Delta Denoising Score", "Score Distillation Sampling"),
     )
-    steps: int = integer(300, 1, 5000, "edit iterations (one training view each)")
+    steps: int = integer(300, 1, 5000, "edit iterations (one training view each)", cpu=30)
     guidance_scale: float = number(
         7.5,
         1.0,
@@ -106,7 +107,9 @@ class EditRequest(Request):
     t_min: int = integer(50, 1, 998, "smallest timestep drawn")
     t_max: int = integer(950, 2, 999, "timesteps are drawn from [t_min, t_max)")
     switch_every: int = integer(1, 1, 100, "steps on one view before the next")
-    frames: int = integer(24, 4, 240, "orbit video frames (original and edited side by side)")
+    frames: int = integer(
+        24, 4, 240, "orbit video frames (original and edited side by side)", cpu=12
+    )
     preview_every: int = integer(50, 1, 5000, "a preview render every N steps")
     seed: int = seed()
 
@@ -129,7 +132,7 @@ class RenderRequest(Request):
 
     task: ClassVar[str] = "render"
 
-    scene: str | None = value(None, "a scene file (.nerf)")
+    scene: str | None = value(None, "a scene file (.nerf)", required=True)
     compare: str | None = value(None, "a second scene file shown beside the first (optional)")
     decode: str = choice(
         "latent",
@@ -137,7 +140,7 @@ class RenderRequest(Request):
         "what is shown",
         labels=("VAE-decoded latent (shows edits)", "RGB head: the fitted scene (no model)"),
     )
-    frames: int = integer(48, 4, 360, "orbit video frames")
+    frames: int = integer(48, 4, 360, "orbit video frames", cpu=24)
     fps: int = integer(24, 1, 60, "video frame rate")
     azimuth: float = number(30.0, 0.0, 360.0, "the still's camera: azimuth", unit="°")
     elevation: float = number(25.0, -80.0, 80.0, "the still's camera: elevation", unit="°")

@@ -5,14 +5,48 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..base import Result
+from ..metric_labels import Metric, MetricLabels
 from ..outputs import png_bytes
+
+METRIC_LABELS = MetricLabels(
+    {
+        "heldout_psnr_rgb": Metric("held-out PSNR, RGB head", "dB", "views left out of the fit"),
+        "heldout_psnr_latent": Metric(
+            "held-out PSNR, decoded latent", "dB", "views left out of the fit"
+        ),
+        "heldout_psnr_vae_roundtrip": Metric(
+            "held-out PSNR, VAE round trip", "dB", "the ceiling the latent path can reach"
+        ),
+        "heldout_ssim_rgb": Metric("held-out SSIM, RGB head", "", "1 is identical"),
+        "heldout_ssim_latent": Metric("held-out SSIM, decoded latent", "", "1 is identical"),
+        "heldout_ssim_vae_roundtrip": Metric("held-out SSIM, VAE round trip", "", "the ceiling"),
+        "steps_done": Metric("steps done", "", "of the requested steps"),
+        "run_seconds": Metric("run time", "s", "models loaded"),
+        "median_step_seconds": Metric("median step", "s", "one fit or edit step"),
+        "render_seconds": Metric("render time", "s", "the orbit video"),
+        "seconds_per_frame": Metric("per frame", "s", "rendering one orbit frame"),
+        "clip_direction_similarity": Metric(
+            "CLIP direction similarity", "", "image change vs text change (InstructPix2Pix)"
+        ),
+        "clip_direction_consistency": Metric(
+            "CLIP direction consistency", "", "the change agreeing between neighbouring views"
+        ),
+        "clip_target_score_original": Metric(
+            "CLIP score to target, before", "", "original views vs the target prompt"
+        ),
+        "clip_target_score_edited": Metric(
+            "CLIP score to target, after", "", "edited views vs the target prompt"
+        ),
+    }
+)
 
 
 @dataclass
 class NerfResult(Result):
+    metric_labels: ClassVar[MetricLabels] = METRIC_LABELS
     task: str = "reconstruct"
     scene: bytes | None = None  # the .nerf file
     video: bytes | None = None  # H.264 mp4

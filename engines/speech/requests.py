@@ -83,7 +83,7 @@ class TTSRequest(_ClipsRequest):
         max_length=MAX_TEXT_CHARS,
         cli=None,
     )
-    voice: AudioSource | None = value(help="voice (timbre) reference clip")
+    voice: AudioSource | None = value(help="voice (timbre) reference clip", required=True)
     style: AudioSource | None = value(help="speaking-style reference clip (optional)")
     temperature: float = number(
         0.7, 0.0, 1.5, "sampling noise; 0.7 is the model's default", step=0.05
@@ -113,8 +113,8 @@ class VCRequest(_ClipsRequest):
     task: ClassVar[str] = "vc"
     clips = ("source", "voice")
 
-    source: AudioSource | None = value(help="the recording to convert")
-    voice: AudioSource | None = value(help="target voice (timbre) clip")
+    source: AudioSource | None = value(help="the recording to convert", required=True)
+    voice: AudioSource | None = value(help="target voice (timbre) clip", required=True)
     style: AudioSource | None = value(help="speaking-style reference clip (optional)")
     k: int = integer(DEFAULT_K, 1, 32, "neighbours averaged per frame; kNN-VC uses 4")
     wer: bool = _wer_flag()

@@ -90,10 +90,10 @@ class SubjectVideoRequest(Request):
         max_length=200,
     )
     negative_prompt: str = text("", "what to keep out of the video")
-    frames: int = integer(16, *FRAMES_RANGE, "frames of video; AnimateDiff is trained on 16")
-    width: int = integer(512, *SIZE_RANGE, "a multiple of 8", unit="px", step=64)
-    height: int = integer(512, *SIZE_RANGE, "a multiple of 8", unit="px", step=64)
-    steps: int = integer(25, *STEPS_RANGE, "denoising steps")
+    frames: int = integer(16, *FRAMES_RANGE, "frames of video; AnimateDiff is trained on 16", cpu=8)
+    width: int = integer(512, *SIZE_RANGE, "a multiple of 8", unit="px", step=64, cpu=256)
+    height: int = integer(512, *SIZE_RANGE, "a multiple of 8", unit="px", step=64, cpu=256)
+    steps: int = integer(25, *STEPS_RANGE, "denoising steps", cpu=6)
     guidance_scale: float = number(
         7.5, 0.0, 20.0, "classifier-free guidance", label="guidance scale (CFG)", step=0.5
     )

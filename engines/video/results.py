@@ -4,18 +4,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..base import Result
+from ..metric_labels import Metric, MetricLabels
 from ..mp4 import mp4_bytes
 from ..outputs import png_bytes
 from .media import draw_boxes, frame_strip
 
+METRIC_LABELS = MetricLabels(
+    {
+        "generation_s": Metric("generation time", "s", "denoising and decoding, models loaded"),
+        "box_mIoU": Metric("box mean IoU", "", "drawn vs detected subject box per frame, 0 to 1"),
+        "box_detected_frames": Metric(
+            "frames with the subject found", "", "fraction of frames the detector finds it in"
+        ),
+        "clip_t": Metric("CLIP-T", "", "frames vs prompt, CLIP cosine"),
+        "temporal_consistency": Metric(
+            "temporal consistency", "", "CLIP cosine of consecutive frames"
+        ),
+        "clip_i": Metric("CLIP-I", "", "frames vs subject photo, CLIP cosine"),
+        "clip_i_box": Metric("CLIP-I in the box", "", "box crops vs subject photo"),
+        "dino_i": Metric("DINO-I", "", "frames vs subject photo, DINO cosine"),
+        "dino_i_box": Metric("DINO-I in the box", "", "box crops vs subject photo"),
+    }
+)
+
 
 @dataclass
 class SubjectVideoResult(Result):
+    metric_labels: ClassVar[MetricLabels] = METRIC_LABELS
     frames: np.ndarray | None = None  # (F, H, W, 3) uint8
     boxes: np.ndarray | None = None  # (F, 4) fractions, or None without keyframes
     fps: int = 8
