@@ -50,13 +50,24 @@ class Request:
                 setattr(self, name, value)
 
     def validate(self) -> None:
-        """Check and convert every declared field, then the rules between fields (`check`)
-        once every device-sized field has a value (`size_for`). Raises InputError with a
-        message a user can act on."""
+        """Check and convert every declared field, then the rules between fields (`check`).
+        Raises InputError with a message a user can act on. A device-sized field not yet
+        given is checked at its accelerator value (the largest) and left unset; the engine
+        sizes the request for its device and validates it again before the run."""
         for declared, spec in declared_fields(type(self)):
             setattr(self, declared.name, spec.check(getattr(self, declared.name)))
-        if all(getattr(self, name) is not None for name, _ in sized_fields(type(self))):
+        unset = {
+            name: spec.sized_default(True)
+            for name, spec in sized_fields(type(self))
+            if getattr(self, name) is None
+        }
+        for name, value in unset.items():
+            setattr(self, name, value)
+        try:
             self.check()
+        finally:
+            for name in unset:
+                setattr(self, name, None)
 
     def check(self) -> None:
         """Rules that involve several fields, or the engine's own value types; subclasses."""

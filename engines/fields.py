@@ -104,6 +104,8 @@ class FieldSpec:
         return value
 
     def _choice(self, value: Any) -> Any:
+        if isinstance(value, str) and all(isinstance(c, int) for c in self.choices):
+            value = _typed_number(value)  # "512" typed into a dropdown of whole numbers
         for choice in self.choices:
             same_number = (
                 isinstance(choice, int)
@@ -115,6 +117,13 @@ class FieldSpec:
                 return choice
         known = ", ".join(str(c) for c in self.choices)
         raise InputError(f"Unknown {self.label} {value!r}; choose one of {known}.")
+
+
+def _typed_number(text: str) -> Any:
+    try:
+        return int(text.strip())
+    except ValueError:
+        return text
 
 
 def _fmt(value: float) -> str:

@@ -77,8 +77,11 @@ def control(request_type: type[Request], name: str, **overrides) -> gr.component
             if spec.choice_labels
             else list(spec.choices)
         )
-        widget = gr.Radio if spec.choice_labels or len(spec.choices) <= 4 else gr.Dropdown
-        return widget(choices=choices, value=default, **options)
+        if spec.choice_labels or len(spec.choices) <= 4:
+            return gr.Radio(choices=choices, value=default, **options)
+        # A typed value reaches the request (which names the choices) instead of the
+        # dropdown falling back to its last value in silence.
+        return gr.Dropdown(choices=choices, value=default, allow_custom_value=True, **options)
     if spec.kind == TEXT:
         # No max_length on the box: the browser would cut longer text in silence; the request
         # refuses it naming the limit.

@@ -126,3 +126,27 @@ def test_no_number_box_clamps_or_rounds():
     assert all(b.minimum is None and b.maximum is None and b.precision is None for b in numbers)
     texts = [b for b in demo.blocks.values() if type(b).__name__ == "Textbox"]
     assert all(b.max_length is None for b in texts)
+
+
+def test_a_k_past_the_choices_or_the_range_is_refused_in_our_words(client, tmp_path):
+    import numpy as np
+    import soundfile
+    from PIL import Image
+
+    photo, clip = tmp_path / "photo.png", tmp_path / "clip.wav"
+    Image.new("RGB", (16, 16)).save(photo)
+    soundfile.write(clip, np.zeros(16000, dtype=np.float32), 16000)
+    with pytest.raises(AppError, match=re.escape("Unknown codebook size 99999; choose one of")):
+        client.predict(handle_file(str(photo)), codebook_size=99999, api_name="/compress")
+    with pytest.raises(AppError, match=re.escape("k is 99999; it must be 1 to 32.")):
+        client.predict(
+            handle_file(str(clip)), handle_file(str(clip)), k=99999, api_name="/voice_convert"
+        )
+
+
+def test_a_whole_number_typed_into_a_dropdown_is_taken():
+    from engines.compression.requests import CompressRequest
+    from engines.fields import declaration
+
+    spec, _ = declaration(CompressRequest, "codebook_size")
+    assert spec.check("512") == 512

@@ -19,7 +19,9 @@ def request(**overrides) -> LayoutRequest:
         "height": 512,
     }
     params.update(overrides)
-    return LayoutRequest(**params)
+    sized = LayoutRequest(**params)
+    sized.size_for(accelerator=True)  # what the engine does first: steps left out become 50
+    return sized
 
 
 def test_a_good_request_validates_and_converts_normalised_boxes():
@@ -83,6 +85,21 @@ def test_requests_round_trip_through_recipe_params():
     original = request(box_units="pixels", seed=7)
     again = LayoutRequest.from_params(original.to_params())
     assert again == original
+
+
+def test_sizes_left_out_are_checked_at_the_accelerator_size_until_the_device_is_known():
+    """Before the engine sizes it, a request checks the rules between fields at the largest
+    (accelerator) size and leaves the size unset; sized for a CPU, it is checked again."""
+    unsized = LayoutRequest(prompt="a cat", boxes=[("a cat", 0, 0, 400, 400)])
+    unsized.validate()  # fits 512 px; a CPU's 256 px image is not known yet
+    assert unsized.width is None
+    with pytest.raises(InputError, match="outside the 512x512 image"):
+        LayoutRequest(prompt="a cat", boxes=[("a cat", 0, 0, 600, 400)]).validate()
+    unsized.size_for(accelerator=False)
+    with pytest.raises(InputError, match="outside the 256x256 image"):
+        unsized.validate()
+    with pytest.raises(InputError, match=re.escape("steps is 0; it must be 1 to 150.")):
+        LayoutRequest(prompt="a cat", steps=0).validate()  # given values: checked at once
 
 
 def test_cli_box_parsing():

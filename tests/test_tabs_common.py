@@ -58,11 +58,11 @@ def test_recipe_file_is_the_results_recipe(tmp_path):
     assert data["engine"] == "layout" and data["seed"] == 7 and data["params"]["prompt"] == "a cat"
 
 
-def test_metrics_rows_round_floats():
-    assert metrics_rows({"psnr_db": 31.123456, "bytes": 412}) == [
-        ["psnr_db", 31.1235],
-        ["bytes", 412],
-    ]
+def test_metrics_rows_keep_significant_figures_and_carry_the_raw_metrics():
+    raw = {"psnr_db": 31.123456, "bytes": 412, "tiny": 2.2e-06}
+    rows = metrics_rows(raw)
+    assert rows == [["psnr_db", "31.1", ""], ["bytes", "412", ""], ["tiny", "2.2e-06", ""]]
+    assert rows.raw == raw  # what the API returns
 
 
 def test_gradio_progress_adapter_forwards_fraction_and_text():
