@@ -136,7 +136,9 @@ def test_a_k_past_the_choices_or_the_range_is_refused_in_our_words(client, tmp_p
     photo, clip = tmp_path / "photo.png", tmp_path / "clip.wav"
     Image.new("RGB", (16, 16)).save(photo)
     soundfile.write(clip, np.zeros(16000, dtype=np.float32), 16000)
-    with pytest.raises(AppError, match=re.escape("Unknown codebook size 99999; choose one of")):
+    with pytest.raises(
+        AppError, match=re.escape("Unknown codebook size K 99999; choose one of 16")
+    ):
         client.predict(handle_file(str(photo)), codebook_size=99999, api_name="/compress")
     with pytest.raises(AppError, match=re.escape("k is 99999; it must be 1 to 32.")):
         client.predict(
