@@ -276,9 +276,9 @@ def build(studio: StudioInterface) -> None:
         api_visibility="private",
     )
     # a scene uploaded to Edit is the one to render too, unless Render was given its own
-    edit["scene"].upload(
+    edit.inputs["scene"].upload(
         lambda path, shown: shown or path,
-        [edit["scene"], render["scene"]],
-        render["scene"],
+        [edit.inputs["scene"], render.inputs["scene"]],
+        render.inputs["scene"],
         api_visibility="private",
     )

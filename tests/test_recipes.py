@@ -170,7 +170,7 @@ def test_a_recipe_downloaded_from_the_app_runs_again(studio, photo, tmp_path, mo
         client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
         outputs = client.predict(handle_file(str(photo)), 16, "fixed", api_name="/compress")
         zsc, recipe = outputs[1], outputs[5]  # the .zsc file and the recipe
-    assert recipe.endswith("compression-recipe.zip")
+    assert recipe.endswith("compression-compress-recipe.zip")  # named by engine and task
     with zipfile.ZipFile(recipe) as opened:
         uploaded = json.loads(opened.read("recipe.json"))["inputs"]["image"]
     assert uploaded["sha256"] == file_sha256(photo)
