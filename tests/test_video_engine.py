@@ -28,10 +28,11 @@ from engines.video.control import (
     SpatialSelfAttention,
     VideoControl,
     controlled_attention,
+    self_attention_layers,
 )
 from engines.video.engine import check_prompt_length
 from engines.video.loading import use_ip_adapter
-from engines.video.sampler import encode_reference, sample
+from engines.video.sampler import _reference_pass, encode_reference, sample
 from engines.video.subject import load_subject
 from engines.video.trajectory import BoxMasks, frame_boxes, unet_grids
 
@@ -335,6 +336,34 @@ def test_recorded_attention_mass_inside_the_box_rises_with_each_control(pipe, pa
             else:
                 assert after[layer] > before[layer], (table, layer, before, after)
         assert np.mean(list(after.values())) > np.mean(list(before.values())) + 0.05
+
+
+def test_the_reference_pass_stops_at_its_last_self_attention_layer_with_the_same_features(pipe):
+    """Nothing after the last recording layer is read, so the pass ends there (cost)."""
+    use_ip_adapter(pipe, None, None, 0.0)
+    image = Image.new("RGB", (64, 64), (127, 127, 127))
+    ImageDraw.Draw(image).ellipse((16, 16, 48, 48), fill=(220, 40, 40))
+    reference = encode_reference(pipe, image, seed=0)
+    embeds = pipe.encode_prompt("a red ball", "cpu", 1, False)[0]
+    pipe.scheduler.set_timesteps(4)
+    t = pipe.scheduler.timesteps[1]
+    control = VideoControl(ControlSettings(reference_strength=1.0, reference_steps=(0, 4)), 8)
+    outputs = []
+    hook = pipe.unet.conv_out.register_forward_hook(lambda *_: outputs.append(1))
+    try:
+        with controlled_attention(pipe.unet):
+            _reference_pass(pipe.unet, pipe.scheduler, reference, t, embeds, None, control)
+            full = dict(control.reference)
+            assert outputs == [1]  # reference_layers 0: the whole UNet
+            control.reference_layers = self_attention_layers(pipe.unet)
+            _reference_pass(pipe.unet, pipe.scheduler, reference, t, embeds, None, control)
+    finally:
+        hook.remove()
+    assert outputs == [1]  # stopped before the UNet's output
+    assert len(full) == control.reference_layers == 16  # SD 1.5's: 6 down, 1 mid, 9 up
+    assert full.keys() == control.reference.keys()
+    assert all(torch.equal(full[name], control.reference[name]) for name in full)
+    assert not control.recording
 
 
 def test_the_motion_modules_temporal_attention_is_left_untouched(pipe, parts, subject_png):

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .split import QuerySplit
 from .trajectory import BoxMasks
 
 MOTION = "motion_modules"
@@ -133,7 +134,9 @@ class VideoControl:
     step: int = 0
     recording: bool = False  # the reference pass: store attn1 inputs, change nothing
     reference: dict[str, torch.Tensor] = field(default_factory=dict)  # layer -> (1, r, C)
+    reference_layers: int = 0  # the reference pass stops once this many have recorded (0: never)
     probe: AttentionProbe | None = None
+    splits: dict[int, QuerySplit] = field(default_factory=dict)  # tokens -> its query split
 
     def active(self, control: str) -> bool:
         if not self.settings.acts(control):
@@ -155,8 +158,21 @@ class VideoControl:
             and (name not in NEEDS_TOKENS or self.token_indices)
         ]
 
+    def query_split(self, tokens: int) -> QuerySplit:
+        """The conditional queries of the grid with `tokens` positions, split by the box
+        (the masks are fixed for a generation: split once)."""
+        split = self.splits.get(tokens)
+        if split is None:
+            split = self.splits[tokens] = QuerySplit.of(self.masks.conditional(tokens))
+        return split
+
     def probing(self) -> bool:
         return self.probe is not None and self.step in self.probe.steps and not self.recording
+
+
+class ReferenceRecorded(Exception):
+    """The reference pass's last self-attention layer has recorded its input: nothing the pass
+    computes after it is used, so it stops there (`sampler._reference_pass` catches this)."""
 
 
 class SpatialSelfAttention:
@@ -188,6 +204,8 @@ class SpatialSelfAttention:
             control.reference[self.layer] = (
                 hidden_states if keep is None else hidden_states[:, keep]
             )
+            if len(control.reference) == control.reference_layers:
+                raise ReferenceRecorded
             return plain(hidden_states)
         if control.active("partition"):
             fg = control.masks.flat(tokens).ge(FOREGROUND).to(hidden_states.dtype)
@@ -201,19 +219,25 @@ class SpatialSelfAttention:
         settings = control.settings
         log_weight = math.log(settings.reference_strength)
         inside_bias = _key_bias(frames, tokens, reference.shape[1], log_weight, cond)
-        inside = plain(cond, context, inside_bias)
         lam = settings.lambda_at(control.step)
         if control.masks is None or lam >= 1:  # no boxes or no mask: the reference everywhere
-            out, outside_bias = inside, inside_bias
+            out, outside_bias = plain(cond, context, inside_bias), inside_bias
         else:
             if lam <= 0:  # a hard mask: outside the box the frame attends to itself only
-                outside, outside_bias = plain(cond), None
+                outside_bias = None
+
+                def outside(queries):
+                    return plain(queries, cond, None)
             else:
                 log_outside = log_weight + math.log(lam)
                 outside_bias = _key_bias(frames, tokens, reference.shape[1], log_outside, cond)
-                outside = plain(cond, context, outside_bias)
-            mask = control.masks.conditional(tokens).to(cond.dtype)[..., None]
-            out = mask * inside + (1 - mask) * outside
+
+                def outside(queries):
+                    return plain(queries, context, outside_bias)
+
+            out = control.query_split(tokens).combine(
+                cond, lambda queries: plain(queries, context, inside_bias), outside
+            )
         if control.probing() and control.masks is not None:
             mask = control.masks.conditional(tokens).to(cond.dtype)
             self._probe(attn, cond, context, mask, inside_bias, outside_bias, lam, control)
@@ -405,6 +429,11 @@ def _logits(attn, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     q = attn.to_q(queries).view(batch, -1, attn.heads, attn.inner_dim // attn.heads)
     k = attn.to_k(keys).view(batch, -1, attn.heads, attn.inner_dim // attn.heads)
     return torch.einsum("bqhd,bkhd->bhqk", q, k) * attn.scale
+
+
+def self_attention_layers(unet) -> int:
+    """How many spatial self-attention layers are wrapped (each records in the reference pass)."""
+    return sum(isinstance(p, SpatialSelfAttention) for p in unet.attn_processors.values())
 
 
 def is_spatial(name: str) -> bool:

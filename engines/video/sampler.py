@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..base import Progress, no_progress
-from .control import VideoControl
+from .control import ReferenceRecorded, VideoControl, self_attention_layers
 
 
 @dataclass
@@ -80,6 +80,8 @@ def sample(
     reference_cond = (
         {"image_embeds": [e[-1:] for e in image_embeds]} if image_embeds is not None else None
     )
+    if control is not None and reference is not None:
+        control.reference_layers = self_attention_layers(unet)
 
     for i, t in enumerate(timesteps):
         kwargs = None
@@ -115,9 +117,11 @@ def sample(
 
 def _reference_pass(unet, scheduler, reference, t, cond_embeds, added_cond_kwargs, control):
     """The noised subject latent through the UNet as a one-frame video on the conditional
-    prompt; the spatial self-attention layers record their inputs into `control.reference`."""
+    prompt; the spatial self-attention layers record their inputs into `control.reference`,
+    and the pass stops at the last of them (nothing after it is read)."""
     noisy = scheduler.add_noise(reference.latent, reference.noise, t[None])
     noisy = scheduler.scale_model_input(noisy, t)
+    control.reference.clear()
     control.recording = True
     try:
         unet(
@@ -127,5 +131,7 @@ def _reference_pass(unet, scheduler, reference, t, cond_embeds, added_cond_kwarg
             cross_attention_kwargs={"video_control": control},
             added_cond_kwargs=added_cond_kwargs,
         )
+    except ReferenceRecorded:
+        pass
     finally:
         control.recording = False
