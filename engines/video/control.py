@@ -14,9 +14,10 @@ output is always computed by the replaced processor (`AttnProcessor2_0`,
 1. masked reference attention (attn1): the subject's own attn1 inputs, recorded from a
    one-frame pass of the noised subject latent at the same timestep, are appended to every
    frame's keys and values (conditional half). Their logits get log(strength), plus
-   log(lambda_M) for queries outside the frame's box: computed as two delegated passes (key
-   bias without and with log(lambda_M)) blended by the box mask, which equals a per-query
-   bias for hard masks without materialising a (queries x keys) mask.
+   log(lambda_M) for queries outside the frame's box: computed as two delegated calls (key
+   bias without and with log(lambda_M)), each on only the queries of its side of the box
+   (`split.QuerySplit`; cells the box's edge cuts are in both and blended by the mask), which
+   equals a per-query bias for hard masks without materialising a (queries x keys) mask.
 2. masked IP-Adapter (attn2): the image branch times 1 - s * (1 - box mask), through the
    replaced processor's own `ip_adapter_masks`, given at the layer's exact resolution.
 3. subject tokens (attn2): the subject's text logits (the phrase, and end-of-text tokens when
