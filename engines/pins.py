@@ -21,6 +21,7 @@ from .registry import LOCAL_REVISION, ComponentSpec, Registry, local_revision
 
 COMMIT = re.compile(r"[0-9a-f]{40}")
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+LOCAL_HASH = re.compile(re.escape(LOCAL_REVISION) + r"[0-9a-f]{64}")
 LOCAL_SOURCE = "local"
 
 
@@ -47,7 +48,7 @@ def check_recorded(registry: Registry, engine: str, models: object) -> dict[str,
             )
         source, revision = entry["source"], entry["revision"]
         url = source.startswith(("https://", "http://"))
-        local = source == LOCAL_SOURCE and revision.startswith(LOCAL_REVISION)
+        local = source == LOCAL_SOURCE and LOCAL_HASH.fullmatch(revision) is not None
         if not (url or local or (HUB_ID.fullmatch(source) and ".." not in source)):
             variable = known[name].variable
             raise InputError(

@@ -8,6 +8,11 @@ one output file (`zsstudio tts -o x.wav`) writes `x.recipe.json` and `x.inputs/`
 same way. Reading a bundle (a zip, a folder or its recipe.json) points the parameters at the
 files and checks each hash; an input can also be given from elsewhere (`zsstudio run
 recipe.json --input voice=me.wav`), and is checked against the recorded hash too.
+
+A recipe is a file someone sent, so it reads only files inside its own folder or zip: each file
+parameter names a relative path there (no `..`, no symbolic link on the way) with a recorded
+SHA-256. An absolute path, an escape, a link or a file parameter without a hash is refused;
+the user gives such a file with `--input`, which they type themselves.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 
 from . import __version__
 from .errors import InputError
-from .fields import SEED_MAX, VALUE, declared_fields
+from .fields import SEED_MAX, VALUE, declared_fields, field_default
 from .files import atomic_copy
 from .hashing import file_sha256
 from .outputs import write_bytes
@@ -33,6 +38,7 @@ from .scratch import temp_dir
 MAX_RECIPE_BYTES = 1 << 20  # recipes are a few KB; a larger file is not one
 RECIPE_FILE = "recipe.json"
 INPUTS_FOLDER = "inputs"
+SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_BUNDLE_BYTES = 8 * 2**30
 """What a recipe zip may unpack to, all files together (its inputs are photos, clips and
 generators: a StyleGAN2 at 1024 px is about 380 MB)."""
@@ -185,35 +191,135 @@ def write_zip(recipe: Recipe, path: Path) -> Path:
 def read(path: str | Path, given: dict[str, str] | None = None) -> Recipe:
     """A recipe from its recipe.json, a folder holding one, or a zip; its file parameters
     pointing at the bundle's files (or at `given` ones, parameter -> path), each checked
-    against the SHA-256 the recipe recorded."""
+    against the SHA-256 the recipe recorded. A recipe is a file someone sent: it reads only
+    files inside its own folder or zip, never a path of this machine it names."""
     path = Path(path)
     if path.is_dir():
         path = path / RECIPE_FILE
     elif path.is_file() and zipfile.is_zipfile(path):
         path = _unpack(path) / RECIPE_FILE
     recipe = Recipe.from_dict(_read_json(path))
-    return with_inputs(recipe, path.parent, given or {})
+    return with_inputs(recipe, path.parent, given or {}, file_fields(recipe))
 
 
-def with_inputs(recipe: Recipe, folder: Path, given: dict[str, str]) -> Recipe:
-    """The recipe with its file parameters resolved (see `read`)."""
-    unknown = sorted(set(given) - set(recipe.inputs))
+def file_fields(recipe: Recipe) -> dict[str, Any] | None:
+    """The value fields (files, images, boxes) of the request the recipe makes, with their
+    defaults; None when its engine or task is not one of ours (the engine refuses it)."""
+    from .capabilities import CAPABILITIES
+
+    known = {capability.key: capability for capability in CAPABILITIES}
+    if recipe.engine not in known:
+        return None
+    types = list(known[recipe.engine].load_engine_class().tasks)
+    task = recipe.params.get("task")
+    chosen = types if len(types) == 1 else [t for t in types if t.task == task]
+    if not chosen:
+        return None
+    return {
+        declared.name: field_default(declared)
+        for declared, spec in declared_fields(chosen[0])
+        if spec.kind == VALUE
+    }
+
+
+def with_inputs(
+    recipe: Recipe,
+    folder: Path,
+    given: dict[str, str],
+    fields: dict[str, Any] | None = None,
+) -> Recipe:
+    """The recipe with its file parameters resolved (see `read`): each recorded input from the
+    bundle in `folder` or from `given`, checked against its hash. With the request's value
+    `fields` known, a file parameter without a recorded input is refused unless given."""
+    allowed = set(recipe.inputs) | set(fields or ())
+    unknown = sorted(set(given) - allowed)
     if unknown:
-        names = ", ".join(sorted(recipe.inputs) or ["none"])
+        names = ", ".join(sorted(allowed) or ["none"])
         raise InputError(f"This recipe has no input {unknown[0]!r}; its file inputs: {names}.")
     params = dict(recipe.params)
     for parameter, entry in recipe.inputs.items():
-        if not isinstance(entry, dict) or "sha256" not in entry:
-            raise InputError(f"The recipe's entry for input {parameter!r} is not readable.")
+        _check_entry(recipe, parameter, entry, fields)
         if parameter in given:
             params[parameter] = _checked(Path(given[parameter]), parameter, entry, "given")
+        else:
+            bundled = _inside(folder, params.get(parameter), parameter)
+            params[parameter] = _checked(bundled, parameter, entry, "bundled")
+    for parameter, default in (fields or {}).items():
+        if parameter in recipe.inputs:
             continue
-        value = params.get(parameter)
-        if isinstance(value, str) and value and not Path(value).is_absolute():
-            params[parameter] = _checked(folder / value, parameter, entry, "bundled")
-        elif isinstance(value, str) and value:
-            params[parameter] = _checked(Path(value), parameter, entry, "recorded")
+        if parameter in given:
+            params[parameter] = _given_unrecorded(Path(given[parameter]), parameter)
+        elif _names_a_file(params.get(parameter), default):
+            raise InputError(
+                f"This recipe names {params[parameter]!r} as its {parameter} input but records "
+                f"no sha256 for it: a recipe runs only on the files its bundle holds, checked "
+                f"by their hash. Give the file yourself: --input {parameter}=PATH."
+            )
     return dataclasses.replace(recipe, params=params)
+
+
+def _check_entry(recipe: Recipe, parameter: str, entry: Any, fields: dict | None) -> None:
+    if fields is not None and parameter not in fields:
+        names = ", ".join(sorted(fields)) or "none"
+        raise InputError(
+            f"This recipe records an input file for {parameter!r}, which is not a file "
+            f"parameter of the {recipe.engine} engine (those are: {names})."
+        )
+    if not (
+        isinstance(entry, dict)
+        and isinstance(entry.get("sha256"), str)
+        and SHA256.fullmatch(entry["sha256"])
+    ):
+        raise InputError(
+            f"The recipe's entry for input {parameter!r} is not readable: it needs the file's "
+            "`sha256` (64 hex digits)."
+        )
+
+
+def _inside(folder: Path, value: Any, parameter: str) -> Path:
+    """The bundled file a parameter names: a relative path inside the recipe's folder, with no
+    `..` and no symbolic link on the way (a bundle holds its files, it does not point at ours)."""
+    way_out = f"Give the file yourself: --input {parameter}=PATH."
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"This recipe names no file for its {parameter} input. {way_out}")
+    relative = Path(value)
+    if relative.is_absolute() or value.startswith("~"):
+        raise InputError(
+            f"This recipe names {value} for its {parameter} input: a path on this machine, "
+            f"not a file in its bundle (a recipe reads only files inside its folder or zip). "
+            f"{way_out}"
+        )
+    if ".." in relative.parts:
+        raise InputError(
+            f"This recipe names {value} for its {parameter} input: `..` leads out of its "
+            f"bundle (a recipe reads only files inside its folder or zip). {way_out}"
+        )
+    step = folder
+    for part in relative.parts:
+        step = step / part
+        if step.is_symlink():
+            raise InputError(
+                f"This recipe's {parameter} input {value} is a symbolic link ({step.name}): a "
+                f"bundle holds its files, it does not point elsewhere. {way_out}"
+            )
+    return step
+
+
+def _given_unrecorded(path: Path, parameter: str) -> str:
+    """A file (or folder, such as a NeRF scene) the user gave for a parameter the recipe
+    recorded no hash for: used as given."""
+    path = path.expanduser()
+    if not path.exists():
+        raise InputError(f"--input {parameter}={path}: no such file or folder.")
+    return str(path.resolve())
+
+
+def _names_a_file(value: Any, default: Any) -> bool:
+    """Whether a value field's recipe value names a file: text that is neither empty, the
+    field's own default (NeRF's "example") nor a marker of in-memory data ("<in-memory ...>")."""
+    if not isinstance(value, str) or not value.strip() or value == default:
+        return False
+    return not (value.startswith("<") and value.endswith(">"))
 
 
 def _checked(path: Path, parameter: str, entry: dict, how: str) -> str:

@@ -117,16 +117,22 @@ def test_recipe_json_files(tmp_path, engine_name):
     import soundfile as sf
     from PIL import Image
 
-    photo, voice = tmp_path / "photo.png", tmp_path / "voice.wav"
+    from engines.hashing import file_sha256
+
+    (tmp_path / "inputs").mkdir()
+    photo, voice = tmp_path / "inputs" / "photo.png", tmp_path / "inputs" / "voice.wav"
     Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(photo)
     rate = 16_000
     sf.write(voice, 0.3 * np.sin(2 * np.pi * 220 * np.arange(2 * rate) / rate), rate)
-    files = {"PHOTO": str(photo), "VOICE": str(voice)}
-    params = {
-        k: files.get(v, v) if isinstance(v, str) else v for k, v in RECIPES[engine_name].items()
-    }
+    files = {"PHOTO": photo, "VOICE": voice}  # in the bundle, named relative to recipe.json
+    params, inputs = {}, {}
+    for name, value in RECIPES[engine_name].items():
+        if isinstance(value, str) and value in files:
+            value, file = f"inputs/{files[value].name}", files[value]
+            inputs[name] = {"name": file.name, "sha256": file_sha256(file)}
+        params[name] = value
     path = tmp_path / "recipe.json"
-    path.write_text(json.dumps({"engine": engine_name, "params": params}))
+    path.write_text(json.dumps({"engine": engine_name, "params": params, "inputs": inputs}))
     read(path)  # the unmutated recipe is valid
     recipe = {
         "engine": engine_name,
@@ -134,7 +140,7 @@ def test_recipe_json_files(tmp_path, engine_name):
         "models": {"main": {"repo": "x/y", "revision": "abc"}},
         "seed": 7,
         "version": "0.1.0",
-        "inputs": {},
+        "inputs": inputs,
     }
     cases = json_mutations(recipe, random.Random(engine_name), CASES // 2)
     refused = only_input_errors(read, tmp_path / "recipe.json", cases)

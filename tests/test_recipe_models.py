@@ -208,7 +208,7 @@ def test_zsstudio_run_loads_the_recorded_revision(hub, clips, tmp_path, capsys):
 def test_zsstudio_run_refuses_a_recipe_naming_a_local_path(tmp_path, capsys):
     recipe = Recipe(
         engine="gan",
-        params={"task": "sample", "checkpoint": "a.pt"},
+        params={"task": "sample"},
         models={"clip": {"source": "/etc/clip", "revision": "x"}},
     )
     assert main(["--device", "cpu", "run", str(recipe.save(tmp_path / "r.json"))]) == 2
