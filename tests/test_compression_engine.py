@@ -226,7 +226,8 @@ def test_a_recipe_runs_again_from_the_cli(engine, photo, tmp_path):
     params = {"task": "compress", "image": str(source), "codebook_size": 16, "coder": "fixed"}
     recipe = _write_recipe(tmp_path / "compress.json", params | {"baselines": False})
     out = tmp_path / "compressed"
-    assert cli_main(["--device", "cpu", "run", str(recipe), "-o", str(out)]) == 0
+    given = ["--input", f"image={source}"]  # a hand-written recipe records no hash: given
+    assert cli_main(["--device", "cpu", "run", str(recipe), *given, "-o", str(out)]) == 0
     zsc = (out / "compressed.zsc").read_bytes()
     assert zsc == engine.compress(str(source), codebook_size=16, baselines=False).zsc
     assert Recipe.load(out / "recipe.json").params["task"] == "compress"
@@ -234,7 +235,8 @@ def test_a_recipe_runs_again_from_the_cli(engine, photo, tmp_path):
     params = {"task": "restore", "file": str(out / "compressed.zsc"), "lost_fraction": 0.4}
     recipe = _write_recipe(tmp_path / "restore.json", params | {"seed": 1, "steps": 2})
     out = tmp_path / "restored"
-    assert cli_main(["--device", "cpu", "run", str(recipe), "-o", str(out)]) == 0
+    given = ["--input", f"file={params['file']}"]
+    assert cli_main(["--device", "cpu", "run", str(recipe), *given, "-o", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["lost_tokens"] == round(0.4 * 20)
     assert {"restored.png", "naive.png", "intact.png", "metrics.json"} <= {

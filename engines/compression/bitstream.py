@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from .schedule import DEFAULT_PASSES
 
 MAGIC = b"ZSC"
 VERSION = 2
@@ -43,6 +44,9 @@ FINGERPRINT_BYTES = 8
 MAX_SIDE_IN_FILE = 2048  # the largest image the encoder takes (images.MAX_SIDE)
 MIN_PATCH = 8  # no tokenizer we use has patches smaller than this
 MAX_BITS_PER_TOKEN = 32  # range coding never spends more than this on a <= 16-bit token
+MAX_PASSES = DEFAULT_PASSES
+"""The most transformer passes a file may claim: each is one transformer run over the whole
+grid when decoding, and the encoder writes DEFAULT_PASSES."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,11 @@ def read_zsc(data: bytes) -> tuple[ZscHeader, bytes]:
     coder = coders[coder_id]
     if (coder == "model") != (passes > 0):
         raise InputError("The .zsc file is corrupt: the coder and its pass count disagree.")
+    if passes > MAX_PASSES:
+        raise InputError(
+            f"The .zsc file claims {passes} transformer passes; files are coded in at most "
+            f"{MAX_PASSES}, so this one is damaged or not ours."
+        )
     payload = data[reader.offset :]
     if len(payload) > max_payload_bytes(width, height):
         raise InputError(

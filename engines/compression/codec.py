@@ -116,6 +116,9 @@ class TokenCodec:
     def decode_tokens(self, data: bytes, progress: StepProgress | None = None) -> DecodedTokens:
         header, payload = read_zsc(data)
         self._check_model(header)
+        shape = self.vq.grid_shape(header.height, header.width)
+        coder = self.coder(header.coder, header.passes)
+        coder.check_payload(payload, shape, header.codebook_size)  # before any K-means
         codebook = self._codebook_of(header)
         if codebook.identity != header.codebook_id:
             raise InputError(
@@ -123,8 +126,6 @@ class TokenCodec:
                 "file was encoded with (a different K-means result). Decode it on the machine "
                 "that encoded it, or copy its codebook cache over."
             )
-        shape = self.vq.grid_shape(header.height, header.width)
-        coder = self.coder(header.coder, header.passes)
         tokens = coder.decode(payload, shape, codebook, progress)
         if token_checksum(tokens) != header.checksum:
             raise InputError(self._checksum_message(header))

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,11 @@ class TokenCoder(ABC):
         """Code an (h, w) grid of cluster indices."""
 
     @abstractmethod
+    def check_payload(self, payload: bytes, shape: tuple[int, int], k: int) -> None:
+        """InputError unless `payload` can hold an (h, w) grid of K-cluster tokens: checked
+        before any decoding work, whose cost follows the size the header claims."""
+
+    @abstractmethod
     def decode(
         self,
         payload: bytes,
@@ -59,14 +65,19 @@ class FixedLengthCoder(TokenCoder):
         bit_matrix = ((values[:, None] >> shifts[None, :]) & 1).astype(np.uint8)
         return CodedTokens(np.packbits(bit_matrix.reshape(-1)).tobytes())
 
-    def decode(self, payload, shape, codebook, progress=None) -> np.ndarray:
-        bits = _bits_per_token(codebook.size)
+    def check_payload(self, payload, shape, k) -> None:
+        bits = _bits_per_token(k)
         count = shape[0] * shape[1]
         if len(payload) != -(-count * bits // 8):
             raise InputError(
                 f"The .zsc payload has {len(payload)} bytes; {count} tokens at {bits} bits need "
                 f"{-(-count * bits // 8)}. The file is truncated or corrupt."
             )
+
+    def decode(self, payload, shape, codebook, progress=None) -> np.ndarray:
+        bits = _bits_per_token(codebook.size)
+        count = shape[0] * shape[1]
+        self.check_payload(payload, shape, codebook.size)
         bit_array = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))[: count * bits]
         weights = 1 << np.arange(bits - 1, -1, -1)
         return (bit_array.reshape(count, bits).astype(np.int64) @ weights).reshape(shape)
@@ -105,14 +116,26 @@ class ModelCoder(TokenCoder):
         words = encoder.get_compressed().astype("<u4")
         return CodedTokens(words.tobytes(), ideal_bits)
 
-    def decode(self, payload, shape, codebook, progress=None) -> np.ndarray:
-        import constriction
-
+    def check_payload(self, payload, shape, k) -> None:
         if len(payload) % 4:
             raise InputError(
                 "The .zsc payload is not a whole number of 32-bit words: the file is "
                 "truncated or corrupt."
             )
+        count = shape[0] * shape[1]
+        least = min_model_payload_bytes(count, k)
+        if len(payload) < least:
+            raise InputError(
+                f"The .zsc file claims {count} tokens ({shape[1]}x{shape[0]}) in {len(payload)} "
+                f"bytes; the model coder needs at least {least} bytes for that many (each token "
+                f"costs at least {min_bits_per_token(k):.4f} bits), so the file is truncated or "
+                "its size is damaged."
+            )
+
+    def decode(self, payload, shape, codebook, progress=None) -> np.ndarray:
+        import constriction
+
+        self.check_payload(payload, shape, codebook.size)
         words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
         family = constriction.stream.model.Categorical(perfect=False)
         try:
@@ -131,6 +154,19 @@ class ModelCoder(TokenCoder):
             if progress:
                 progress((step + 1) / len(groups))
         return known
+
+
+def min_bits_per_token(k: int) -> float:
+    """The fewest bits the model coder spends on one of K tokens: its probabilities are mixed
+    with UNIFORM_SHARE of the uniform one, so none exceeds 1 - UNIFORM_SHARE * (K - 1) / K."""
+    return -math.log2(1.0 - UNIFORM_SHARE * (k - 1) / k)
+
+
+def min_model_payload_bytes(count: int, k: int) -> int:
+    """A lower bound on the model coder's payload for `count` tokens: 90% of the fewest bits
+    they can take (the range coder's 24-bit quantisation may round a probability up a
+    little), less two 32-bit words of slack for the coder's state."""
+    return max(0, math.floor(0.9 * count * min_bits_per_token(k) / 8) - 8)
 
 
 def _bits_per_token(k: int) -> int:
