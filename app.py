@@ -28,6 +28,7 @@ from engines.studio import Studio, on_zero_gpu
 from tabs import about, system
 from tabs.common import model_runs
 from tabs.login import LoginGuard, believe_forwarded_for, login_app_kwargs, trusted_proxies
+from tabs.queue_limit import bound_queue
 from tabs.running_calls import RUNS, SESSION_ENDED
 from tabs.session_files import DELETE_CACHE, OUTPUTS
 from tabs.uploads import explain_processing_errors, limit_image_decoding
@@ -54,6 +55,10 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="violet")
 MAX_UPLOAD = "200mb"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUEUE_SIZE = 16
+SESSION_CAPACITY = 100
+"""Sessions whose state the server keeps (least recently used ones go first). Gradio keeps a
+copy of every component's config per session, about 0.5 MB for this app, and each API call
+without a session of its own starts one: at Gradio's default of 10,000 that is gigabytes."""
 
 
 def build_demo(
@@ -82,7 +87,8 @@ def build_demo(
         system.build(studio, demo, busy)
         demo.unload(end_session)
     explain_processing_errors(demo)
-    demo.queue(max_size=QUEUE_SIZE)
+    demo.queue()
+    bound_queue(demo, 1 if on_zero_gpu() else QUEUE_SIZE)  # the status still answers when full
     demo.studio = studio
     return demo
 
@@ -140,6 +146,7 @@ def launch_options(args: argparse.Namespace, auth: tuple[str, str] | None) -> di
         "auth": guard.check if guard else None,
         "app_kwargs": login_app_kwargs() if guard else None,
         "max_file_size": MAX_UPLOAD,
+        "state_session_capacity": SESSION_CAPACITY,
         "theme": THEME,
         "css": CSS,
         "ssr_mode": False,
