@@ -137,3 +137,13 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call" and report.failed:
         item.failed_call = True
     return report
+
+
+def pytest_collection_modifyitems(config, items):
+    """Soak tests (minutes long) run only when selected: `pytest -m soak`."""
+    if "soak" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="a long soak: select it with -m soak")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
