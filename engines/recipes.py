@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import errno
 import json
 import re
 import shutil
@@ -376,12 +377,27 @@ def _unpack(path: Path) -> Path:
         raise
     except MemoryError:
         raise InputError(f"{path.name} is too large for this machine to unpack.") from None
+    except OSError as err:
+        if not _writing_failed(err, folder):
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise InputError(f"{path.name} is not a readable zip: {reason}.") from err
+        # a full disk: named by the user's zip, not by our scratch folder
+        what = err.strerror or type(err).__name__
+        raise OSError(err.errno, f"{what} (unpacking the recipe zip)", str(path)) from err
     except Exception as err:  # zipfile raises a different kind for each way a zip is broken
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(f"{path.name} is not a readable zip: {reason}.") from err
     if not (folder / RECIPE_FILE).is_file():
         raise InputError(f"{path.name} holds no {RECIPE_FILE}.")
     return folder
+
+
+def _writing_failed(err: OSError, folder: Path) -> bool:
+    """Whether an OSError while unpacking came from writing (a full disk, a quota, a file in
+    our folder), not from reading a broken zip (zipfile's seek past the end is one too)."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return True
+    return err.filename is not None and Path(err.filename).is_relative_to(folder)
 
 
 def _allowed(name: str) -> bool:
