@@ -83,6 +83,7 @@ READS: dict[str, list] = {
     "gan.clip_b16": OPEN_CLIP,
     "nerf.sd15": STABLE_DIFFUSION,
     "nerf.clip": OPEN_CLIP,
+    "nerf.clip_l14": OPEN_CLIP,
     "video.sd15": STABLE_DIFFUSION,
     "video.motion_adapter": ["config.json", DIFFUSERS],
     "video.ip_adapter": [  # engines/video/loading.py
@@ -233,6 +234,7 @@ def _built(name: str, tmp_path, tiny_video_dirs):
         "speech.speaker": save_tiny_speaker,
         "speech.asr": save_tiny_whisper,
         "gan.clip": save_tiny_open_clip,
+        "nerf.clip_l14": save_tiny_open_clip,  # tests/test_nerf_metric_clip.py loads it
     }
     engine, component = name.split(".")
     if engine == "video" or name == "layout.detector":
@@ -253,6 +255,7 @@ FORMATS = [
     "speech.speaker",
     "speech.asr",
     "gan.clip",
+    "nerf.clip_l14",
 ]
 """The components whose tiny stand-ins are checked; aMUSEd's tokenizer/ and Pocket TTS's
 file names are not recorded (see their fixtures)."""

@@ -22,6 +22,7 @@ from .report import Report, mean_or_note
 from .store import ItemStore, item_key
 
 EDIT_SET = Path(__file__).with_name("nerf_edits.json")
+METRIC_MODELS = ("clip", "clip_l14")  # engines.nerf.requests.METRIC_MODELS (no import at parse)
 EXAMPLE = "example"
 MODES = ("dds", "sds", "sds-dreamfusion")
 METHODS = {
@@ -77,6 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--nerf-edit-steps", type=int, default=300, help="edit iterations")
     group.add_argument(
         "--nerf-frames", type=int, default=24, help="orbit views the edit is measured on"
+    )
+    group.add_argument(
+        "--nerf-metric-model",
+        default="clip",
+        choices=METRIC_MODELS,
+        help="the CLIP the edit metrics use: clip (ViT-B/32, the default) or clip_l14 "
+        "(ViT-L/14, as InstructPix2Pix and its peers report)",
     )
 
 
@@ -154,10 +162,15 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "seed": seed,
                     "steps": args.nerf_edit_steps,
                     "frames": args.nerf_frames,
+                    "metric_model": _metric_model(args),
                 }
                 _edit_request(item, "scene.nerf", EditRequest).validate()
                 items.append(item)
     return items
+
+
+def _metric_model(args: argparse.Namespace) -> str:
+    return getattr(args, "nerf_metric_model", "clip")
 
 
 def _given(options: dict[str, Any]) -> dict[str, Any]:
@@ -177,6 +190,7 @@ def _edit_request(item: dict[str, Any], scene_file: str, request_type):
         **METHOD_SETTINGS[item["mode"]],
         steps=item["steps"],
         frames=item["frames"],
+        metric_model=item.get("metric_model", "clip"),
         seed=item["seed"],
         preview_every=item["steps"],
     )
@@ -243,7 +257,7 @@ COLUMNS = [
 
 
 def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report:
-    from ..nerf.engine import CLIP_MODEL
+    from ..nerf.engine import CLIP_MODELS
 
     metrics = [r["metrics"] for r in records]
     rows = []
@@ -299,7 +313,7 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report
             "threestudio's (CFG 100, w(t) = 1 - alpha_bar_t, t in [20, 980)), on the same "
             "seeds and steps. Measured by the engine on the same orbit views of the unedited "
             "and the edited scene (the training cameras' radius and mean elevation, VAE-decoded) "
-            f"with {CLIP_MODEL}: direction similarity "
+            f"with {CLIP_MODELS[_metric_model(args)]}: direction similarity "
             "cos(E_I(edited) - E_I(original), E_T(target) - E_T(source)) and direction "
             "consistency between neighbouring views of the closed orbit, the last and the "
             "first included (InstructPix2Pix / Instruct-NeRF2NeRF), and the CLIP score (mean "
@@ -320,6 +334,7 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace) -> Report
             "batch_rays": args.nerf_batch_rays,
             "edit_steps": args.nerf_edit_steps,
             "frames": args.nerf_frames,
+            "metric_model": CLIP_MODELS[_metric_model(args)],
         },
         plots=figures,
         notes=[

@@ -11,9 +11,10 @@ import numpy as np
 import torch
 
 from ..base import Progress, no_progress
+from ..errors import ModelUnavailable
 from ..long_runs import Job, LongRunEngine, RunUpdate
 from ..mp4 import mp4_bytes
-from ..parts import LoadContext, Parts
+from ..parts import LoadContext, Parts, not_available
 from ..peak_memory import peak_memory, reset_peak
 from .cameras import Cameras
 from .capture_images import unit_float
@@ -40,8 +41,11 @@ EDIT_METRICS = (
 )
 
 
-CLIP_MODEL = "OpenAI CLIP ViT-B/32 (nerf.clip)"
-"""The edit metrics' CLIP (peers report ViT-L/14: docs/nerf.md says why it is not offered)."""
+CLIP_MODELS = {
+    "clip": "OpenAI CLIP ViT-B/32 (nerf.clip)",
+    "clip_l14": "OpenAI CLIP ViT-L/14 (nerf.clip_l14)",
+}
+"""The edit metrics' CLIP, by part (EditRequest.metric_model); peers report ViT-L/14."""
 
 
 def metric_views(frames: list) -> list:
@@ -229,7 +233,7 @@ class NerfEditEngine(LongRunEngine):
         video, frames_before, frames_after = self._orbit(
             [original, model], decoder, request.frames, orbit_fps(request.frames)
         )
-        metrics = self._edit_metrics(parts, frames_before, frames_after, request)
+        metrics, notes = self._edit_metrics(parts, frames_before, frames_after, request)
         metrics.update(_run_figures(report, device))
         metrics["mode"] = request.mode
         metrics["guidance_scale"] = request.guidance_scale
@@ -238,7 +242,7 @@ class NerfEditEngine(LongRunEngine):
             {"source": request.source, "target": request.target, "mode": request.mode}
         )
         header.models.update(parts.sources("vae", "diffusion"))
-        sources = parts.sources("vae", "diffusion", "clip")
+        sources = parts.sources("vae", "diffusion", request.metric_model)
         return NerfResult(
             recipe=self.recipe(request, sources, request.seed),
             metrics=metrics,
@@ -252,17 +256,24 @@ class NerfEditEngine(LongRunEngine):
             cancelled=report.steps_done < request.steps,
             orbit_original=frames_before,
             orbit_edited=frames_after,
+            notes=notes,
         )
 
-    def _edit_metrics(self, parts, before: list, after: list, request: EditRequest) -> dict:
-        """CLIP's figures (`CLIP_MODEL`) on the orbit views (`metric_views`) before and after
-        the edit; CLIP is only needed for them, so without it the edit is made and each says
-        which model it lacks."""
-        clip, missing = parts.optional("clip")
-        named = {"clip_model": CLIP_MODEL}
-        if clip is None:
-            return {**named, **{name: missing for name in EDIT_METRICS}}
-        return {**named, **edit_metrics(clip, metric_views(before), metric_views(after), request)}
+    def _edit_metrics(
+        self, parts, before: list, after: list, request: EditRequest
+    ) -> tuple[dict, list[str]]:
+        """The figures of the request's metric CLIP (`CLIP_MODELS`, named in `clip_model`) on
+        the orbit views (`metric_views`) before and after the edit, and notes. CLIP is only
+        needed for them, so without it the edit is made, each figure says which model it
+        lacks and a note says how to get it."""
+        named = {"clip_model": CLIP_MODELS[request.metric_model]}
+        try:
+            clip = parts.get(request.metric_model)
+        except ModelUnavailable as err:
+            missing = not_available(err)
+            return {**named, **{name: missing for name in EDIT_METRICS}}, [f"Edit metrics: {err}"]
+        figures = edit_metrics(clip, metric_views(before), metric_views(after), request)
+        return {**named, **figures}, []
 
     # -- render ----------------------------------------------------------------------------------
 

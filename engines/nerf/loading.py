@@ -1,11 +1,11 @@
 """Loading the NeRF engine's parts, each when a request first needs it: the SD 1.5 VAE
 (latents and decoding), the UNet with its text encoder and noise schedule (editing), and CLIP
-ViT-B/32 (edit metrics)."""
+ViT-B/32 or, when a request asks, ViT-L/14 (edit metrics)."""
 
 from __future__ import annotations
 
-from ..loading import pretrained, pretrained_files
-from ..parts import LoadContext
+from ..loading import pretrained, pretrained_files, unavailable
+from ..parts import LoadContext, PartLoader
 
 
 def load_vae(context: LoadContext):
@@ -34,10 +34,26 @@ def load_diffusion(context: LoadContext):
     return DiffusionGuide(unet.to(device), scheduler, text_encoder.to(device), tokenizer)
 
 
-def load_clip(context: LoadContext):
-    from ..clip_guide import ClipGuide
+def clip_loader(component: str) -> PartLoader:
+    """The loader of an open_clip folder (open_clip_config.json + weights); a folder that does
+    not load (no config, no or truncated weights) is a model that is not available."""
 
-    return ClipGuide.load(context.resolve("clip").folder, context.device.torch_device, "clip")
+    def load(context: LoadContext):
+        from ..clip_guide import ClipGuide
+
+        resolved = context.resolve(component)
+        try:
+            return ClipGuide.load(resolved.folder, context.device.torch_device, component)
+        except (OSError, RuntimeError, ValueError, KeyError) as err:
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise unavailable(resolved, reason) from err
+
+    return load
 
 
-PARTS = {"vae": load_vae, "diffusion": load_diffusion, "clip": load_clip}
+PARTS = {
+    "vae": load_vae,
+    "diffusion": load_diffusion,
+    "clip": clip_loader("clip"),
+    "clip_l14": clip_loader("clip_l14"),
+}

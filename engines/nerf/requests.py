@@ -14,6 +14,7 @@ from ..fields import choice, integer, number, seed, text, value
 EXAMPLE = "example"  # the built-in example scene (also engines.nerf.example.EXAMPLE)
 MODES = ("dds", "sds")
 WEIGHTINGS = ("1", "1 - alpha_bar")  # engines.nerf.guidance.WEIGHTINGS (no torch import here)
+METRIC_MODELS = ("clip", "clip_l14")  # registry components [nerf.clip], [nerf.clip_l14]
 
 
 def _path(value: Any, what: str) -> str:
@@ -109,6 +110,14 @@ class EditRequest(Request):
     switch_every: int = integer(1, 1, 100, "steps on one view before the next")
     frames: int = integer(
         24, 4, 240, "orbit video frames (original and edited side by side)", cpu=12
+    )
+    metric_model: str = choice(
+        "clip",
+        METRIC_MODELS,
+        "the CLIP the edit metrics are measured with: ViT-B/32, or ViT-L/14 as InstructPix2Pix "
+        "and the NeRF-editing papers after it report (an optional download)",
+        label="metric CLIP",
+        labels=("CLIP ViT-B/32 (nerf.clip)", "CLIP ViT-L/14 (nerf.clip_l14, as peers report)"),
     )
     preview_every: int = integer(50, 1, 5000, "a preview render every N steps")
     seed: int = seed()
