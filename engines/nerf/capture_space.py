@@ -18,12 +18,14 @@ import numpy as np
 
 from .cameras import CAMERA_DISTANCE, nearest_point_to_axes, normalise_poses
 from .ray_space import AUTO, BOX, CONTRACT, KINDS, NDC, RaySpace
+from .sampler import MIN_NEAR
 
 FORWARD_FACING_DEG = 30.0  # every camera within this of the mean viewing direction
 NDC_NEAR_MARGIN = 0.75  # LLFF's bd_factor: the nearest depth lands at 1 / 0.75
 FAR_FACTOR = 2.0  # depth bounds past this many camera distances: unbounded
 OUTSIDE_FRACTION = 0.05  # sparse points outside the box past this fraction: unbounded
 SPREAD_NEAR = 3.0  # without depth information, the near plane at this many camera spreads
+CONTRACT_NEAR_MARGIN = 0.9  # contracted rays start at this fraction of the nearest depth
 
 
 @dataclass
@@ -121,7 +123,7 @@ def place(
         space.focal /= ndc_overflow(space, poses, intrinsics, width, height)
     elif kind == CONTRACT:
         poses, transform = _contracted(c2w)
-        space = RaySpace(CONTRACT)
+        space = RaySpace(CONTRACT, start=_contract_start(c2w, bounds, points, transform))
     else:
         poses, transform = _box(c2w, bounds if forward_facing(c2w) else None)
         space = RaySpace(BOX)
@@ -147,6 +149,16 @@ def ndc_overflow(space: RaySpace, c2w, intrinsics, width: int, height: int) -> f
             if xy.numel():
                 reach = max(reach, float(xy.abs().max()))
     return reach
+
+
+def _contract_start(c2w, bounds, points, transform: np.ndarray) -> float:
+    """Where contracted rays start (scene units): CONTRACT_NEAR_MARGIN of the nearest depth the
+    capture records (LLFF bounds, else sparse points), at least MIN_NEAR; MIN_NEAR without
+    depth information (a transforms.json)."""
+    if bounds is None and (points is None or not len(points)):
+        return MIN_NEAR
+    scale = float(np.cbrt(np.linalg.det(transform[:, :3])))
+    return max(MIN_NEAR, CONTRACT_NEAR_MARGIN * _near_depth(c2w, bounds, points) * scale)
 
 
 def _near_depth(c2w, bounds, points) -> float:

@@ -30,6 +30,8 @@ class RaySpace:
     width: float = 0.0
     height: float = 0.0
     near: float = 1.0
+    # contraction only: where rays start (scene units; from the capture's nearest depth)
+    start: float = MIN_NEAR
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -37,7 +39,8 @@ class RaySpace:
     @classmethod
     def from_dict(cls, data: dict | None) -> RaySpace:
         data = dict(data or {})
-        numbers = {k: float(data[k]) for k in ("focal", "width", "height", "near") if k in data}
+        names = ("focal", "width", "height", "near", "start")
+        numbers = {k: float(data[k]) for k in names if k in data}
         space = cls(kind=str(data.get("kind", BOX)), **numbers)
         if space.kind not in KINDS:
             raise ValueError(f"unknown ray space {space.kind!r}")
@@ -103,9 +106,11 @@ class RaySpace:
 
     def _contracted_samples(self, origins, directions, count, jitter, generator) -> RaySamples:
         """Samples evenly spaced in s = g(t), g(t) = t below 1 and 2 - 1/t beyond (linear near
-        the camera, linear in disparity far away), from MIN_NEAR to CONTRACT_FAR."""
+        the camera, linear in disparity far away), from `start` to CONTRACT_FAR. A start
+        at the capture's nearest depth leaves no room for floaters between a camera and what
+        it sees: the cameras sit inside the contracted domain (unlike the box's and NDC's)."""
         rays = origins.shape[0]
-        lo, hi = _g(torch.tensor(MIN_NEAR)), _g(torch.tensor(CONTRACT_FAR))
+        lo, hi = _g(torch.tensor(self.start)), _g(torch.tensor(CONTRACT_FAR))
         edges = torch.linspace(0, 1, count + 1, device=origins.device)
         fraction = stratified_fractions(rays, count, jitter, generator, origins.device)
         t = _g_inverse(lo + fraction * (hi - lo))
