@@ -142,7 +142,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         "similarity and consistency as metrics. Views are fitted at 512 px by default (64x64 "
         "latents, the resolution SD 1.5's UNet was trained on), 256 px on a CPU. Backbones: "
         "the Stable Diffusion 1.5 VAE, UNet and text encoder; CLIP ViT-B/32 (open_clip) for the "
-        "metrics.",
+        "metrics, or ViT-L/14 as peers report (optional).",
     ),
     Capability(
         key="compression",

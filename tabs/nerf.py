@@ -27,8 +27,10 @@ from .live_run import LossPlot, stream, wire_stop
 
 INTRO = """\
 **ED-NeRF-style text-guided scene editing.** Pick the built-in example or upload a captured
-scene as a zip (nerfstudio / instant-ngp / Blender `transforms.json` with its images, or LLFF
-`poses_bounds.npy` + `images/`), press **Reconstruct** to fit a NeRF that renders Stable
+scene as a zip (nerfstudio / instant-ngp `transforms.json` or Blender `transforms_*.json` with
+their images; LLFF or mip-NeRF 360 `poses_bounds.npy` + `images/`; a COLMAP `sparse/0/` model +
+`images/`; lens distortion is removed, `images_2/4/8/` are used when present, fisheye cameras
+are refused), press **Reconstruct** to fit a NeRF that renders Stable
 Diffusion 1.5 latents, then describe the scene and what it should become and press **Edit**.
 **ED-NeRF's:** the NeRF in SD's latent space, the refinement layer, editing with Delta Denoising
 Score. **Ours:** the TensoRF field, the schedules and regularisers, the example scene and the
@@ -63,9 +65,10 @@ def build_reconstruct(studio: StudioInterface, run_id: gr.State):
             form.add(
                 "scene",
                 gr.File(
-                    label="Scene zip: transforms.json (nerfstudio, instant-ngp, Blender), "
-                    "LLFF poses_bounds.npy or COLMAP sparse/0 + images/ (empty: the built-in "
-                    "example)",
+                    label="Scene zip: transforms.json (nerfstudio PINHOLE or OPENCV, "
+                    "instant-ngp, Blender transforms_*.json), LLFF / mip-NeRF 360 "
+                    "poses_bounds.npy + images/, or COLMAP sparse/0 (.bin or .txt) + images/; "
+                    "fisheye refused (empty: the built-in example)",
                     type="filepath",
                     file_types=[".zip"],
                 ),
