@@ -1,12 +1,19 @@
 """NeRF editing benchmark: reconstruction quality against time on the built-in scene, ED-NeRF's
-efficiency claim (one latent iteration vs one RGB iteration at 512x512 rays, same field), and
-the cost of one DDS iteration against one SDS iteration. Prints JSON; every ratio is measured
+efficiency claim (one latent iteration vs one RGB iteration at 512x512 rays, same field), the
+cost of one DDS iteration against one SDS iteration, held-out PSNR on our synthetic
+forward-facing and unbounded 360 captures, TensoRF's fit schedule against ours piece by piece,
+and the drift of an edit whose guidance gradient is zero. Prints JSON; every ratio is measured
 in this one run, on this device.
 
+    python benchmarks/nerf.py --quick                 # CPU, a few minutes: the small parts
     python benchmarks/nerf.py                         # CPU, 2 threads, random SD-1.5 UNet
     python benchmarks/nerf.py --device cuda --minutes 3
     python benchmarks/nerf.py --unet tiny --minutes 1 # quick look
     python benchmarks/nerf.py --parts schedule,zero_gradient_edit   # the fit schedule's effect
+
+`--quick` runs `captures,schedule,zero_gradient_edit` at small sizes (the JSON's `sizes` says
+which): held-out PSNR on the built-in scene (the schedule part's default run), on the
+forward-facing and on the unbounded capture, the schedule's effect, and the zero-gradient drift.
 
 The VAE latents used in the fit come from a tiny random VAE (the fit's cost, not its latent
 quality, is measured: the RGB head's held-out PSNR is independent of the VAE's weights). The
@@ -50,10 +57,43 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--schedule-resolution", type=int, default=64)
     parser.add_argument("--schedule-steps", type=int, default=600)
     parser.add_argument("--schedule-grid", type=int, default=64)
-    return parser.parse_args(argv)
+    parser.add_argument("--schedule-rays", type=int, default=1024)
+    parser.add_argument("--schedule-samples", type=int, default=64)
+    parser.add_argument("--capture-steps", type=int, default=600, help="synthetic capture fits")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"the parts {','.join(QUICK_PARTS)} at small sizes, a few minutes on 2 CPU cores "
+        "(overrides --parts and the schedule sizes)",
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.parts = ",".join(QUICK_PARTS)
+        for name, value in QUICK_SIZES.items():
+            setattr(args, name, value)
+    return args
 
 
-PARTS = ("reconstruction", "latent_vs_rgb", "guidance", "schedule", "zero_gradient_edit")
+PARTS = (
+    "reconstruction",
+    "latent_vs_rgb",
+    "guidance",
+    "captures",
+    "schedule",
+    "zero_gradient_edit",
+)
+QUICK_PARTS = ("captures", "schedule", "zero_gradient_edit")
+QUICK_SIZES = {
+    "schedule_resolution": 32,
+    "schedule_steps": 600,
+    "schedule_grid": 32,
+    "schedule_rays": 512,
+    "schedule_samples": 48,
+    "capture_steps": 300,
+}
+"""--quick: the built-in scene at 32 px, grid 8 -> 32, 600 steps (the first occupancy update,
+where TensoRF's L1 weight halves, is at step 400), 512 rays x 48 samples per step; the synthetic
+captures at 32x24 px, 300 steps (as tests/test_nerf_ray_space.py)."""
 
 
 def sync(device) -> None:
@@ -244,7 +284,10 @@ def fit_small(args, device, settings, scene=None):
     latents = Decoder(tiny_sd_vae()).encode(images)
     grid = args.schedule_grid
     config = NerfConfig(
-        scene.width, scene.height, samples=64, field=FieldConfig(grid=grid, grid_start=grid // 4)
+        scene.width,
+        scene.height,
+        samples=args.schedule_samples,
+        field=FieldConfig(grid=grid, grid_start=grid // 4),
     )
     cameras = Cameras.from_arrays(scene.c2w, scene.intrinsics, scene.width, scene.height)
     model = LatentNerf(config, cameras, scene.train, scene.test).to(device)
@@ -256,33 +299,113 @@ def fit_small(args, device, settings, scene=None):
     return model, score, seconds, scene
 
 
+DEFAULT_RUN = "TensoRF's published schedule (TV 0, L1 8e-5 -> 4e-5, lr reset), jittered: ours"
+FORMER = dict(tv_weight=0.1, l1_weight=1e-4, l1_weight_rest=1e-4, lr_upsample_reset=False)
+
+
 def schedule(args, device) -> dict:
-    """Held-out PSNR of the same small fit under our former schedule and TensoRF's published
-    one (TV 0 on an object-centric scene, L1 8e-5 then 4e-5, learning rates reset after each
-    upsample), and with and without jittered samples."""
+    """Held-out PSNR of the same small fit of the built-in scene under TensoRF's published
+    schedule (our default: TV 0 on an object-centric scene, L1 8e-5 then 4e-5 after the first
+    occupancy update, learning rates reset after each upsample), with each piece put back to
+    our former value in turn, with all of them, and without jittered samples."""
     from engines.nerf.fit import FitSettings
 
     steps = args.schedule_steps
-    common = dict(steps=steps, batch_rays=1024, preview_every=steps)
+    common = dict(steps=steps, batch_rays=args.schedule_rays, preview_every=steps)
     runs = {
-        "former (TV 0.1, L1 1e-4, no lr reset, latent samples not jittered)": FitSettings(
-            **common, tv_weight=0.1, l1_weight=1e-4, l1_weight_rest=1e-4,
-            lr_upsample_reset=False,
+        DEFAULT_RUN: FitSettings(**common),
+        "but TV 0.1 (former)": FitSettings(**common, tv_weight=0.1),
+        "but L1 1e-4 throughout (former)": FitSettings(
+            **common, l1_weight=1e-4, l1_weight_rest=1e-4
         ),
-        "TensoRF's (TV 0, L1 8e-5 -> 4e-5, lr reset), jittered: the default": FitSettings(
-            **common
-        ),
+        "but no lr reset after upsampling (former)": FitSettings(**common, lr_upsample_reset=False),
+        "former: all three": FitSettings(**common, **FORMER),
         "TensoRF's, samples not jittered": FitSettings(**common, jitter=False),
-    }  # fmt: skip
+    }
     out, scene = {}, None
     for name, settings in runs.items():
         _, score, seconds, scene = fit_small(args, device, settings, scene)
         out[name] = {"heldout_psnr_rgb": round(score, 2), "fit_seconds": round(seconds, 1)}
+    ours = out[DEFAULT_RUN]["heldout_psnr_rgb"]
     return {
+        "scene": "built-in example",
         "resolution": args.schedule_resolution,
+        "views_heldout": len(scene.test),
         "steps": steps,
-        "grid": args.schedule_grid,
+        "grid": f"{args.schedule_grid // 4} -> {args.schedule_grid}",
+        "rays_per_step": args.schedule_rays,
+        "samples_per_ray": args.schedule_samples,
         "runs": out,
+        "heldout_psnr_rgb_builtin_scene": ours,
+        "db_over_ours": {
+            name: round(run["heldout_psnr_rgb"] - ours, 2)
+            for name, run in out.items()
+            if name != DEFAULT_RUN
+        },
+    }
+
+
+CAPTURE_SIZE = (32, 24)
+CAPTURE_FIT = dict(grid=32, samples=48, batch_rays=512, lr_grid=0.05, lr_network=3e-3)
+"""The synthetic captures' fits: the tiny fit tests/test_nerf_ray_space.py holds to its floors
+(RGB head only, grid 32 throughout), for --capture-steps."""
+
+
+def captures(args, device) -> dict:
+    """Held-out PSNR (RGB head) of a tiny fit of each synthetic capture (engines/nerf/
+    synthetic.py, our ray tracer), in the ray space the poses choose: NDC for the
+    forward-facing sweep, mip-NeRF 360's contraction for the unbounded ring."""
+    import torch
+
+    from engines.nerf.cameras import Cameras
+    from engines.nerf.field import FieldConfig
+    from engines.nerf.fit import FitSettings, Fitter
+    from engines.nerf.model import LatentNerf, NerfConfig
+    from engines.nerf.scenes import load_scene
+    from engines.nerf.synthetic import FORWARD_FACING, UNBOUNDED, write_capture
+
+    root = Path(tempfile.mkdtemp(prefix="zss-nerf-captures-"))
+    out = {}
+    for kind in (FORWARD_FACING, UNBOUNDED):
+        write_capture(root / kind, kind, CAPTURE_SIZE)
+        scene = load_scene(root / kind, CAPTURE_SIZE[0])
+        torch.manual_seed(0)
+        grid = CAPTURE_FIT["grid"]
+        config = NerfConfig(
+            scene.width,
+            scene.height,
+            samples=CAPTURE_FIT["samples"],
+            space=scene.space,
+            field=FieldConfig(grid=grid, grid_start=grid),
+        )
+        cameras = Cameras.from_arrays(scene.c2w, scene.intrinsics, scene.width, scene.height)
+        model = LatentNerf(config, cameras, scene.train, scene.test).to(device)
+        settings = FitSettings(
+            steps=args.capture_steps,
+            batch_rays=CAPTURE_FIT["batch_rays"],
+            lr_grid=CAPTURE_FIT["lr_grid"],
+            lr_network=CAPTURE_FIT["lr_network"],
+            preview_every=args.capture_steps,
+        )
+        fitter = Fitter(model, torch.from_numpy(scene.images), None, settings)
+        began = time.perf_counter()
+        fitter.run()
+        seconds = time.perf_counter() - began
+        heldout, _ = fitter.heldout()
+        trained, _ = fitter.heldout(scene.train)
+        out[kind] = {
+            "space": scene.space.kind,
+            "views_train": len(scene.train),
+            "views_heldout": len(scene.test),
+            "heldout_psnr_rgb": round(heldout, 2),
+            "train_psnr_rgb": round(trained, 2),
+            "fit_seconds": round(seconds, 1),
+        }
+    return {
+        "size": "x".join(map(str, CAPTURE_SIZE)),
+        "steps": args.capture_steps,
+        **{k: v for k, v in CAPTURE_FIT.items()},
+        "captures": out,
     }
 
 
@@ -300,6 +423,7 @@ def zero_gradient_edit(args, device, steps: int = 50) -> dict:
     from engines.nerf.scene_file import SceneHeader, scene_bytes
 
     small = argparse.Namespace(**{**vars(args), "schedule_steps": 100})
+    began = time.perf_counter()
     model, _, _, _ = fit_small(small, device, FitSettings(steps=100, batch_rays=1024))
     model.update_occupancy()
     before = scene_bytes(model, SceneHeader())
@@ -313,7 +437,10 @@ def zero_gradient_edit(args, device, steps: int = 50) -> dict:
         float((p.detach() - fitted[name]).abs().max()) for name, p in model.field.named_parameters()
     )
     return {
+        "scene": f"built-in example at {args.schedule_resolution} px, fitted 100 steps",
+        "guide": "tiny random SD-1.5-structured UNet, the same embedding for source and target",
         "steps": steps,
+        "seconds": round(time.perf_counter() - began, 1),
         "max_parameter_drift": drift,
         "scene_file_identical": scene_bytes(model, SceneHeader()) == before,
     }
@@ -327,7 +454,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    started = time.perf_counter()
     report: dict = {
+        "command": "python benchmarks/nerf.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "device": args.device if device.type != "cuda" else torch.cuda.get_device_name(device),
         "threads": args.threads,
         "torch": torch.__version__,
@@ -343,11 +473,14 @@ def main(argv=None) -> int:
             report["latent_vs_rgb"] = latent_vs_rgb(model, device)
     if "guidance" in parts:
         report["guidance"] = guidance(args, device)
+    if "captures" in parts:
+        report["captures"] = captures(args, device)
     if "schedule" in parts:
         report["schedule"] = schedule(args, device)
     if "zero_gradient_edit" in parts:
         report["zero_gradient_edit"] = zero_gradient_edit(args, device)
     report["process_peak_rss_mb"] = process_peak_rss_mb()
+    report["total_seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=2))
     return 0
 
