@@ -99,7 +99,7 @@ def _space(data: Any, name: str) -> RaySpace:
         raise InputError(f"{name} is damaged: space must be one of {', '.join(KINDS)}.")
     numbers = {
         k: finite(data[k], f"space.{k}", name)
-        for k in ("focal", "width", "height", "near")
+        for k in ("focal", "width", "height", "near", "start")
         if k in data
     }
     return RaySpace(kind=data.get("kind", KINDS[0]), **numbers)
