@@ -27,13 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-VIT_B_32 = {
-    "embed_dim": 512,
-    "quick_gelu": True,
-    "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 32},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 12},
-}
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -73,7 +67,10 @@ def prepare_models(args, scratch: Path) -> dict[str, str]:
         overrides[override_variable("gan", "clip")] = str(args.clip)
         clip_label = str(args.clip)
     elif args.random_size:
-        overrides[override_variable("gan", "clip")] = str(save_random_clip(scratch / "clip"))
+        from full_size_models import build_open_clip
+
+        clip = build_open_clip(scratch / "clip", "open-clip-vit-b-32-openai")
+        overrides[override_variable("gan", "clip")] = str(clip)
         clip_label = "ViT-B/32 architecture, random weights"
     elif not args.model:
         sys.path.insert(0, str(ROOT / "tests"))
@@ -84,20 +81,6 @@ def prepare_models(args, scratch: Path) -> dict[str, str]:
     else:
         clip_label = "models.toml gan.clip"
     return {"env": overrides, "generator": label, "clip": clip_label}
-
-
-def save_random_clip(folder: Path) -> Path:
-    import open_clip
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    model = open_clip.CLIP(**json.loads(json.dumps(VIT_B_32)))
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()},
-        folder / "open_clip_model.safetensors",
-    )
-    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": VIT_B_32}), "utf-8")
-    return folder
 
 
 def run_child(args) -> dict:

@@ -23,75 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # tiny model builders
 
-from measure import run_in_process, time_runs  # noqa: E402 (after the path set-up)
+from full_size_models import build_sd15  # noqa: E402 (after the path set-up)
+from measure import run_in_process, time_runs  # noqa: E402
 
 PROMPT = "a photo of a cat and a dog sitting on a sofa"
 BOXES = [("a cat", 0.05, 0.3, 0.48, 0.95), ("a dog", 0.52, 0.25, 0.97, 0.95)]
-
-
-def build_full_size_sd15(folder: Path, dtype: str) -> Path:
-    """A folder laid out like stable-diffusion-v1-5 with SD-1.5's exact architecture (860M
-    UNet, CLIP ViT-L/14 text encoder, f8 VAE) and random weights: costs are real, images not."""
-    import torch
-    from diffusers import (
-        AutoencoderKL,
-        PNDMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from tiny_models import write_clip_tokenizer
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=64,
-        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-        block_out_channels=(320, 640, 1280, 1280),
-        layers_per_block=2,
-        attention_head_dim=8,
-        cross_attention_dim=768,
-    )
-    text = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=49408,
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            max_position_embeddings=77,
-            projection_dim=768,
-            hidden_act="quick_gelu",
-        )
-    )
-    vae = AutoencoderKL(
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(128, 256, 512, 512),
-        layers_per_block=2,
-        latent_channels=4,
-        sample_size=512,
-    )
-    scheduler = PNDMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        skip_prk_steps=True,
-        steps_offset=1,
-        set_alpha_to_one=False,
-    )
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text,
-        tokenizer=write_clip_tokenizer(folder / "_tokenizer_src"),
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.to(getattr(torch, dtype)).save_pretrained(folder)
-    return folder
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -156,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             dtype = "float16" if torch.cuda.is_available() else "float32"
-            args.model = build_full_size_sd15(Path(scratch) / "sd15-random", dtype)
+            args.model = build_sd15(Path(scratch) / "sd15-random", dtype)
             kind = "SD-1.5 architecture, random weights (timing only)"
         else:
             from tiny_models import save_tiny_sd15_pipeline

@@ -59,46 +59,16 @@ def build_tiny(folder: Path) -> dict[str, Path]:
 
 
 def build_full_size_random(folder: Path, dtype: str) -> dict[str, Path]:
-    """The real architectures with random weights: SD 1.5, the v1-5-2 motion adapter (the
-    class's defaults), and an h94/IP-Adapter folder (CLIP ViT-H/14 image encoder and an
+    """The real architectures with random weights (benchmarks/configs/): SD 1.5, the v1-5-2
+    motion adapter, and an h94/IP-Adapter folder (CLIP ViT-H/14 image encoder and an
     ip-adapter_sd15 file of the real shapes)."""
-    import torch
-    from diffusers import MotionAdapter
-    from layout import build_full_size_sd15
-    from safetensors.torch import save_file
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+    from full_size_models import build_ip_adapter, build_motion_adapter, build_sd15
 
-    sd15 = build_full_size_sd15(folder / "sd15", dtype)
-    torch_dtype = getattr(torch, dtype)
-    torch.manual_seed(0)
-    MotionAdapter().to(torch_dtype).save_pretrained(folder / "motion")
-    vision = CLIPVisionConfig(
-        hidden_size=1280,
-        intermediate_size=5120,
-        num_hidden_layers=32,
-        num_attention_heads=16,
-        image_size=224,
-        patch_size=14,
-        projection_dim=1024,
-        hidden_act="gelu",
-    )
-    models = folder / "ip" / "models"
-    CLIPVisionModelWithProjection(vision).to(torch_dtype).save_pretrained(models / "image_encoder")
-    # hidden size of each cross-attention layer, in diffusers' order (down, up, mid)
-    sizes = [320, 320, 640, 640, 1280, 1280] + [1280] * 3 + [640] * 3 + [320] * 3 + [1280]
-    weights = {
-        "image_proj.proj.weight": torch.randn(4 * 768, 1024) * 0.02,
-        "image_proj.proj.bias": torch.zeros(4 * 768),
-        "image_proj.norm.weight": torch.ones(768),
-        "image_proj.norm.bias": torch.zeros(768),
+    return {
+        "sd15": build_sd15(folder / "sd15", dtype),
+        "motion_adapter": build_motion_adapter(folder / "motion", dtype),
+        "ip_adapter": build_ip_adapter(folder / "ip", dtype),
     }
-    for index, size in enumerate(sizes):
-        for name in ("to_k_ip", "to_v_ip"):
-            weights[f"ip_adapter.{1 + 2 * index}.{name}.weight"] = torch.randn(size, 768) * 0.02
-    save_file(
-        {k: v.to(torch_dtype) for k, v in weights.items()}, models / "ip-adapter_sd15.safetensors"
-    )
-    return {"sd15": sd15, "motion_adapter": folder / "motion", "ip_adapter": folder / "ip"}
 
 
 def worker(args: argparse.Namespace) -> dict:
