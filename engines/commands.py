@@ -32,6 +32,12 @@ def add_studio_options(parser: argparse.ArgumentParser, device_default: str | No
         "engine at a time on CPU and MPS)",
     )
     parser.add_argument(
+        "--low-memory",
+        action="store_true",
+        help="the low-memory levers for engines that do not fit a 12 GB GPU (subject video): "
+        "VAE slicing, memory-efficient attention, model CPU offload (sequential below 8 GB)",
+    )
+    parser.add_argument(
         "--backend",
         choices=BACKENDS,
         default="local",
@@ -52,7 +58,9 @@ def studio_from_args(args: argparse.Namespace):
     backend = getattr(args, "backend", "local")
     if backend == "ray":
         given = [
-            f for f in ("device", "gpu_budget") if getattr(args, f, None) not in (None, "auto")
+            f
+            for f in ("device", "gpu_budget", "low_memory")
+            if getattr(args, f, None) not in (None, "auto", False)
         ]
         if given:
             flag = "--" + given[0].replace("_", "-")
@@ -67,7 +75,12 @@ def studio_from_args(args: argparse.Namespace):
         raise InputError("--ray-address needs --backend ray.")
     from .studio import Studio
 
-    return Studio(device=args.device, models=args.models, gpu_budget_gb=args.gpu_budget)
+    return Studio(
+        device=args.device,
+        models=args.models,
+        gpu_budget_gb=args.gpu_budget,
+        low_memory=getattr(args, "low_memory", False),
+    )
 
 
 def flags_of(name: str, spec: FieldSpec) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from typing import Any
 from . import residency
 from .device import DeviceSpec, choose_device
 from .errors import InputError, ModelUnavailable, OutOfMemory
+from .low_memory import LowMemory
 from .memory import device_memory, is_out_of_memory, weight_bytes
 from .parts import LoadContext, raise_with_everything_missing
 from .registry import Registry
@@ -41,8 +42,10 @@ class ModelManager:
         registry: Registry,
         device: DeviceSpec | str | None = None,
         budget_bytes: float | None = None,
+        low_memory: bool = False,
     ):
         self.registry = registry
+        self.low_memory = LowMemory(on=bool(low_memory))
         self._device = device if isinstance(device, DeviceSpec) else None
         self._device_request = None if isinstance(device, DeviceSpec) else device
         self._budget_bytes = budget_bytes
@@ -247,6 +250,7 @@ class ModelManager:
             "loaded": engines,
             "busy": busy,
             "release_pending": self._releases.waiting(),
+            "low_memory": self.low_memory.describe(self.device),
         }
         status.update(device_memory(self.device))
         return status

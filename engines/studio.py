@@ -41,6 +41,7 @@ class Studio:
         models: str | os.PathLike | None = None,
         registry: Registry | None = None,
         gpu_budget_gb: float | None = None,
+        low_memory: bool = False,
     ):
         self.registry = registry or Registry.load(models)
         zero_gpu = on_zero_gpu()
@@ -54,7 +55,10 @@ class Studio:
         if budget is None and zero_gpu:  # each call gets a whole GPU: keep every engine
             budget = UNLIMITED
         self.manager = ModelManager(
-            self.registry, device or ("cuda" if zero_gpu else "auto"), budget_bytes=budget
+            self.registry,
+            device or ("cuda" if zero_gpu else "auto"),
+            budget_bytes=budget,
+            low_memory=low_memory,
         )
         self._engines: dict[str, Engine] = {}
         self._lock = threading.Lock()

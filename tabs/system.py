@@ -11,6 +11,7 @@ import gradio as gr
 
 from engines.capabilities import keys
 from engines.interface import StudioInterface
+from engines.low_memory import describe_line
 
 from .common import api_only, engine_handler
 from .running_calls import RUNS
@@ -74,6 +75,8 @@ def status_rows(status: dict[str, Any]) -> list[list[str]]:
                 f"{status['gpu_free_mb']:,.0f} of {status['gpu_total_mb']:,.0f} MB free",
             ]
         )
+    if "low_memory" in status:
+        rows.append(["low memory", describe_line(status["low_memory"])])
     if "process_peak_rss_mb" in status:
         rows.append(["memory (peak)", f"{status['process_peak_rss_mb']:,.0f} MB"])
     rows.append(["version", status.get("version", "")])

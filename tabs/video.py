@@ -56,7 +56,7 @@ ADVANCED_ROWS = (
     ("token_strength", "token_trailing", "token_start", "token_end"),
     ("temporal_mask_end",),
     ("soft_edge", "remove_background"),
-    ("metrics", "cpu_offload"),
+    ("metrics", "cpu_offload", "low_memory"),
 )
 EXAMPLES: list[dict[str, Any]] = [
     {

@@ -45,6 +45,7 @@ ADVANCED = {
     "remove_background": False,
     "metrics": False,
     "cpu_offload": False,
+    "low_memory": False,
 }
 NAMES = ["prompt", "subject_phrase", "subject", "subject_mask", "canvas", *ADVANCED]
 

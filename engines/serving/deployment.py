@@ -54,8 +54,11 @@ class EngineDeployment:
         models: str | None = None,
         gpu_budget: float | None = None,
         preload: bool = True,
+        low_memory: bool = False,
     ):
-        self.studio = Studio(device=device, models=models, gpu_budget_gb=gpu_budget)
+        self.studio = Studio(
+            device=device, models=models, gpu_budget_gb=gpu_budget, low_memory=low_memory
+        )
         self.key = engine
         self.engine = self.studio.engine(engine)
         self.replica = serve.get_replica_context().replica_id.unique_id
@@ -192,7 +195,7 @@ def _test_delay() -> Callable[[], float] | None:
 def build_app(args: dict[str, Any]) -> serve.Application:
     """The application of one capability, for serve.yaml's `import_path`
     (`engines.serving.deployment:build_app`, `args: {engine: compression}`)."""
-    known = {"engine", "device", "models", "gpu_budget", "preload"}
+    known = {"engine", "device", "models", "gpu_budget", "preload", "low_memory"}
     unknown = sorted(set(args) - known)
     if unknown or "engine" not in args:
         raise InputError(

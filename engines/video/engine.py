@@ -13,6 +13,7 @@ from PIL import Image
 from ..base import Engine, Progress, no_progress
 from ..detection import load_detector
 from ..errors import InputError
+from ..low_memory import efficient_attention
 from ..parts import LoadContext, Parts
 from ..peak_memory import peak_memory, reset_peak
 from ..phrases import box_token_indices
@@ -22,7 +23,7 @@ from .loading import (
     load_dino,
     load_ip_encoder,
     load_pipeline,
-    set_cpu_offload,
+    set_memory_levers,
     use_ip_adapter,
 )
 from .media import to_uint8
@@ -79,7 +80,10 @@ class SubjectVideoEngine(Engine):
                 (tokens,) = box_token_indices(pipe.tokenizer, request.prompt, [request.phrase])
             ip = parts.get("ip_adapter") if subject is not None else None
             use_ip_adapter(pipe, ip, request.ip_adapter if ip else None, request.ip_scale)
-            set_cpu_offload(pipe, request.cpu_offload, self.manager.device.torch_device)
+            levers = self.manager.low_memory.levers(
+                self.manager.device, asked=request.low_memory, offload=request.cpu_offload
+            )
+            set_memory_levers(pipe, levers, self.manager.device.torch_device)
             control, reference = self._control(pipe, request, subject, boxes, tokens)
 
             started = time.perf_counter()
@@ -101,13 +105,15 @@ class SubjectVideoEngine(Engine):
                 reference=reference,
                 progress=lambda f, what: progress(0.05 + 0.85 * f, what),
             )
-            if control is None:
-                video = sample(**sampling)
-            else:
-                with controlled_attention(pipe.unet, control):
+            with efficient_attention("efficient_attention" in levers):
+                if control is None:
                     video = sample(**sampling)
+                else:
+                    with controlled_attention(pipe.unet, control):
+                        video = sample(**sampling)
             seconds = time.perf_counter() - started
             metrics = {"generation_s": seconds, **peak_memory(device)}
+            metrics["low_memory_levers"] = list(levers)
             if not np.isfinite(video).all():
                 raise InputError(
                     "The video came out with NaN pixels (half-precision overflow); run again on "

@@ -118,19 +118,33 @@ def use_ip_adapter(pipe, ip: dict[str, Any] | None, variant: str | None, scale: 
     pipe.set_ip_adapter_scale(scale)
 
 
-def set_cpu_offload(pipe, on: bool, device) -> None:
-    """Model CPU offload (each model moves to the GPU while it runs) on or off."""
-    if on == pipe.offloaded:
+def set_cpu_offload(pipe, on: bool | str, device) -> None:
+    """CPU offload off (False), model offload (True or "model": each model moves to the GPU
+    while it runs) or "sequential" (each layer does). CUDA only; elsewhere it stays off."""
+    mode = "model" if on is True else on or False
+    if device.type != "cuda":
+        mode = False
+    if mode == pipe.offloaded:
         return
-    if on:
-        if device.type != "cuda":
-            pipe.offloaded = False
-            return
-        pipe.enable_model_cpu_offload(device=device)
-    else:
+    if pipe.offloaded:
         pipe.remove_all_hooks()
         pipe.to(device)
-    pipe.offloaded = on
+    if mode == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif mode == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    pipe.offloaded = mode
+
+
+def set_memory_levers(pipe, levers: tuple[str, ...], device) -> None:
+    """The pipeline's share of engines.low_memory's levers: VAE slicing and CPU offload
+    (memory-efficient attention is a context around the sampling: `efficient_attention`)."""
+    if "vae_slicing" in levers:
+        pipe.vae.enable_slicing()
+    else:
+        pipe.vae.disable_slicing()
+    offload = "sequential" if "sequential_offload" in levers else "model_offload" in levers
+    set_cpu_offload(pipe, offload, device)
 
 
 def load_clip(context: LoadContext) -> dict[str, Any]:

@@ -197,6 +197,13 @@ class SubjectVideoRequest(Request):
     cpu_offload: bool = flag(
         False, "model CPU offload: slower, fits 12-16 GB GPUs", label="CPU offload"
     )
+    low_memory: bool = flag(
+        False,
+        "VAE slicing, memory-efficient attention and model CPU offload (sequential below 8 GB): "
+        "slower, for 8-12 GB GPUs; on for every run when the studio runs with --low-memory",
+        label="low memory",
+        cli=None,  # the studio's --low-memory (`zsstudio --low-memory video ...`)
+    )
 
     def __post_init__(self) -> None:
         if self.keyframes is None:
