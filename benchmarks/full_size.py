@@ -113,10 +113,10 @@ def requests_for(case: str, gpu: bool, tiny: bool, scratch: Path) -> list[tuple[
     if engine == "layout":
         from engines.layout import LayoutRequest
 
-        sized = {} if gpu else dict(LayoutRequest.cpu_defaults)
+        sized = LayoutRequest.sized_defaults(gpu)
         if tiny:
-            sized = {"width": 64, "height": 64}
-        steps = _capped(sized.pop("steps", LayoutRequest().steps), caps, "layout")
+            sized.update(width=64, height=64)
+        steps = _capped(sized.pop("steps"), caps, "layout")
         request = LayoutRequest(
             prompt=LAYOUT_PROMPT,
             boxes=LAYOUT_BOXES,
@@ -129,9 +129,9 @@ def requests_for(case: str, gpu: bool, tiny: bool, scratch: Path) -> list[tuple[
     if engine == "video":
         from engines.video import SubjectVideoRequest
 
-        defaults = SubjectVideoRequest()
-        size = defaults.width if gpu else 256  # the range starts at 256
-        frames = 8 if tiny or not gpu else defaults.frames  # the range starts at 8
+        defaults = {**vars(SubjectVideoRequest()), **SubjectVideoRequest.sized_defaults(gpu)}
+        size = defaults["width"] if gpu else 256  # the range starts at 256
+        frames = 8 if tiny or not gpu else defaults["frames"]  # the range starts at 8
         request = SubjectVideoRequest(
             prompt=VIDEO_PROMPT,
             subject=str(ASSETS / "video" / "toy-robot.png"),
@@ -140,7 +140,7 @@ def requests_for(case: str, gpu: bool, tiny: bool, scratch: Path) -> list[tuple[
             frames=frames,
             width=size,
             height=size,
-            steps=_capped(defaults.steps, caps, "video"),
+            steps=_capped(defaults["steps"], caps, "video"),
             metrics=False,  # CLIP, DINO and Grounding DINO are metric models, not the method's
         )
         return [("generate", lambda _: request)]
@@ -149,9 +149,11 @@ def requests_for(case: str, gpu: bool, tiny: bool, scratch: Path) -> list[tuple[
     if engine == "gan":
         from engines.gan import AdaptRequest
 
-        sized = {} if gpu else dict(AdaptRequest.cpu_defaults)
-        iterations = _capped(sized.pop("iterations", AdaptRequest().iterations), caps, "gan")
-        stage1 = sized.pop("stage1_iterations", AdaptRequest().stage1_iterations)
+        sized = {**vars(AdaptRequest()), **AdaptRequest.sized_defaults(gpu)}
+        iterations = _capped(sized.pop("iterations"), caps, "gan")
+        stage1 = sized.pop("stage1_iterations")
+        keep = ("grid_size", "eval_samples")
+        sized = {k: sized[k] for k in keep if sized.get(k) is not None}
         request = AdaptRequest(
             source="photo",
             target="pencil sketch",
@@ -192,17 +194,20 @@ def requests_for(case: str, gpu: bool, tiny: bool, scratch: Path) -> list[tuple[
 def _nerf_requests(gpu: bool, tiny: bool, caps: dict[str, int], scratch: Path):
     from engines.nerf import EditRequest, ReconstructRequest
 
-    fit = {} if gpu else dict(ReconstructRequest.cpu_defaults)
+    fit = {**vars(ReconstructRequest()), **ReconstructRequest.sized_defaults(gpu)}
+    fit = {k: fit[k] for k in ("resolution", "grid", "samples", "batch_rays") if fit[k] is not None}
+    fit_steps = {**vars(ReconstructRequest()), **ReconstructRequest.sized_defaults(gpu)}["steps"]
+    edit_defaults = {**vars(EditRequest()), **EditRequest.sized_defaults(gpu)}
     scene = "example"
     if tiny:
         from engines.nerf.example import write_example
 
         scene = str(write_example(scratch / "nerf-example", 32))
         fit = {"resolution": 32, "grid": 16, "samples": 24, "batch_rays": 256}
-    steps = _capped(ReconstructRequest().steps, caps, "nerf_fit")
+    steps = _capped(fit_steps, caps, "nerf_fit")
     fitting = ReconstructRequest(scene=scene, steps=steps, preview_every=max(10, steps), **fit)
-    edit_steps = _capped(EditRequest().steps, caps, "nerf_edit")
-    frames = EditRequest().frames if gpu else 4
+    edit_steps = _capped(edit_defaults["steps"], caps, "nerf_edit")
+    frames = edit_defaults["frames"] if gpu else 4
 
     def edit(fitted) -> EditRequest:
         path = scratch / "fitted.nerf"
