@@ -195,7 +195,7 @@ def test_requests_through_the_app_reach_both_replicas(
 
     slowed(0.4)  # the runs overlap, so the router spreads them
     jobs = [front_end.submit(handle_file(zsc), api_name="/decompress") for _ in range(4)]
-    served_by = {dict(job.result(timeout=60)[1]["data"])["replica"] for job in jobs}
+    served_by = {job.result(timeout=60)[1]["replica"] for job in jobs}
     assert served_by == set(replicas_of("compression"))
     assert len(served_by) == 2
 
