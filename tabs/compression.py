@@ -59,17 +59,18 @@ def _png(folder: Path, name: str, image) -> str:
 
 
 def _rate_rows(rates: list[dict]) -> list[list]:
-    def rounded(value, digits):
-        return None if value is None else round(float(value), digits)
+    def rounded(value, figures=4):
+        """Significant figures, not decimals: a bpp of 2.2e-05 must not show as 0."""
+        return None if value is None else float(f"{float(value):.{figures}g}")
 
     return [
         [
             row["codec"],
             row["setting"],
             row["bytes"],
-            rounded(row["bpp"], 4),
-            rounded(row["psnr_db"], 2),
-            rounded(row["ms_ssim"], 4),
+            rounded(row["bpp"]),
+            rounded(row["psnr_db"]),
+            rounded(row["ms_ssim"]),
         ]
         for row in rates
     ]

@@ -103,7 +103,7 @@ def test_end_to_end_through_gradio_client(demo, tmp_path):
         assert (header.width, header.height, header.codebook_size) == (72, 52, 16)
         rows = {row[0]: row for row in rates["data"]}
         assert rows["VQGAN tokens (ours)"][2] == len(data)
-        assert rows["VQGAN tokens (ours)"][3] == round(8 * len(data) / (72 * 52), 4)
+        assert rows["VQGAN tokens (ours)"][3] == float(f"{8 * len(data) / (72 * 52):.4g}")
         assert {"JPEG smallest", "WebP smallest"} <= set(rows)
         assert len(gallery) == 2 + sum(1 for name in rows if name != "VQGAN tokens (ours)")
         assert np.asarray(Image.open(decoded)).shape == (52, 72, 3)
@@ -130,3 +130,11 @@ def test_end_to_end_through_gradio_client(demo, tmp_path):
             client.predict(handle_file(str(junk)), api_name="/decompress")
         with pytest.raises(AppError, match="Unknown codebook size K 100; choose one of 16, 32"):
             client.predict(handle_file(str(source)), 100, "fixed", api_name="/compress")
+
+
+def test_the_rate_table_keeps_significant_figures_of_small_values():
+    from tabs.compression import _rate_rows
+
+    row = {"codec": "x", "setting": "q", "bytes": 3, "bpp": 2.2e-05, "psnr_db": 31.2468}
+    (shown,) = _rate_rows([row | {"ms_ssim": None}])
+    assert shown[3:] == [2.2e-05, 31.25, None]
