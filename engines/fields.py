@@ -176,21 +176,7 @@ def integer(
 ):
     """A whole number in [low, high]; 10.0 is taken as 10, 10.5 is refused. With `cpu`, the
     field is device-sized: `default` on an accelerator, `cpu` on a CPU, when none is given."""
-    sized = None if cpu is None else (default, cpu)
-    spec = FieldSpec(
-        INT,
-        label,
-        help,
-        low,
-        high,
-        unit,
-        optional=optional,
-        step=step,
-        widget=widget,
-        cli=cli,
-        sized=sized,
-    )
-    return _field(None if sized else default, spec)
+    return _ranged(INT, default, low, high, help, label, unit, optional, step, widget, cli, cpu)
 
 
 def number(
@@ -208,9 +194,15 @@ def number(
     cpu: float | None = None,
 ):
     """A finite number in [low, high]; with `cpu`, device-sized (see `integer`)."""
+    return _ranged(FLOAT, default, low, high, help, label, unit, optional, step, widget, cli, cpu)
+
+
+def _ranged(kind, default, low, high, help, label, unit, optional, step, widget, cli, cpu):
+    """An integer or number field; a device-sized one starts unset (None) and is filled in
+    for the device that runs it."""
     sized = None if cpu is None else (default, cpu)
     spec = FieldSpec(
-        FLOAT,
+        kind,
         label,
         help,
         low,
