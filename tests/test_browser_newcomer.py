@@ -179,7 +179,7 @@ def test_cancel_is_one_neutral_message_and_the_status_follows_the_run(page, stud
     assert not [t for t in shown if "Error" in t or "went wrong" in t], shown
 
 
-def test_every_tab_says_where_to_start(page):
+def test_every_tab_says_where_to_start_and_that_it_runs_on_a_cpu(page):
     start = START_HERE.split(":")[0].strip("*")  # "Start here"
     for cap in CAPABILITIES:
         open_tab(page, cap.key)
@@ -187,6 +187,8 @@ def test_every_tab_says_where_to_start(page):
         line.wait_for(timeout=5_000)
         assert start in line.inner_text(), cap.key
         assert line.bounding_box()["y"] < 900, f"{cap.key}: the start line is below the fold"
+        notice = page.get_by_text("Running on a CPU").locator("visible=true").first
+        notice.wait_for(timeout=5_000)  # every tab says it runs on a CPU, and how slowly
         for box in (
             page.locator("textarea[placeholder], input[placeholder]").locator("visible=true").all()
         ):
