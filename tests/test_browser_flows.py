@@ -97,15 +97,16 @@ def visible(page, role: str, name: str):
 
 
 def set_number(page, elem_id: str, value: int) -> None:
-    """Type `value` and leave the box; returns once the page holds it (on a loaded machine the
-    prompt's blur event may still be re-rendering the canvas)."""
+    """Type `value` and leave the box; returns once the page holds it. On a loaded machine the
+    prompt's blur event may still be re-rendering the canvas, or the page-load event that fills
+    the device-sized values may land after the typing: then it is typed again."""
     box = page.locator(f"#{elem_id} input[type=number]")
-    box.fill(str(value))
-    box.press("Enter")
-    box.blur()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15
     while box.input_value() != str(value) and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
+        box.fill(str(value))
+        box.press("Enter")
+        box.blur()
+        page.wait_for_timeout(500)
     assert box.input_value() == str(value)
     page.wait_for_timeout(300)
 
