@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+import test_browser_flows
 from app_server import served
-from test_browser import CHROMIUM_FLAGS, chromium_path
 from test_browser_flows import Outcomes, set_number, visible
 from tiny_compression import compression_studio, tiny_amused_in
 
@@ -36,17 +36,7 @@ def studio(tiny_sd15_dir, tmp_path_factory):
         undo()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no Chromium on PATH (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
+browser = test_browser_flows.browser  # the one Chromium launcher, as a fixture here too
 
 
 @pytest.fixture(scope="module")
