@@ -18,6 +18,7 @@ from gradio.context import Context
 from engines.base import Progress, Request, Result
 from engines.errors import StudioError
 from engines.fields import sized_fields
+from engines.heap import return_freed_memory
 from engines.interface import StudioInterface
 from engines.metric_labels import MetricLabels
 from engines.studio import on_zero_gpu
@@ -56,8 +57,10 @@ def engine_handler(fn: Callable, gpu_duration: int = 0) -> Callable:
     as a message: engine errors as they are, anything unexpected as one short sentence with an
     id that the server log repeats beside the traceback. On ZeroGPU a handler given a
     `gpu_duration` gets a GPU for that many seconds (`spaces.GPU`); with 0 it runs no model
-    and gets none (it must answer while a model runs: status, Stop, Cancel)."""
+    and gets none (it must answer while a model runs: status, Stop, Cancel). After a handler
+    that runs a model, the heap's free memory goes back to the OS (`engines.heap`)."""
 
+    runs_a_model = bool(gpu_duration)
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
@@ -66,6 +69,9 @@ def engine_handler(fn: Callable, gpu_duration: int = 0) -> Callable:
                 yield from fn(*args, **kwargs)
             except Exception as err:
                 raise user_error(err, fn.__name__) from err
+            finally:
+                if runs_a_model:
+                    return_freed_memory()
 
     else:
 
@@ -75,6 +81,9 @@ def engine_handler(fn: Callable, gpu_duration: int = 0) -> Callable:
                 return fn(*args, **kwargs)
             except Exception as err:
                 raise user_error(err, fn.__name__) from err
+            finally:
+                if runs_a_model:
+                    return_freed_memory()
 
     if gpu_duration and on_zero_gpu():
         import spaces

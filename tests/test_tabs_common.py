@@ -88,3 +88,37 @@ def test_streaming_handlers_map_errors_mid_stream():
     assert next(updates) == 1
     with pytest.raises(gr.Error, match="Iterations must be 1 to 2000."):
         next(updates)
+
+
+def test_model_handlers_give_the_heaps_free_memory_back_after_each_run(monkeypatch):
+    import tabs.common
+
+    trims = []
+    monkeypatch.setattr(tabs.common, "return_freed_memory", lambda: trims.append(1))
+
+    def run(fail=False):
+        if fail:
+            raise InputError("Upload a photo.")
+        return "done"
+
+    def stream():
+        yield 1
+        yield 2
+
+    model, status = engine_handler(run, gpu_duration=60), engine_handler(run)
+    assert model() == "done" and len(trims) == 1
+    with pytest.raises(gr.Error):
+        model(fail=True)
+    assert len(trims) == 2  # after a failed run too
+    assert list(engine_handler(stream, gpu_duration=60)()) == [1, 2] and len(trims) == 3
+    status()  # no model, polled often: left alone
+    assert len(trims) == 3
+
+
+def test_returning_freed_memory_works_on_this_glibc_machine():
+    import platform
+
+    from engines.heap import return_freed_memory
+
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert return_freed_memory() is expected
