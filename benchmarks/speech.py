@@ -166,7 +166,7 @@ def main(argv=None) -> int:
         "tts": (TTSRequest(text=TEXT, voice=voice), ["rtf", "duration_s", "sentences"]),
         "tts_with_style": (
             TTSRequest(text=TEXT, voice=voice, style=style),
-            ["rtf", "duration_s"],
+            ["rtf", "rtf_generation", "rtf_features", "rtf_matching", "rtf_vocoder", "duration_s"],
         ),
         "vc": (
             VCRequest(source=source, voice=voice),

@@ -81,6 +81,9 @@ def test_tts_with_a_style_clip_converts_to_the_voices_timbre(engine, clips):
     result = engine.run(TTSRequest(text=TEXT, voice=clips["voice"], style=clips["style"]))
     assert result.duration > 0.5
     assert {"similarity_output_vs_voice", "similarity_style_vs_voice"} <= set(result.metrics)
+    parts = ("rtf_generation", "rtf_features", "rtf_matching", "rtf_vocoder")
+    assert all(result.metrics[key] > 0 for key in parts)
+    assert sum(result.metrics[key] for key in parts) <= result.metrics["rtf"]
     assert set(result.recipe.models) == {"speaker", "tts", "codec", "wavlm", "vocoder"}
     assert len(result.recipe.models["vocoder"]["sha256"]) == 64
 

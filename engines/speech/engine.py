@@ -76,6 +76,7 @@ class SpeechEngine(Engine):
             knn_vc = parts.get("knn_vc") if request.style is not None else None
             used = ["speaker", "tts"] + (["knn_vc"] if knn_vc else [])
 
+            timings = Timings()
             started = time.perf_counter()
             _seed(request.seed)
             progress(0.05, "Encoding the voice prompt")
@@ -86,13 +87,15 @@ class SpeechEngine(Engine):
                 progress(0.1 + 0.7 * index / len(sentences), what)
                 pieces.append(cloner.speak(sentence, voice_latents, request.temperature))
             speech = join_with_pauses(pieces, cloner.sample_rate, request.pause_seconds)
+            timings.add("generation", started)
             if knn_vc is not None:
                 progress(0.8, "Converting to the voice's timbre (kNN-VC)")
                 spoken = resample(speech, cloner.sample_rate, WAVLM_RATE)
                 converted = knn_vc.convert(
-                    knn_vc.features(spoken),
-                    knn_vc.features(voice.samples, remember=True),
+                    knn_vc.features(spoken, timings),
+                    knn_vc.features(voice.samples, timings, remember=True),
                     DEFAULT_K,
+                    timings,
                 )
                 audio = resample(normalise_loudness(converted), WAVLM_RATE, OUTPUT_RATE)
             else:
@@ -103,6 +106,10 @@ class SpeechEngine(Engine):
             metrics = {
                 "duration_s": len(audio) / OUTPUT_RATE,
                 "rtf": elapsed / max(len(audio) / OUTPUT_RATE, 1e-6),
+                **{
+                    f"rtf_{part}": spent / max(len(audio) / OUTPUT_RATE, 1e-6)
+                    for part, spent in timings.seconds.items()
+                },
                 "sentences": len(sentences),
                 "voice_prompt_s": prompt.duration,
             }

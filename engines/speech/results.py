@@ -19,8 +19,20 @@ METRIC_LABELS = MetricLabels(
     {
         "duration_s": Metric("output length", "s", "length of the speech made"),
         "rtf": Metric("real-time factor", "", "seconds of compute per second of speech"),
+        "rtf_generation": Metric(
+            "real-time factor, TTS", "", "Pocket TTS generation and decoding, per second of speech"
+        ),
+        "rtf_features": Metric(
+            "real-time factor, WavLM", "", "WavLM features alone, per second of speech"
+        ),
         "rtf_matching": Metric(
             "real-time factor, matching", "", "the kNN matching step alone, per second of speech"
+        ),
+        "rtf_vocoder": Metric(
+            "real-time factor, vocoder", "", "the HiFi-GAN vocoder alone, per second of speech"
+        ),
+        "rtf_style": Metric(
+            "real-time factor, style", "", "measuring and moving pitch, pace and level"
         ),
         "sentences": Metric("sentences", "", "spoken one after another"),
         "voice_prompt_s": Metric("voice clip used", "s", "length of the voice reference used"),
