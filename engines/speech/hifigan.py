@@ -66,22 +66,8 @@ class WeightNormConv1d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.stride, self.dilation, self.padding = stride, dilation, padding
         self.transposed = transposed
-        self._folded: tuple[tuple, torch.Tensor] | None = None
 
     def weight(self) -> torch.Tensor:
-        """The folded weight; without gradients, computed once and reused until `weight_g` or
-        `weight_v` changes (in place, or moved to another device or dtype): the norms were ~5 %
-        of a vocoder pass on the CPU."""
-        if torch.is_grad_enabled():
-            return self._fold()
-        key = tuple(
-            (t._version, t.data_ptr(), t.dtype, t.device) for t in (self.weight_g, self.weight_v)
-        )
-        if self._folded is None or self._folded[0] != key:
-            self._folded = (key, self._fold())
-        return self._folded[1]
-
-    def _fold(self) -> torch.Tensor:
         return self.weight_v * (self.weight_g / self.weight_v.norm(dim=(1, 2), keepdim=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
