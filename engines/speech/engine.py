@@ -103,13 +103,11 @@ class SpeechEngine(Engine):
             elapsed = time.perf_counter() - started
 
             progress(0.9, "Measuring the output")
+            seconds = max(len(audio) / OUTPUT_RATE, 1e-6)
             metrics = {
                 "duration_s": len(audio) / OUTPUT_RATE,
-                "rtf": elapsed / max(len(audio) / OUTPUT_RATE, 1e-6),
-                **{
-                    f"rtf_{part}": spent / max(len(audio) / OUTPUT_RATE, 1e-6)
-                    for part, spent in timings.seconds.items()
-                },
+                "rtf": elapsed / seconds,
+                **{f"rtf_{part}": spent / seconds for part, spent in timings.seconds.items()},
                 "sentences": len(sentences),
                 "voice_prompt_s": prompt.duration,
             }

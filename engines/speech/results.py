@@ -20,7 +20,9 @@ METRIC_LABELS = MetricLabels(
         "duration_s": Metric("output length", "s", "length of the speech made"),
         "rtf": Metric("real-time factor", "", "seconds of compute per second of speech"),
         "rtf_generation": Metric(
-            "real-time factor, TTS", "", "Pocket TTS generation and decoding, per second of speech"
+            "real-time factor, TTS",
+            "",
+            "Pocket TTS: voice prompt, generation, decoding; per second of speech",
         ),
         "rtf_features": Metric(
             "real-time factor, WavLM", "", "WavLM features alone, per second of speech"
