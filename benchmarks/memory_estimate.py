@@ -1,7 +1,9 @@
 """Our own estimate of an engine's GPU memory for one run: the weights, in the dtype the engine
 holds them on a half-precision GPU, plus the largest single activation of the run, computed from
 the loaded models' configs and the request. An estimate, not a measurement: it leaves out the
-other live activations, autograd's saved tensors and the allocator's slack, and counts attention
+other live activations, autograd's saved tensors (but for GAN adaptation, which trains: its
+step's memory is our fit from measured peaks, engines/gan/micro_batch.py) and the allocator's
+slack, and counts attention
 scores as materialised (what plain attention, attention probes and layout guidance do; SDPA's
 fused kernels do not materialise them). It answers one question: does the default run need the
 low-memory levers on a 12 GB card (`FITS_GB`)?
@@ -10,6 +12,8 @@ low-memory levers on a 12 GB card (`FITS_GB`)?
 from __future__ import annotations
 
 from typing import Any
+
+from engines.gan.micro_batch import bytes_per_sample
 
 FITS_GB = 12.0
 HALF_ENGINES = ("layout", "video", "nerf")
@@ -81,8 +85,11 @@ def activations(engine: str, request: Any, modules: dict[str, Any]) -> dict[str,
         generator = _by_class(modules, "Generator")
         size = generator.config.size
         batch = request.batch or 4
+        micro = request.micro_batch or batch
         return {
-            "generator's last feature map": batch * generator.config.channel(size) * size**2 * FULL
+            "generator's last feature map": batch * generator.config.channel(size) * size**2 * FULL,
+            # a training step: autograd's saved tensors and the backward's buffers, our fit
+            f"adaptation step ({micro} samples at once)": micro * bytes_per_sample(size),
         }
     if engine == "compression":
         vq = _by_class(modules, "VQModel")

@@ -1,18 +1,22 @@
-"""The low-memory levers, for the engines whose default run does not fit a 12 GB GPU in half
-precision by our estimate (benchmarks/memory_estimate.py, printed by benchmarks/full_size.py):
-only subject video does, its 16 frames of 512 px self-attention at classifier-free guidance
-(batch 32) being ~8.6 GB of scores on top of ~4.5 GB of weights. Layout, NeRF, GAN,
-compression and speech stay under 12 GB without them.
+"""The low-memory levers, for the engines whose default run does not fit a 12 GB GPU by our
+estimate (benchmarks/memory_estimate.py, printed by benchmarks/full_size.py): subject video, its
+16 frames of 512 px self-attention at classifier-free guidance (batch 32) being ~8.6 GB of
+scores on top of ~4.5 GB of weights, and GAN adaptation at 1024 px, whose training step keeps
+about 5.5 GB a sample in fp32 (22 GB at SVL's batch of 4). Layout, NeRF, compression and speech
+stay under 12 GB without them.
 
 The levers, each applied where it changes memory and not the result:
-- VAE slicing: the VAE decodes one frame at a time instead of 16;
-- memory-efficient attention: PyTorch's SDPA may use only its fused kernels (flash,
+- VAE slicing (video): the VAE decodes one frame at a time instead of 16;
+- memory-efficient attention (video): PyTorch's SDPA may use only its fused kernels (flash,
   memory-efficient, cuDNN), never the one that materialises the scores;
-- model CPU offload: each model moves to the GPU while it runs (accelerate);
-- sequential CPU offload, the last resort below SEQUENTIAL_BELOW_GB of GPU memory: each layer
-  moves while it runs, very slow.
-Offload needs a CUDA device; on a CPU the first two are applied (they leave the output as it
-is, tests/test_low_memory.py) and the offloads are not.
+- model CPU offload (video): each model moves to the GPU while it runs (accelerate);
+- sequential CPU offload (video), the last resort below SEQUENTIAL_BELOW_GB of GPU memory: each
+  layer moves while it runs, very slow;
+- micro-batches (GAN): a step's batch runs one sample at a time, gradients added
+  (engines/gan/micro_batch.py; without the flag the GAN engine already splits a batch that
+  would not fit the free memory by its estimate).
+Offload needs a CUDA device; on a CPU the others are applied (they leave the output as it is,
+tests/test_low_memory.py, tests/test_gan_micro_batch.py) and the offloads are not.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ LEVERS = {
     "efficient_attention": "memory-efficient attention (SDPA fused kernels only)",
     "model_offload": "model CPU offload",
     "sequential_offload": "sequential CPU offload",
+    "micro_batches": "micro-batches of one sample (gradients added over the batch)",
 }
 OFFLOADS = ("model_offload", "sequential_offload")
-ENGINES = ("video",)
+ENGINES = ("video", "gan")
 """The engines the levers apply to (the others fit 12 GB by our estimate)."""
+GAN_LEVERS = ("micro_batches",)
 SEQUENTIAL_BELOW_GB = 8.0
 """Model offload still holds the largest model (the video UNet with its motion modules, ~2.6 GB
 in half precision) and a step's activations on the GPU; below this much GPU memory we take
@@ -53,7 +59,7 @@ class LowMemory:
     on: bool = False
 
     def levers(self, device: DeviceSpec, asked: bool = False, offload: bool = False) -> tuple:
-        """The levers a run applies on `device`: all of them when the studio's flag or the
+        """The video levers a run applies on `device`: all of them when the studio's flag or the
         run (`asked`) wants low memory; `offload` alone (video's "CPU offload") is model
         offload only. Offloads only on CUDA."""
         cuda = device.device.startswith("cuda")
@@ -72,10 +78,12 @@ class LowMemory:
 
     def describe(self, device: DeviceSpec) -> dict:
         """What the System panel shows: on or off, and the levers each engine gets."""
-        levers = self.levers(device)
+        per_engine = {"video": self.levers(device), "gan": GAN_LEVERS}
         shown = {"on": self.on, "engines": {}}
         if self.on:
-            shown["engines"] = {engine: [LEVERS[name] for name in levers] for engine in ENGINES}
+            shown["engines"] = {
+                engine: [LEVERS[name] for name in per_engine[engine]] for engine in ENGINES
+            }
             if not device.device.startswith("cuda"):
                 shown["note"] = "CPU offload needs a CUDA device: not applied on " + device.device
         return shown

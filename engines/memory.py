@@ -59,3 +59,20 @@ def device_memory(device: DeviceSpec) -> dict[str, float]:
 
     rss_mb = process_peak_rss_mb()
     return {} if rss_mb is None else {"process_peak_rss_mb": rss_mb}
+
+
+def free_bytes(device: Any) -> int | None:
+    """Memory a run could still take on `device` (a torch.device): a GPU's free memory, or the
+    machine's available memory for a CPU (psutil); None when it cannot be told."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device.index or 0)[0])
+    if device.type != "cpu":
+        return None
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return int(psutil.virtual_memory().available)

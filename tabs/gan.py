@@ -53,6 +53,7 @@ EXAMPLE_TEXTS = [  # source and target texts in the papers' style (any generator
 LOSSES = LossPlot("iteration", LOSS_LABELS)
 ADVANCED = (
     "batch",
+    "micro_batch",
     "lr",
     "preview_every",
     "truncation",

@@ -33,6 +33,7 @@ ADAPT_ARGS = dict(
     iterations=10,
     seed=0,
     batch=3,
+    micro_batch=None,
     lr=0.002,
     preview_every=5,
     truncation=0.7,

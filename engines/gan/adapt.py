@@ -1,6 +1,12 @@
 """The adaptation loop: a frozen source generator, a trainable copy fed the same W (and the same
 noise), and CLIP losses (NADA or SVL). `Adaptation.run()` is a generator of progress updates;
-stopping it early leaves `Adaptation.target` as a valid, partly adapted generator."""
+stopping it early leaves `Adaptation.target` as a valid, partly adapted generator.
+
+A step may run its batch in micro-batches (`micro_batch.py`). SVL's losses compare the samples
+of a batch, so they cannot be summed over micro-batches; instead the step first computes every
+sample's CLIP features without a graph, takes the loss's gradient with respect to those
+features, then re-runs each micro-batch with a graph and passes that gradient back through it:
+the parameters get the whole batch's gradient (to float rounding), for one more forward pass."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import torch.nn.functional as F
 from ..clip_guide import ClipGuide
 from ..long_runs import RunUpdate
 from . import nada, svl
+from .micro_batch import micro_batches
 from .requests import AdaptRequest
 from .stylegan2 import Generator, truncate
 
@@ -37,6 +44,7 @@ class Adaptation:
         clips: list[ClipGuide],
         request: AdaptRequest,
         preview: PreviewFn | None = None,
+        micro_batch: int | None = None,
     ):
         request.validate()  # fills in the method's batch when none was given
         self.source = source.requires_grad_(False).eval()
@@ -48,6 +56,7 @@ class Adaptation:
         self.mean_w = mean_w
         self.clips = clips
         self.request = request
+        self.micro_batch = min(micro_batch or request.batch, request.batch)
         self.preview = preview
         self.device = source.input.input.device
         self.history: list[dict[str, float]] = []
@@ -93,17 +102,22 @@ class Adaptation:
 
     def _fisher_setup(self) -> None:
         """EWC anchors and Fisher weights, once, from each sample's source-domain CLIP score
-        (summed over the CLIP models) on one batch."""
+        (summed over the CLIP models) on one batch, a micro-batch's graph at a time."""
         if self.request.method != "svl" or self.request.lambda_ewc == 0:
             return
         self.anchors = [p.detach().clone() for p in self.parameters]
         w, noise = self._sample_batch()
-        images = self.target(w, noise)
-        scores = sum(
-            c.image_features(images) @ F.normalize(c.text_feature(self.request.source), dim=0)
-            for c in self.clips
-        )
-        self.fisher = svl.fisher_information(scores, self.parameters)
+        total = [torch.zeros_like(p) for p in self.parameters]
+        for part in micro_batches(w.shape[0], self.micro_batch):
+            images = self.target(w[part], [n[part] for n in noise])
+            scores = sum(
+                c.image_features(images) @ F.normalize(c.text_feature(self.request.source), dim=0)
+                for c in self.clips
+            )
+            squares = svl.squared_score_gradients(scores, self.parameters)
+            for into, square in zip(total, squares, strict=True):
+                into.add_(square)
+        self.fisher = [t / w.shape[0] for t in total]
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -115,19 +129,23 @@ class Adaptation:
             w = truncate(self.source.mapping(z.to(self.device)), self.mean_w, s.train_truncation)
         return w, noise
 
+    def _features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Each CLIP model's features of `images`."""
+        return [clip.image_features(images) for clip in self.clips]
+
     def _losses(
-        self, source_images: torch.Tensor, target_images: torch.Tensor
+        self, per_clip_source: list[torch.Tensor], per_clip_target: list[torch.Tensor]
     ) -> dict[str, torch.Tensor]:
+        """The method's loss terms from each CLIP model's features of the batch."""
         s = self.request
         terms: dict[str, torch.Tensor] = {}
 
         def add(name: str, value: torch.Tensor) -> None:
             terms[name] = terms[name] + value if name in terms else value
 
-        for clip, direction in zip(self.clips, self.directions, strict=True):
-            with torch.no_grad():
-                source_features = clip.image_features(source_images)
-            target_features = clip.image_features(target_images)
+        for source_features, target_features, direction in zip(
+            per_clip_source, per_clip_target, self.directions, strict=True
+        ):
             if s.method == "nada":
                 add(
                     "directional",
@@ -166,14 +184,39 @@ class Adaptation:
 
     def step(self, optimizer: torch.optim.Optimizer) -> dict[str, float]:
         w, noise = self._sample_batch()
+        parts = micro_batches(w.shape[0], self.micro_batch)
         with torch.no_grad():
-            source_images = self.source(w, noise)
+            source_features = self._batch_features(self.source, w, noise, parts)
         self._select_layers(w, noise)
-        terms = self._losses(source_images, self.target(w, noise))
         optimizer.zero_grad(set_to_none=True)
-        terms["total"].backward()
+        if len(parts) == 1:
+            terms = self._losses(source_features, self._features(self.target(w, noise)))
+            terms["total"].backward()
+        else:
+            terms = self._accumulated_backward(w, noise, parts, source_features)
         optimizer.step()
         return {name: float(value.detach()) for name, value in terms.items()}
+
+    def _batch_features(self, generator, w, noise, parts: list[slice]) -> list[torch.Tensor]:
+        """Each CLIP model's features of the whole batch, a micro-batch at a time."""
+        chunks = [self._features(generator(w[p], [n[p] for n in noise])) for p in parts]
+        return [torch.cat(per_clip) for per_clip in zip(*chunks, strict=True)]
+
+    def _accumulated_backward(
+        self, w, noise, parts: list[slice], source_features: list[torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """The whole batch's gradient in micro-batches: the loss's gradient with respect to the
+        target features (and, for EWC, the parameters directly), then each micro-batch's
+        features backward with its rows of that gradient."""
+        with torch.no_grad():
+            features = self._batch_features(self.target, w, noise, parts)
+        leaves = [f.requires_grad_(True) for f in features]
+        terms = self._losses(source_features, leaves)
+        terms["total"].backward()
+        for part in parts:
+            again = self._features(self.target(w[part], [n[part] for n in noise]))
+            torch.autograd.backward(again, [leaf.grad[part] for leaf in leaves])
+        return terms
 
     def run(self, stop: threading.Event | None = None) -> Iterator[RunUpdate]:
         """Set up, then train, yielding an update (with a preview) every `preview_every`

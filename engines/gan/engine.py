@@ -13,6 +13,7 @@ from ..base import Progress, no_progress
 from ..clip_guide import ClipGuide
 from ..errors import InputError
 from ..long_runs import Emit, Job, LongRunEngine
+from ..memory import free_bytes
 from ..parts import LoadContext, Parts
 from ..peak_memory import peak_memory, reset_peak
 from . import metrics as gan_metrics
@@ -21,6 +22,7 @@ from .catalog import generator_choices
 from .checkpoint import build_generator, generator_state, read_checkpoint
 from .images import grid, to_pil
 from .loading import LoadedGenerator, parts
+from .micro_batch import choose_micro_batch
 from .nada import text_direction
 from .requests import AdaptRequest, SampleRequest
 from .results import GanAdaptResult, GanSampleResult
@@ -77,8 +79,17 @@ class GanAdaptEngine(LongRunEngine):
         def preview(generator: Generator):
             return grid([to_pil(generator(grid_w, grid_noise), TILE)])
 
-        reset_peak(source.input.input.device)
-        adaptation = Adaptation(source, mean_w, clips, request, preview)
+        device = source.input.input.device
+        request.validate()  # the method's batch, when none was given
+        micro = choose_micro_batch(
+            request.batch,
+            source.config.size,
+            free_bytes(device),
+            request.micro_batch,
+            self.manager.low_memory.on,
+        )
+        reset_peak(device)
+        adaptation = Adaptation(source, mean_w, clips, request, preview, micro)
         for update in adaptation.run(stop):
             emit(update)
         adapted = adaptation.target
@@ -147,6 +158,7 @@ class GanAdaptEngine(LongRunEngine):
         steps = sorted(adaptation.step_seconds)
         figures: dict[str, Any] = {
             "iterations_done": adaptation.iterations_done,
+            "micro_batch": adaptation.micro_batch,
             "setup_seconds": round(adaptation.timings.get("setup_seconds", 0.0), 3),
             "adapt_seconds": round(seconds, 3),
             "iterations_per_second": adaptation.iterations_done / seconds if seconds else 0.0,

@@ -56,6 +56,18 @@ class AdaptRequest(Request):
         optional=True,
         widget="number",
     )
+    micro_batch: int | None = integer(
+        None,
+        1,
+        32,
+        "samples per forward and backward pass; the gradients of the batch's passes are added, "
+        "so the update is the whole batch's (to float rounding) with less memory and some more "
+        "time; if not given: the whole batch when it fits the free memory by our estimate, "
+        "else as many samples as fit (one with --low-memory)",
+        label="micro-batch",
+        optional=True,
+        widget="number",
+    )
     lr: float = number(
         0.002, 1e-6, 1.0, "Adam, betas (0, 0.99)", label="learning rate", widget="number"
     )

@@ -26,6 +26,9 @@ LOSSES_FILE = "losses.csv"
 METRIC_LABELS = MetricLabels(
     {
         "iterations_done": Metric("iterations done", "", "of the requested iterations"),
+        "micro_batch": Metric(
+            "micro-batch", "", "samples per forward pass; gradients added over the batch"
+        ),
         "adapt_seconds": Metric("adaptation time", "s", "training, models loaded"),
         "setup_seconds": Metric("setup time", "s", "copying the generator, stage 1"),
         "iterations_per_second": Metric("speed", "it/s", "training iterations per second"),

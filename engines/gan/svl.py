@@ -107,28 +107,28 @@ def directional_moment_loss(
     return mean_term, lambda_cov * cov_term
 
 
-def fisher_information(
+def squared_score_gradients(
     scores: torch.Tensor, parameters: Sequence[torch.nn.Parameter]
 ) -> list[torch.Tensor]:
-    """Empirical diagonal Fisher: the mean over samples of the squared gradient of each
-    sample's score (the source-domain CLIP score), F = 1/B sum_n (d s_n / d theta)^2.
+    """The sum over samples of the squared gradient of each sample's score, sum_n (d s_n /
+    d theta)^2: the empirical diagonal Fisher F = 1/B sum_n (d s_n / d theta)^2 times B.
 
     `scores` holds one score per sample, all from one forward pass; each sample's gradient is
     its own backward pass through that graph (the generator and CLIP treat samples
     independently, so this equals a forward and backward per sample). The square of the
     gradient of the batch-mean score would be smaller, down to 1/B of this when the samples'
-    gradients are unrelated. Computed once, before adapting."""
+    gradients are unrelated. Computed once, before adapting, over one batch's micro-batches."""
     parameters = list(parameters)
-    fisher = [torch.zeros_like(p) for p in parameters]
+    total = [torch.zeros_like(p) for p in parameters]
     count = scores.numel()
     for index, score in enumerate(scores.reshape(-1)):
         grads = torch.autograd.grad(
             score, parameters, retain_graph=index < count - 1, allow_unused=True
         )
-        for total, grad in zip(fisher, grads, strict=True):
+        for into, grad in zip(total, grads, strict=True):
             if grad is not None:
-                total.add_(grad.detach().pow(2))
-    return [total / count for total in fisher]
+                into.add_(grad.detach().pow(2))
+    return total
 
 
 def ewc_penalty(
