@@ -278,7 +278,7 @@ def _work(args: argparse.Namespace, case: str, scratch: Path) -> dict:
                 "request": label,
                 "run_s": round(time.perf_counter() - began, 2),
                 "result_finite": result_is_finite(result),
-                "params": _short_params(result.recipe.params),
+                "params": _short_params(result.recipe.params, result.metrics),
             }
         )
     row = {
@@ -328,10 +328,14 @@ def _parameters(modules: dict[str, Any]):
         yield from module.parameters()
 
 
-def _short_params(params: dict) -> dict:
+def _short_params(params: dict, metrics: dict) -> dict:
+    """The request's size settings, and the GAN's micro-batch (the engine chooses it)."""
     keep = ("width", "height", "steps", "frames", "resolution", "iterations", "stage1_iterations")
     keep += ("model", "method", "batch", "codebook_size", "coder", "grid", "samples")
-    return {k: params[k] for k in keep if k in params}
+    short = {k: params[k] for k in keep if k in params}
+    if "micro_batch" in metrics:
+        short["micro_batch"] = metrics["micro_batch"]
+    return short
 
 
 # -- the parent: build, run each case in a process, report -------------------------------------

@@ -89,7 +89,7 @@ def activations(engine: str, request: Any, modules: dict[str, Any]) -> dict[str,
         return {
             "generator's last feature map": batch * generator.config.channel(size) * size**2 * FULL,
             # a training step: autograd's saved tensors and the backward's buffers, our fit
-            f"adaptation step ({micro} samples at once)": micro * bytes_per_sample(size),
+            f"adaptation step ({micro} samples at once)": micro * bytes_per_sample(size, "cuda"),
         }
     if engine == "compression":
         vq = _by_class(modules, "VQModel")

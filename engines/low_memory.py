@@ -1,9 +1,10 @@
 """The low-memory levers, for the engines whose default run does not fit a 12 GB GPU by our
 estimate (benchmarks/memory_estimate.py, printed by benchmarks/full_size.py): subject video, its
 16 frames of 512 px self-attention at classifier-free guidance (batch 32) being ~8.6 GB of
-scores on top of ~4.5 GB of weights, and GAN adaptation at 1024 px, whose training step keeps
-about 5.5 GB a sample in fp32 (22 GB at SVL's batch of 4). Layout, NeRF, compression and speech
-stay under 12 GB without them.
+scores on top of ~4.5 GB of weights. Layout, NeRF, GAN, compression and speech stay under 12 GB
+without them; GAN adaptation has its own lever all the same, for CPUs, where a 1024 px step
+takes about 5.5 GB a sample in fp32 (22 GB at SVL's batch of 4; 8.4 GB in all on an H200), and
+for smaller cards.
 
 The levers, each applied where it changes memory and not the result:
 - VAE slicing (video): the VAE decodes one frame at a time instead of 16;

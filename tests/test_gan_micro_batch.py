@@ -97,6 +97,13 @@ def test_nada_in_micro_batches_trains_as_the_whole_batch(clips):
     assert_same_training(plain, split)
 
 
+def test_nada_layer_selection_in_micro_batches_picks_and_trains_the_same(clips):
+    plain, _ = adapted(clips, None, method="nada", batch=2, layer_k=2)
+    split, _ = adapted(clips, 1, method="nada", batch=2, layer_k=2)
+    assert plain.layer_counts == split.layer_counts == [2, 2, 2]
+    assert_same_training(plain, split)
+
+
 def test_a_micro_batch_is_never_larger_than_the_batch(clips):
     adaptation, _ = adapted(clips, 16, iterations=1)
     assert adaptation.micro_batch == 4
@@ -113,6 +120,12 @@ def test_the_engine_splits_a_batch_only_when_it_would_not_fit():
     per_1024 = bytes_per_sample(1024)
     assert 5.0 * GB < per_1024 < 6.0 * GB  # the fit through the measured peaks
     assert 1.6 * GB < bytes_per_sample(256) < 2.0 * GB
+    # on CUDA, from the H200's peaks: 1.8 GB a sample at 1024 px, 0.68 at 256
+    assert 1.7 * GB < bytes_per_sample(1024, "cuda") < 1.9 * GB
+    assert 0.6 * GB < bytes_per_sample(256, "cuda") < 0.75 * GB
+    assert choose_micro_batch(4, 1024, 14 * GB, None, False, "cuda") == 4  # a 16 GB card
+    assert choose_micro_batch(4, 1024, 6 * GB, None, False, "cuda") == 2  # an 8 GB card
+    assert bytes_per_sample(1024, "mps") == per_1024  # elsewhere: the CPU's, the larger
     plenty = int(4 * per_1024 / HEADROOM) + 1
     assert choose_micro_batch(4, 1024, plenty, None, False) == 4
     assert choose_micro_batch(4, 1024, None, None, False) == 4  # unknown: as asked

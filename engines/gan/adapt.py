@@ -175,7 +175,14 @@ class Adaptation:
         if s.method != "nada" or s.layer_k <= 0:
             return
         chosen = nada.select_layers(
-            self.target, w, self.clips, s.target, s.layer_k, LAYER_PROBE_STEPS, noise=noise
+            self.target,
+            w,
+            self.clips,
+            s.target,
+            s.layer_k,
+            LAYER_PROBE_STEPS,
+            noise=noise,
+            micro_batch=self.micro_batch,
         )
         self.target.requires_grad_(False)
         for layer in self.target.layers_for_latents(chosen):

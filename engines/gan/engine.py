@@ -87,6 +87,7 @@ class GanAdaptEngine(LongRunEngine):
             free_bytes(device),
             request.micro_batch,
             self.manager.low_memory.on,
+            device.type,
         )
         reset_peak(device)
         adaptation = Adaptation(source, mean_w, clips, request, preview, micro)

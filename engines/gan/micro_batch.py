@@ -2,33 +2,44 @@
 
 A step's batch may be split into micro-batches: the gradients are accumulated, so the update is
 the whole batch's up to float rounding (`Adaptation.step`), while the activations autograd keeps
-are those of one micro-batch. Without it StyleGAN2 at 1024 px does not fit 24 GB at SVL's batch
-of 4 in fp32 (measured on a CPU: 5.5 GB a sample at 1024 px, 1.8 GB at 256 px, on top of the
-weights).
+are those of one micro-batch. On a CPU, StyleGAN2 at 1024 px does not fit 24 GB at SVL's batch of
+4 without it (oneDNN's fp32 kernels: 5.5 GB a sample at 1024 px).
 """
 
 from __future__ import annotations
 
 import math
 
-BYTES_PER_SAMPLE_FIXED = 1.54 * 2**30
-BYTES_PER_SAMPLE_PER_PIXEL = 4.0 * 2**10
-"""Our fit of the memory one sample's adaptation step takes (source and trainable generator,
-both CLIP critics, fp32, autograd's saved tensors and the backward's buffers), a + b x pixels,
-through the peaks measured on a 2-core CPU (NADA, batch 1: 256 px 1.79 GB, 1024 px 5.52 GB above
-the loaded models). Not measured on a GPU, where it should be lower (no oneDNN scratch)."""
+GB = 2**30
+KB = 2**10
+PER_SAMPLE_FIT = {
+    "cpu": (1.54 * GB, 4.0 * KB),
+    "cuda": (0.60 * GB, 1.14 * KB),
+}
+"""Our fit, a + b x pixels, of the memory one sample's adaptation step takes (source and
+trainable generator, the CLIP critics, fp32: autograd's saved tensors and the backward's
+buffers), through measured peaks above the loaded models. CPU: NADA at batch 1 with both CLIP
+critics on 2 cores, 256 px 1.79 GB and 1024 px 5.52 GB (2026-12-02). CUDA: SVL at batch 4 with
+ViT-B/32 on an H200 (docs/gan.md: 3.7 and 8.4 GB peak), less the weights, per sample: 0.68
+and 1.8 GB. Other devices use the CPU's (the larger)."""
 HEADROOM = 0.6
 """The share of the free memory a step may plan to use: the fit is a fit, and the allocator,
 the previews and the rest of the process need the remainder."""
 
 
-def bytes_per_sample(size: int) -> int:
+def bytes_per_sample(size: int, device_type: str = "cpu") -> int:
     """Our estimate of one sample's share of an adaptation step at `size` x `size` px."""
-    return int(BYTES_PER_SAMPLE_FIXED + BYTES_PER_SAMPLE_PER_PIXEL * size * size)
+    fixed, per_pixel = PER_SAMPLE_FIT.get(device_type, PER_SAMPLE_FIT["cpu"])
+    return int(fixed + per_pixel * size * size)
 
 
 def choose_micro_batch(
-    batch: int, size: int, free_bytes: int | None, asked: int | None, low_memory: bool
+    batch: int,
+    size: int,
+    free_bytes: int | None,
+    asked: int | None,
+    low_memory: bool,
+    device_type: str = "cpu",
 ) -> int:
     """The micro-batch a run uses: the one asked for (at most the batch); one sample under
     --low-memory; otherwise the whole batch when our estimate fits HEADROOM of the free memory
@@ -39,7 +50,7 @@ def choose_micro_batch(
         return 1
     if free_bytes is None:
         return batch
-    fitting = math.floor(HEADROOM * free_bytes / bytes_per_sample(size))
+    fitting = math.floor(HEADROOM * free_bytes / bytes_per_sample(size, device_type))
     return max(1, min(batch, fitting))
 
 

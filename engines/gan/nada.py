@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ..clip_guide import ClipGuide
+from .micro_batch import micro_batches
 from .stylegan2 import Generator
 
 DIRECTION_FLOOR = 1e-3
@@ -51,20 +52,27 @@ def select_layers(
     steps: int = 1,
     lr: float = 0.01,
     noise: list[torch.Tensor] | None = None,
+    micro_batch: int | None = None,
 ) -> list[int]:
     """NADA's adaptive layer freezing: optimise W+ alone for `steps` SGD steps on the global CLIP
-    loss and return the `k` W+ entries that moved most (only those driving a convolution)."""
+    loss and return the `k` W+ entries that moved most (only those driving a convolution).
+    The loss is a mean over samples, so micro-batches of `micro_batch` add up to its gradient."""
     start = w.detach().unsqueeze(1).repeat(1, generator.n_latent, 1)
     codes = start.clone().requires_grad_(True)
     optimizer = torch.optim.SGD([codes], lr=lr)
     was_training = [p.requires_grad for p in generator.parameters()]
     generator.requires_grad_(False)
+    batch = codes.shape[0]
     try:
         for _ in range(steps):
-            images = generator(codes, noise)
-            loss = sum(global_loss(c.image_features(images), c.text_feature(target)) for c in clips)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            for part in micro_batches(batch, micro_batch or batch):
+                chunk_noise = None if noise is None else [n[part] for n in noise]
+                images = generator(codes[part], chunk_noise)
+                loss = sum(
+                    global_loss(c.image_features(images), c.text_feature(target)) for c in clips
+                )
+                (loss * ((part.stop - part.start) / batch)).backward()
             optimizer.step()
     finally:
         for parameter, flag in zip(generator.parameters(), was_training, strict=True):
