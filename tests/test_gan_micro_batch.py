@@ -123,19 +123,23 @@ def test_the_engine_splits_a_batch_only_when_it_would_not_fit():
     # on CUDA, from the H200's peaks: 1.8 GB a sample at 1024 px, 0.68 at 256
     assert 1.7 * GB < bytes_per_sample(1024, "cuda") < 1.9 * GB
     assert 0.6 * GB < bytes_per_sample(256, "cuda") < 0.75 * GB
-    assert choose_micro_batch(4, 1024, 14 * GB, None, False, "cuda") == 4  # a 16 GB card
-    assert choose_micro_batch(4, 1024, 6 * GB, None, False, "cuda") == 2  # an 8 GB card
     assert bytes_per_sample(1024, "mps") == per_1024  # elsewhere: the CPU's, the larger
     plenty = int(4 * per_1024 / HEADROOM) + 1
-    assert choose_micro_batch(4, 1024, plenty, None, False) == 4
-    assert choose_micro_batch(4, 1024, None, None, False) == 4  # unknown: as asked
-    # 21 GB free (a 24 GB machine with the models loaded): 2 of SVL's 4 samples at once
-    assert choose_micro_batch(4, 1024, 21 * GB, None, False) == 2
-    assert choose_micro_batch(4, 256, 21 * GB, None, False) == 4
-    assert choose_micro_batch(4, 1024, 1 * GB, None, False) == 1  # never below one
-    assert choose_micro_batch(4, 256, plenty, None, True) == 1  # --low-memory
-    assert choose_micro_batch(4, 1024, 1 * GB, 3, False) == 3  # asked for: taken
-    assert choose_micro_batch(4, 1024, plenty, 9, True) == 4
+    cuda = "cuda"
+    assert choose_micro_batch(4, 1024, plenty, None, False, cuda) == 4
+    assert choose_micro_batch(4, 1024, None, None, False, cuda) == 4  # unknown: as asked
+    assert choose_micro_batch(4, 1024, 14 * GB, None, False, cuda) == 4  # a 16 GB card
+    assert choose_micro_batch(4, 1024, 6 * GB, None, False, cuda) == 2  # an 8 GB card
+    assert choose_micro_batch(4, 1024, 1 * GB, None, False, cuda) == 1  # never below one
+    assert choose_micro_batch(4, 256, plenty, None, True, cuda) == 1  # --low-memory
+    assert choose_micro_batch(4, 1024, 1 * GB, 3, False, cuda) == 3  # asked for: taken
+    assert choose_micro_batch(4, 1024, plenty, 9, True, cuda) == 4
+    # on other devices the CPU's larger fit: 21 GB free takes 2 of 4 samples at 1024 px
+    assert choose_micro_batch(4, 1024, 21 * GB, None, False, "mps") == 2
+    assert choose_micro_batch(4, 256, 21 * GB, None, False, "mps") == 4
+    # on a CPU one sample at a time, the faster there as well as the smaller
+    assert choose_micro_batch(4, 256, plenty, None, False, "cpu") == 1
+    assert choose_micro_batch(4, 256, plenty, 4, False, "cpu") == 4
 
 
 def test_the_low_memory_flag_names_the_gan_lever():
@@ -164,12 +168,11 @@ def test_the_adapt_result_reports_the_micro_batch_it_used(tmp_path, local_model)
         eval_samples=4,
         grid_size=1,
     )
-    results = {}
-    for low in (False, True):
+    used = {}
+    for low, asked in ((False, None), (False, 3), (True, None)):
         engine = GanAdaptEngine(ModelManager(Registry.load(), "cpu", low_memory=low))
-        results[low] = engine.run(AdaptRequest(**copy.deepcopy(request)))
-    assert results[True].metrics["micro_batch"] == 1
-    assert results[False].metrics["micro_batch"] == 4  # a 32 px generator fits
-    # (the two are not compared here: from an unmoved copy the first step follows float noise,
-    # see `adapted`; the tests above compare the split and whole steps from a moved copy)
-    assert all(torch.isfinite(v).all() for v in results[True].generator_state.values())
+        result = engine.run(AdaptRequest(**copy.deepcopy(request), micro_batch=asked))
+        assert all(torch.isfinite(v).all() for v in result.generator_state.values())
+        used[low, asked] = result.metrics["micro_batch"]
+    # on a CPU one sample at a time unless asked; asked for, taken; --low-memory: one
+    assert used == {(False, None): 1, (False, 3): 3, (True, None): 1}

@@ -102,13 +102,15 @@ class Adaptation:
 
     def _fisher_setup(self) -> None:
         """EWC anchors and Fisher weights, once, from each sample's source-domain CLIP score
-        (summed over the CLIP models) on one batch, a micro-batch's graph at a time."""
+        (summed over the CLIP models) on one batch. Each sample gets a forward pass of its own:
+        its gradient is the same as through the batch's graph, but a backward through that
+        graph does the whole batch's work for one sample's gradient."""
         if self.request.method != "svl" or self.request.lambda_ewc == 0:
             return
         self.anchors = [p.detach().clone() for p in self.parameters]
         w, noise = self._sample_batch()
         total = [torch.zeros_like(p) for p in self.parameters]
-        for part in micro_batches(w.shape[0], self.micro_batch):
+        for part in micro_batches(w.shape[0], 1):
             images = self.target(w[part], [n[part] for n in noise])
             scores = sum(
                 c.image_features(images) @ F.normalize(c.text_feature(self.request.source), dim=0)

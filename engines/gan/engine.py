@@ -97,7 +97,7 @@ class GanAdaptEngine(LongRunEngine):
         with torch.no_grad():
             before = to_pil(source(grid_w, grid_noise), TILE)
             after = to_pil(adapted(grid_w, grid_noise), TILE)
-        measured = self._evaluate(source, adapted, mean_w, clips[0], request)
+        measured = self._evaluate(source, adapted, mean_w, clips[0], request, micro)
         measured.update(self._run_figures(adaptation))
         sources = parts.sources(request.model, *(c.name for c in clips))
         return GanAdaptResult(
@@ -120,14 +120,16 @@ class GanAdaptEngine(LongRunEngine):
         mean_w: torch.Tensor,
         clip: ClipGuide,
         request: AdaptRequest,
+        chunk: int,
     ) -> dict[str, Any]:
-        """CLIP scores and diversity on `eval_samples` fixed samples, before and after."""
+        """CLIP scores and diversity on `eval_samples` fixed samples, before and after, `chunk`
+        samples at a time (the training's micro-batch)."""
         w, noise = fixed_latents(
             source, mean_w, request.eval_samples, request.seed + 1, request.truncation
         )
         source_features, adapted_features, adapted_images = [], [], []
-        for start in range(0, w.shape[0], request.batch):
-            part = slice(start, start + request.batch)
+        for start in range(0, w.shape[0], chunk):
+            part = slice(start, start + chunk)
             chunk_noise = [n[part] for n in noise]
             source_features.append(clip.image_features(source(w[part], chunk_noise)))
             images = adapted(w[part], chunk_noise)

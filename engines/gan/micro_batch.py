@@ -22,6 +22,11 @@ buffers), through measured peaks above the loaded models. CPU: NADA at batch 1 w
 critics on 2 cores, 256 px 1.79 GB and 1024 px 5.52 GB (2026-12-02). CUDA: SVL at batch 4 with
 ViT-B/32 on an H200 (docs/gan.md: 3.7 and 8.4 GB peak), less the weights, per sample: 0.68
 and 1.8 GB. Other devices use the CPU's (the larger)."""
+CPU_ONE_AT_A_TIME = True
+"""On a CPU one sample at a time is also the faster: the modulated convolutions run the batch as
+a grouped convolution (one group a sample), which oneDNN does more slowly than a plain one. SVL,
+batch 4, both critics, 256 px, 2-core Xeon: 22-23 s a step at 1 sample at a time, 25-30 s at 2,
+26-37 s at 4; peak RSS 4.9, 6.5 and 9.2 GB (2026-12-02)."""
 HEADROOM = 0.6
 """The share of the free memory a step may plan to use: the fit is a fit, and the allocator,
 the previews and the rest of the process need the remainder."""
@@ -42,11 +47,12 @@ def choose_micro_batch(
     device_type: str = "cpu",
 ) -> int:
     """The micro-batch a run uses: the one asked for (at most the batch); one sample under
-    --low-memory; otherwise the whole batch when our estimate fits HEADROOM of the free memory
-    (or the free memory is unknown), else as many samples as fit, at least one."""
+    --low-memory or on a CPU (CPU_ONE_AT_A_TIME); otherwise the whole batch when our estimate
+    fits HEADROOM of the free memory (or the free memory is unknown), else as many samples as
+    fit, at least one."""
     if asked is not None:
         return max(1, min(asked, batch))
-    if low_memory:
+    if low_memory or (CPU_ONE_AT_A_TIME and device_type == "cpu"):
         return 1
     if free_bytes is None:
         return batch
