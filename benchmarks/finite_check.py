@@ -68,9 +68,10 @@ def _finite(value: Any) -> bool:
 
 
 def _poisoned(value: Any) -> Any:
-    """`value` with its first float tensor replaced by NaN (the same structure otherwise)."""
+    """`value` with its first float tensor made NaN (the same structure otherwise); the NaN is
+    computed from the tensor, so it stays in autograd's graph as a model's own NaN would."""
     if isinstance(value, torch.Tensor) and value.is_floating_point():
-        return torch.full_like(value, float("nan"))
+        return value + float("nan")
     if isinstance(value, tuple) and value:
         return (_poisoned(value[0]), *value[1:])
     if isinstance(value, dict) and value:  # ModelOutput is a dict

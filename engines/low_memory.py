@@ -14,8 +14,8 @@ The levers, each applied where it changes memory and not the result:
 - sequential CPU offload (video), the last resort below SEQUENTIAL_BELOW_GB of GPU memory: each
   layer moves while it runs, very slow;
 - micro-batches (GAN): a step's batch runs one sample at a time, gradients added
-  (engines/gan/micro_batch.py; without the flag the GAN engine already splits a batch that
-  would not fit the free memory by its estimate).
+  (engines/gan/micro_batch.py; without the flag the GAN engine already does so on a CPU, and on
+  a GPU splits a batch that would not fit the free memory by its estimate).
 Offload needs a CUDA device; on a CPU the others are applied (they leave the output as it is,
 tests/test_low_memory.py, tests/test_gan_micro_batch.py) and the offloads are not.
 """

@@ -62,8 +62,8 @@ class AdaptRequest(Request):
         32,
         "samples per forward and backward pass; the gradients of the batch's passes are added, "
         "so the update is the whole batch's (to float rounding) with less memory and some more "
-        "time; if not given: the whole batch when it fits the free memory by our estimate, "
-        "else as many samples as fit (one with --low-memory)",
+        "time; if not given: one on a CPU (the faster there) or with --low-memory, else the "
+        "whole batch when it fits the free memory by our estimate, or as many as fit",
         label="micro-batch",
         optional=True,
         widget="number",
